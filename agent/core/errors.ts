@@ -1,0 +1,84 @@
+/**
+ * One error class for everything the agent reports, with a stable `code` that tests and
+ * scripts match on, structured `data`, and a classification that decides what the reconciler
+ * does next: wait for a new desired state, retry with backoff, or wait for a dependency.
+ */
+export type ErrorCode =
+  | 'USAGE'
+  | 'CONFIG_INVALID'
+  | 'DESIRED_INVALID'
+  | 'SOURCE_UNAVAILABLE'
+  | 'DOCKER_UNAVAILABLE'
+  | 'IMAGE_NOT_FOUND'
+  | 'PULL_FAILED'
+  | 'PULL_AUTH_FAILED'
+  | 'CONTAINER_CREATE_FAILED'
+  | 'CONTAINER_START_FAILED'
+  | 'HEALTH_CHECK_FAILED'
+  | 'ROLLBACK_FAILED'
+  | 'DEPENDENCY_NOT_READY'
+  | 'BACKUP_FAILED'
+  | 'STATE_LOCKED'
+  | 'STATE_CORRUPT'
+  | 'ABORTED'
+  | 'INTERNAL';
+
+/** terminal: wait for a new desired state; transient: retry with backoff; waiting: retry when a dependency is ready. */
+export type ErrorClass = 'terminal' | 'transient' | 'waiting';
+
+const defaultClass: Record<ErrorCode, ErrorClass> = {
+  USAGE: 'terminal',
+  CONFIG_INVALID: 'terminal',
+  DESIRED_INVALID: 'terminal',
+  SOURCE_UNAVAILABLE: 'transient',
+  DOCKER_UNAVAILABLE: 'transient',
+  IMAGE_NOT_FOUND: 'terminal',
+  PULL_FAILED: 'transient',
+  PULL_AUTH_FAILED: 'terminal',
+  CONTAINER_CREATE_FAILED: 'terminal',
+  CONTAINER_START_FAILED: 'terminal',
+  HEALTH_CHECK_FAILED: 'terminal',
+  ROLLBACK_FAILED: 'terminal',
+  DEPENDENCY_NOT_READY: 'waiting',
+  BACKUP_FAILED: 'transient',
+  STATE_LOCKED: 'transient',
+  STATE_CORRUPT: 'terminal',
+  ABORTED: 'transient',
+  INTERNAL: 'terminal',
+};
+
+export interface AgentErrorOptions {
+  data?: Record<string, unknown>;
+  cause?: unknown;
+  class?: ErrorClass;
+}
+
+export class AgentError extends Error {
+  readonly code: ErrorCode;
+  readonly data: Record<string, unknown>;
+  readonly errorClass: ErrorClass;
+
+  constructor(code: ErrorCode, message: string, options: AgentErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'AgentError';
+    this.code = code;
+    this.data = options.data ?? {};
+    this.errorClass = options.class ?? defaultClass[code];
+  }
+}
+
+export function isAgentError(err: unknown, code?: ErrorCode): err is AgentError {
+  return err instanceof AgentError && (code === undefined || err.code === code);
+}
+
+/** A message for any thrown value; never includes a stack. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+/** Wraps an unknown failure, keeping an AgentError as it is. */
+export function toAgentError(err: unknown, code: ErrorCode, message?: string): AgentError {
+  if (err instanceof AgentError) return err;
+  return new AgentError(code, message ? `${message}: ${errorMessage(err)}` : errorMessage(err), { cause: err });
+}

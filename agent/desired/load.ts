@@ -1,0 +1,159 @@
+import { canonicalJson, sha256Hex } from '../core/canonical.js';
+import { asSpecHash, type Revision, type SpecHash } from '../core/ids.js';
+import { interpolateValue, type Env } from './interpolate.js';
+import { formatIssue, type ValidationIssue } from './issues.js';
+import { normalizeService } from './normalize-service.js';
+import { DEFAULT_PARSE_LIMITS, issueAt, locate, parseYamlFile, type ParseLimits, type ParsedFile, type SourceFile } from './parse.js';
+import { validateAgainstSchema } from './schema-validate.js';
+import { checkServices } from './semantic.js';
+import type { ContainerSpec, DesiredService, DesiredState, VolumeSpec } from './types.js';
+
+export interface LoadInput {
+  files: SourceFile[];
+  revision: Revision;
+  /** Variables for `${VAR}` interpolation and pass-through environment entries. */
+  env: Env;
+  /** Stack name when no file sets `name:`. */
+  defaultStack: string;
+  /** Shown when there is nothing to load, e.g. the directory path. */
+  rootLabel?: string;
+  limits?: ParseLimits;
+}
+
+export type LoadResult =
+  | { ok: true; state: DesiredState; prune: boolean; warnings: ValidationIssue[] }
+  | { ok: false; issues: ValidationIssue[] };
+
+interface FileValue {
+  parsed: ParsedFile;
+  value: Record<string, unknown>;
+}
+
+/**
+ * Reads desired-state files into the agent's model. Pure: no file system, no clock. Every
+ * problem of every file is collected; a single error makes the whole state invalid, so a
+ * half-valid commit never gets half-applied.
+ */
+export function loadDesiredState(input: LoadInput): LoadResult {
+  const issues: ValidationIssue[] = [];
+  if (input.files.length === 0) {
+    return { ok: false, issues: [{ file: input.rootLabel ?? '.', line: 1, column: 1, pointer: '', message: 'no desired-state files (*.yaml, *.yml) found' }] };
+  }
+  const valid: FileValue[] = [];
+  const skipped = new Set<string>();
+  for (const file of [...input.files].sort((a, b) => a.path.localeCompare(b.path))) {
+    const { parsed, issues: parseIssues } = parseYamlFile(file, input.limits ?? DEFAULT_PARSE_LIMITS);
+    issues.push(...parseIssues);
+    if (!parsed) continue;
+    const interpolated = interpolateValue(parsed.value, input.env);
+    const withValues = { ...parsed, value: interpolated.value };
+    const schemaIssues = [...validateAgainstSchema(withValues), ...interpolated.issues.map((i) => issueAt(parsed, i.path, i.message))];
+    issues.push(...schemaIssues);
+    // Services with their own errors are left out of normalisation, the rest are still checked,
+    // so that one run reports every problem; anything outside `services` spoils the whole file.
+    const broken = new Set(schemaIssues.map((i) => i.pointer.split('/')));
+    if ([...broken].some((p) => p[1] !== 'services' || p.length < 3)) {
+      for (const name of Object.keys(servicesOf(withValues.value))) skipped.add(name);
+      continue;
+    }
+    const value = withValues.value as Record<string, unknown>;
+    const services = { ...servicesOf(value) };
+    for (const p of broken) {
+      const name = p[2] as string;
+      skipped.add(name);
+      delete services[name];
+    }
+    valid.push({ parsed: withValues, value: { ...value, services } });
+  }
+
+  const stack = resolveStackName(valid, input.defaultStack, issues);
+  const volumes = mergeVolumes(valid, stack, issues);
+  const declared = Object.fromEntries(Object.entries(volumes).map(([k, v]) => [k, v.name]));
+  const services: Record<string, DesiredService> = {};
+  const origin = new Map<string, FileValue>();
+  for (const fv of valid) {
+    const raw = (fv.value.services ?? {}) as Record<string, Record<string, unknown>>;
+    for (const name of Object.keys(raw).sort()) {
+      const base = ['services', name];
+      const first = origin.get(name);
+      if (first) {
+        const at = locate(first.parsed, base, true);
+        issues.push(issueAt(fv.parsed, base, `service "${name}" is already defined in ${first.parsed.path}:${at.line}`, true));
+        continue;
+      }
+      origin.set(name, fv);
+      const report = (path: (string | number)[], message: string, severity?: 'error' | 'warning') => {
+        const issue = issueAt(fv.parsed, path, message);
+        issues.push(severity === 'warning' ? { ...issue, severity } : issue);
+      };
+      const n = normalizeService(raw[name] as Record<string, unknown>, base, { stack, declared, env: input.env }, report);
+      services[name] = { name, spec: n.spec, hash: hashSpec(n.spec), agent: n.agent, dependsOn: n.dependsOn, location: { file: fv.parsed.path, ...locate(fv.parsed, base, true) } };
+    }
+  }
+
+  const facts = Object.values(services).map((s) => ({ name: s.name, dependsOn: s.dependsOn, ports: s.spec.ports }));
+  const dependsOnIsList = (name: string) => Array.isArray((origin.get(name)?.value.services as Record<string, Record<string, unknown>>)[name]?.depends_on);
+  const skippedFacts = [...skipped].filter((n) => !services[n]).map((name) => ({ name, dependsOn: [], ports: [] }));
+  for (const p of checkServices([...facts, ...skippedFacts], dependsOnIsList)) {
+    const fv = origin.get(p.service) as FileValue;
+    issues.push(issueAt(fv.parsed, ['services', p.service, ...p.at], p.message));
+  }
+
+  const errors = issues.filter((i) => i.severity !== 'warning');
+  if (errors.length > 0) return { ok: false, issues: sortIssues(issues) };
+  const prune = valid.some((fv) => (fv.value['x-agent'] as { prune?: boolean } | undefined)?.prune === true);
+  const sorted = Object.fromEntries(Object.keys(services).sort().map((k) => [k, services[k] as DesiredService]));
+  return {
+    ok: true,
+    state: { stack, revision: input.revision, services: sorted, volumes, files: valid.map((v) => v.parsed.path) },
+    prune,
+    warnings: sortIssues(issues),
+  };
+}
+
+export function hashSpec(spec: ContainerSpec): SpecHash {
+  return asSpecHash(sha256Hex(canonicalJson(spec)));
+}
+
+function servicesOf(value: unknown): Record<string, unknown> {
+  const services = value && typeof value === 'object' ? (value as Record<string, unknown>).services : undefined;
+  return services && typeof services === 'object' && !Array.isArray(services) ? (services as Record<string, unknown>) : {};
+}
+
+function resolveStackName(files: FileValue[], fallback: string, issues: ValidationIssue[]): string {
+  let chosen: { name: string; file: FileValue } | undefined;
+  for (const fv of files) {
+    const name = fv.value.name as string | undefined;
+    if (name === undefined) continue;
+    if (chosen && chosen.name !== name) issues.push(issueAt(fv.parsed, ['name'], `stack name "${name}" differs from "${chosen.name}" in ${chosen.file.parsed.path}`));
+    else chosen ??= { name, file: fv };
+  }
+  return chosen?.name ?? fallback;
+}
+
+function mergeVolumes(files: FileValue[], stack: string, issues: ValidationIssue[]): Record<string, VolumeSpec> {
+  const out: Record<string, VolumeSpec> = {};
+  for (const fv of files) {
+    const vols = (fv.value.volumes ?? {}) as Record<string, { name?: string; external?: boolean; labels?: Record<string, unknown> | string[] } | null>;
+    for (const [key, v] of Object.entries(vols)) {
+      const spec: VolumeSpec = { name: v?.name ?? `${stack}_${key}`, external: v?.external ?? false, labels: labelsOf(v?.labels) };
+      const prev = out[key];
+      if (prev && canonicalJson(prev) !== canonicalJson(spec)) issues.push(issueAt(fv.parsed, ['volumes', key], `volume "${key}" is declared differently in another file`, true));
+      out[key] = spec;
+    }
+  }
+  return out;
+}
+
+function labelsOf(raw: Record<string, unknown> | string[] | undefined): Record<string, string> {
+  if (Array.isArray(raw)) return Object.fromEntries(raw.map((l) => [l.split('=')[0] as string, l.split('=').slice(1).join('=')]));
+  return Object.fromEntries(Object.entries(raw ?? {}).map(([k, v]) => [k, String(v)]));
+}
+
+function sortIssues(issues: ValidationIssue[]): ValidationIssue[] {
+  return [...issues].sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.column - b.column);
+}
+
+export function formatIssues(issues: ValidationIssue[]): string {
+  return issues.map(formatIssue).join('\n');
+}

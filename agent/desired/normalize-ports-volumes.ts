@@ -1,0 +1,98 @@
+import { posix } from 'node:path';
+import type { Mount, PortBinding } from './types.js';
+
+export type Report = (path: (string | number)[], message: string, severity?: 'error' | 'warning') => void;
+
+const PORT_STRING = /^(?:(?:(\[[0-9a-fA-F:]+\]|[0-9.]+):)?(\d{1,5})?:)?(\d{1,5})(?:\/(tcp|udp))?$/;
+
+/** Compose short and long port syntax, without ranges. */
+export function normalizePorts(raw: unknown[] | undefined, base: (string | number)[], report: Report): PortBinding[] {
+  const out: PortBinding[] = [];
+  (raw ?? []).forEach((item, i) => {
+    const path = [...base, i];
+    if (typeof item === 'number') {
+      out.push({ hostIp: '', hostPort: 0, containerPort: item, protocol: 'tcp' });
+      return;
+    }
+    if (typeof item === 'string') {
+      if (/\d-\d/.test(item)) return report(path, `port ranges are not supported ("${item}"); list each port`);
+      const m = PORT_STRING.exec(item);
+      if (!m) return report(path, `"${item}" is not a port mapping like "127.0.0.1:8080:80/tcp"`);
+      const hostPort = m[2] === undefined ? 0 : Number(m[2]);
+      const containerPort = Number(m[3]);
+      if (hostPort > 65535 || containerPort < 1 || containerPort > 65535) return report(path, `port out of range in "${item}"`);
+      out.push({ hostIp: (m[1] ?? '').replace(/^\[|\]$/g, ''), hostPort, containerPort, protocol: (m[4] as 'tcp' | 'udp' | undefined) ?? 'tcp' });
+      return;
+    }
+    const o = item as { target: number; published?: number | string; host_ip?: string; protocol?: 'tcp' | 'udp' };
+    const published = o.published === undefined ? 0 : Number(o.published);
+    if (!Number.isInteger(published) || published < 0 || published > 65535) return report([...path, 'published'], `published port must be a number from 1 to 65535`);
+    out.push({ hostIp: o.host_ip ?? '', hostPort: published, containerPort: o.target, protocol: o.protocol ?? 'tcp' });
+  });
+  return out;
+}
+
+export interface VolumeContext {
+  stack: string;
+  /** Top-level volume key -> engine name. */
+  declared: Record<string, string>;
+}
+
+/**
+ * Compose short and long volume syntax. Refused on purpose: relative bind paths (relative to
+ * what, in a Git checkout?), `..` segments, and anonymous volumes, whose data would be lost
+ * when the container is recreated by an update.
+ */
+export function normalizeVolumes(raw: unknown[] | undefined, base: (string | number)[], ctx: VolumeContext, report: Report): Mount[] {
+  const out: Mount[] = [];
+  (raw ?? []).forEach((item, i) => {
+    const path = [...base, i];
+    let type: 'volume' | 'bind' | undefined;
+    let source: string | undefined;
+    let target: string;
+    let readOnly = false;
+    if (typeof item === 'string') {
+      const parts = item.split(':');
+      if (parts.length === 1) {
+        return report(path, `anonymous volume "${item}" would lose its data when the container is recreated; declare a named volume`);
+      }
+      if (parts.length > 3) return report(path, `"${item}" is not a volume like "name:/path" or "/host/path:/path:ro"`);
+      source = parts[0] as string;
+      target = parts[1] as string;
+      const mode = parts[2];
+      if (mode !== undefined) {
+        const flags = mode.split(',');
+        if (flags.some((f) => !['ro', 'rw', 'z', 'Z'].includes(f))) return report(path, `unknown volume mode "${mode}" (use ro or rw)`);
+        readOnly = flags.includes('ro');
+      }
+      type = isPathLike(source) ? 'bind' : 'volume';
+    } else {
+      const o = item as { type: 'volume' | 'bind'; source?: string; target: string; read_only?: boolean };
+      type = o.type;
+      source = o.source;
+      target = o.target;
+      readOnly = o.read_only ?? false;
+      if (!source) return report(path, `anonymous volume at "${target}" would lose its data when the container is recreated; give a source`);
+    }
+    if (!posix.isAbsolute(target)) return report(path, `container path "${target}" must be absolute`);
+    if (hasDotDot(target)) return report(path, `container path "${target}" must not contain ".."`);
+    if (type === 'bind') {
+      if (!posix.isAbsolute(source)) return report(path, `bind mount source "${source}" must be an absolute host path (relative paths are not supported)`);
+      if (hasDotDot(source)) return report(path, `bind mount source "${source}" must not contain ".."`);
+      out.push({ type, source: posix.normalize(source), target: posix.normalize(target), readOnly });
+      return;
+    }
+    const engineName = ctx.declared[source];
+    if (engineName === undefined) return report(path, `volume "${source}" is not declared under the top-level "volumes:" key`);
+    out.push({ type, source: engineName, target: posix.normalize(target), readOnly });
+  });
+  return out;
+}
+
+function isPathLike(s: string): boolean {
+  return s.startsWith('/') || s.startsWith('.') || s.startsWith('~');
+}
+
+function hasDotDot(p: string): boolean {
+  return p.split('/').includes('..');
+}

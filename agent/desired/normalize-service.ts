@@ -1,0 +1,169 @@
+import { AGENT_LABEL_PREFIX } from '../core/labels.js';
+import { parseDuration } from '../core/duration.js';
+import { asImageRef } from '../core/ids.js';
+import { parseImageRef } from '../core/image-ref.js';
+import type { Env } from './interpolate.js';
+import { normalizePorts, normalizeVolumes, type Report, type VolumeContext } from './normalize-ports-volumes.js';
+import { splitShellWords } from './shell-words.js';
+import type { AgentOptions, ContainerSpec, Dependency, DependencyCondition, HealthcheckSpec, Probe, ProbeTiming, RestartPolicy } from './types.js';
+
+export const HEALTH_DEFAULTS = { timeoutMs: 120_000, stabilizationMs: 10_000 } as const;
+export const PROBE_DEFAULTS: ProbeTiming = { intervalMs: 1000, timeoutMs: 2000, retries: 3 };
+
+type Raw = Record<string, unknown>;
+
+export interface NormalizedService {
+  spec: ContainerSpec;
+  agent: AgentOptions;
+  dependsOn: Dependency[];
+}
+
+/** Turns one schema-valid Compose service into the agent's model, reporting what the schema cannot see. */
+export function normalizeService(raw: Raw, base: (string | number)[], ctx: VolumeContext & { env: Env }, report: Report): NormalizedService {
+  const image = String(raw.image);
+  const parsed = parseImageRef(image);
+  if (!parsed) report([...base, 'image'], `"${image}" is not a valid image reference (expected registry/name:tag@sha256:...)`);
+  else if (!parsed.digest) report([...base, 'image'], `image "${image}" is not pinned by digest; the agent cannot tell a re-pushed tag from the one you reviewed`, 'warning');
+
+  const networkMode = (raw.network_mode as string | undefined) ?? 'bridge';
+  const ports = normalizePorts(raw.ports as unknown[] | undefined, [...base, 'ports'], report);
+  if (networkMode === 'host' && ports.length > 0) report([...base, 'ports'], 'ports have no effect with network_mode: host; the service listens on the host directly', 'warning');
+
+  const spec: ContainerSpec = {
+    image: asImageRef(image),
+    environment: normalizeEnvironment(raw.environment, [...base, 'environment'], ctx.env, report),
+    ports,
+    volumes: normalizeVolumes(raw.volumes as unknown[] | undefined, [...base, 'volumes'], ctx, report),
+    networkMode,
+    restart: ((raw.restart as string | undefined) ?? 'no') as RestartPolicy,
+    labels: normalizeLabels(raw.labels, [...base, 'labels'], report),
+  };
+  const command = words(raw.command, [...base, 'command'], report);
+  if (command) spec.command = command;
+  const entrypoint = words(raw.entrypoint, [...base, 'entrypoint'], report);
+  if (entrypoint) spec.entrypoint = entrypoint;
+  const healthcheck = normalizeHealthcheck(raw.healthcheck as Raw | undefined);
+  if (healthcheck) spec.healthcheck = healthcheck;
+  if (typeof raw.user === 'string') spec.user = raw.user;
+  if (typeof raw.init === 'boolean') spec.init = raw.init;
+  if (raw.stop_grace_period !== undefined) spec.stopGracePeriodMs = parseDuration(raw.stop_grace_period as string);
+  if (typeof raw.stop_signal === 'string') spec.stopSignal = /^\d+$/.test(raw.stop_signal) || raw.stop_signal.startsWith('SIG') ? raw.stop_signal : `SIG${raw.stop_signal}`;
+
+  return {
+    spec,
+    agent: normalizeAgentOptions(raw['x-agent'] as Raw | undefined),
+    dependsOn: normalizeDependsOn(raw.depends_on),
+  };
+}
+
+function words(value: unknown, path: (string | number)[], report: Report): string[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (Array.isArray(value)) return value.map(String);
+  const split = splitShellWords(String(value));
+  if (!split) report(path, 'unterminated quote');
+  return split;
+}
+
+function normalizeEnvironment(value: unknown, path: (string | number)[], env: Env, report: Report): Record<string, string> {
+  const out: Record<string, string> = {};
+  const set = (key: string, v: unknown, at: (string | number)[]) => {
+    if (v === null || v === undefined) {
+      // Compose: a name without a value passes the variable through from the agent's environment.
+      const passed = env[key];
+      if (passed === undefined) report(at, `environment variable ${key} has no value and is not set in the agent's environment`);
+      else out[key] = passed;
+      return;
+    }
+    out[key] = typeof v === 'string' ? v : String(v);
+  };
+  if (Array.isArray(value)) {
+    value.forEach((item: string, i) => {
+      const eq = item.indexOf('=');
+      if (eq < 0) set(item, undefined, [...path, i]);
+      else set(item.slice(0, eq), item.slice(eq + 1), [...path, i]);
+    });
+  } else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) set(k, v, [...path, k]);
+  }
+  return out;
+}
+
+function normalizeLabels(value: unknown, path: (string | number)[], report: Report): Record<string, string> {
+  const out: Record<string, string> = {};
+  const entries: [string, unknown, (string | number)[]][] = Array.isArray(value)
+    ? value.map((item: string, i) => {
+        const eq = item.indexOf('=');
+        return [eq < 0 ? item : item.slice(0, eq), eq < 0 ? '' : item.slice(eq + 1), [...path, i]];
+      })
+    : Object.entries((value as Raw | undefined) ?? {}).map(([k, v]) => [k, v, [...path, k]]);
+  for (const [k, v, at] of entries) {
+    if (k.startsWith(AGENT_LABEL_PREFIX)) report(at, `labels starting with "${AGENT_LABEL_PREFIX}" are reserved for the agent`);
+    else out[k] = String(v);
+  }
+  return out;
+}
+
+function normalizeHealthcheck(raw: Raw | undefined): HealthcheckSpec | undefined {
+  if (!raw) return undefined;
+  if (raw.disable === true) return { disabled: true };
+  const test = raw.test;
+  let argv: string[] | undefined;
+  if (typeof test === 'string') argv = ['CMD-SHELL', test];
+  else if (Array.isArray(test)) argv = test.map(String);
+  if (argv?.[0] === 'NONE') return { disabled: true };
+  const hc: HealthcheckSpec = { disabled: false, test: argv ?? [] };
+  const ms = (k: string) => (raw[k] === undefined ? undefined : parseDuration(raw[k] as string));
+  if (ms('interval') !== undefined) hc.intervalMs = ms('interval');
+  if (ms('timeout') !== undefined) hc.timeoutMs = ms('timeout');
+  if (ms('start_period') !== undefined) hc.startPeriodMs = ms('start_period');
+  if (typeof raw.retries === 'number') hc.retries = raw.retries;
+  return hc;
+}
+
+function normalizeAgentOptions(raw: Raw | undefined): AgentOptions {
+  const health = (raw?.health as Raw | undefined) ?? {};
+  return {
+    policy: (raw?.policy as 'auto' | 'manual' | undefined) ?? 'manual',
+    health: {
+      timeoutMs: health.timeout === undefined ? HEALTH_DEFAULTS.timeoutMs : (parseDuration(health.timeout as string) ?? HEALTH_DEFAULTS.timeoutMs),
+      stabilizationMs: health.stabilization === undefined ? HEALTH_DEFAULTS.stabilizationMs : (parseDuration(health.stabilization as string) ?? HEALTH_DEFAULTS.stabilizationMs),
+      probes: ((health.probes as Raw[] | undefined) ?? []).map(normalizeProbe),
+    },
+  };
+}
+
+function normalizeProbe(raw: Raw): Probe {
+  const timing: ProbeTiming = {
+    intervalMs: raw.interval === undefined ? PROBE_DEFAULTS.intervalMs : (parseDuration(raw.interval as string) ?? PROBE_DEFAULTS.intervalMs),
+    timeoutMs: raw.timeout === undefined ? PROBE_DEFAULTS.timeoutMs : (parseDuration(raw.timeout as string) ?? PROBE_DEFAULTS.timeoutMs),
+    retries: (raw.retries as number | undefined) ?? PROBE_DEFAULTS.retries,
+  };
+  if (raw.http !== undefined) {
+    const h = raw.http;
+    if (typeof h === 'string') return { kind: 'http', url: h, expectStatus: [], ...timing };
+    const o = h as { url: string; status?: number | number[] };
+    const status = o.status === undefined ? [] : Array.isArray(o.status) ? o.status : [o.status];
+    return { kind: 'http', url: o.url, expectStatus: status, ...timing };
+  }
+  if (raw.tcp !== undefined) {
+    const t = raw.tcp;
+    if (typeof t === 'string') {
+      const i = t.lastIndexOf(':');
+      return { kind: 'tcp', host: t.slice(0, i), port: Number(t.slice(i + 1)), ...timing };
+    }
+    const o = t as { host?: string; port: number };
+    return { kind: 'tcp', host: o.host ?? '127.0.0.1', port: o.port, ...timing };
+  }
+  return { kind: 'exec', argv: (raw.exec as string[]).map(String), ...timing };
+}
+
+function normalizeDependsOn(raw: unknown): Dependency[] {
+  if (Array.isArray(raw)) return raw.map((s) => ({ service: String(s), condition: 'service_started' as const }));
+  if (raw && typeof raw === 'object') {
+    return Object.entries(raw as Record<string, { condition?: DependencyCondition }>).map(([service, o]) => ({
+      service,
+      condition: o.condition ?? 'service_started',
+    }));
+  }
+  return [];
+}

@@ -1,0 +1,107 @@
+import { LineCounter, isMap, isSeq, isScalar, isPair, parseDocument, visit, type Document, type Node } from 'yaml';
+import { toPointer, type ValidationIssue } from './issues.js';
+
+export interface SourceFile {
+  /** Path shown to people: relative to the desired-state root. */
+  path: string;
+  content: string;
+}
+
+export interface ParsedFile {
+  path: string;
+  doc: Document.Parsed;
+  lines: LineCounter;
+  value: unknown;
+}
+
+export interface ParseLimits {
+  maxFileBytes: number;
+  maxAliasCount: number;
+}
+
+export const DEFAULT_PARSE_LIMITS: ParseLimits = { maxFileBytes: 1024 * 1024, maxAliasCount: 100 };
+
+/**
+ * Parses one YAML file keeping positions. Returns the issues instead of throwing so that every
+ * problem of every file is reported at once.
+ */
+export function parseYamlFile(file: SourceFile, limits: ParseLimits = DEFAULT_PARSE_LIMITS): { parsed?: ParsedFile; issues: ValidationIssue[] } {
+  const at = (line: number, column: number, message: string, pointer = ''): ValidationIssue => ({ file: file.path, line, column, pointer, message });
+  const bytes = Buffer.byteLength(file.content);
+  if (bytes > limits.maxFileBytes) {
+    return { issues: [at(1, 1, `file is ${formatBytes(bytes)}; the limit is ${formatBytes(limits.maxFileBytes)}`)] };
+  }
+  const lines = new LineCounter();
+  const doc = parseDocument(file.content, { lineCounter: lines, prettyErrors: true, uniqueKeys: true, strict: true, version: '1.2' });
+  const issues: ValidationIssue[] = doc.errors.map((e) => {
+    const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
+    return at(pos.line, pos.col, firstLine(e.message));
+  });
+  if (issues.length > 0) return { issues };
+  if (doc.contents === null) return { issues: [at(1, 1, 'file is empty; it must hold a `services:` map')] };
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: limits.maxAliasCount });
+  } catch (err) {
+    const alias = firstAliasOffset(doc);
+    const pos = lines.linePos(alias ?? 0);
+    const why = err instanceof Error && /alias/i.test(err.message) ? `aliases expand to too many nodes (limit ${limits.maxAliasCount}); refusing a possible alias bomb` : String(err);
+    return { issues: [at(pos.line, pos.col, why)] };
+  }
+  return { parsed: { path: file.path, doc, lines, value }, issues: [] };
+}
+
+/** Position of the node at a path; for a missing member, the closest existing parent. `key` points at the key instead of the value. */
+export function locate(parsed: ParsedFile, path: readonly (string | number)[], key = false): { line: number; column: number } {
+  let node: unknown = parsed.doc.contents;
+  let offset = (node as Node | null)?.range?.[0] ?? 0;
+  for (const segment of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(segment));
+      if (!pair) break;
+      const keyNode = pair.key as Node;
+      if (key && segment === path[path.length - 1]) {
+        offset = keyNode.range?.[0] ?? offset;
+        node = undefined;
+        break;
+      }
+      node = pair.value;
+      offset = (pair.value as Node | null)?.range?.[0] ?? keyNode.range?.[0] ?? offset;
+    } else if (isSeq(node)) {
+      const item = node.items[Number(segment)];
+      if (item === undefined) break;
+      node = item;
+      offset = (item as Node | null)?.range?.[0] ?? offset;
+    } else {
+      break;
+    }
+  }
+  const pos = parsed.lines.linePos(offset);
+  return { line: pos.line, column: pos.col };
+}
+
+export function issueAt(parsed: ParsedFile, path: readonly (string | number)[], message: string, key = false): ValidationIssue {
+  const { line, column } = locate(parsed, path, key);
+  return { file: parsed.path, line, column, pointer: toPointer(path), message };
+}
+
+function firstAliasOffset(doc: Document.Parsed): number | undefined {
+  let offset: number | undefined;
+  visit(doc, {
+    Alias(_key, node) {
+      offset = node.range?.[0];
+      return visit.BREAK;
+    },
+  });
+  return offset;
+}
+
+function firstLine(message: string): string {
+  return message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? message;
+}
+
+function formatBytes(n: number): string {
+  if (n >= 1024 * 1024) return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${n} B`;
+}

@@ -1,0 +1,120 @@
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import schema from '../../schema/desired-state.schema.json' with { type: 'json' };
+import { fromPointer, type ValidationIssue } from './issues.js';
+import { issueAt, type ParsedFile } from './parse.js';
+
+export const DESIRED_STATE_SCHEMA = schema;
+
+let compiled: ValidateFunction | undefined;
+
+function validator(): ValidateFunction {
+  // Compiled once per process: a pure cache, not configuration.
+  compiled ??= new Ajv({ allErrors: true, verbose: true, strict: true, strictRequired: false, allowUnionTypes: true }).compile(schema);
+  return compiled;
+}
+
+/** Validates one parsed file against the JSON Schema; every error, each located in the file. */
+export function validateAgainstSchema(parsed: ParsedFile): ValidationIssue[] {
+  const validate = validator();
+  if (validate(parsed.value)) return [];
+  return summarise(validate.errors ?? []).map((e) => toIssue(parsed, e));
+}
+
+/**
+ * ajv reports every branch of an `anyOf`; a person wants one sentence. When one branch matched
+ * the value's type and failed deeper, its deeper errors are the useful ones; otherwise one
+ * "must be one of ..." line replaces the branches.
+ */
+function summarise(errors: ErrorObject[]): ErrorObject[] {
+  const unions = errors.filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf');
+  const dropped = new Set<ErrorObject>();
+  for (const union of unions) {
+    const prefix = `${union.schemaPath}/`;
+    const branchErrors = errors.filter((e) => e !== union && e.schemaPath.startsWith(prefix) && e.instancePath.startsWith(union.instancePath));
+    const deep = branchErrors.filter((e) => !(e.instancePath === union.instancePath && (e.keyword === 'type' || e.keyword === 'enum' || e.keyword === 'required' || e.keyword === 'const')));
+    if (union.keyword === 'anyOf' && deep.length > 0) {
+      dropped.add(union);
+      const deepBranches = new Set(deep.map((e) => e.schemaPath.slice(prefix.length).split('/')[0]));
+      for (const e of branchErrors) if (!deepBranches.has(e.schemaPath.slice(prefix.length).split('/')[0])) dropped.add(e);
+    } else {
+      for (const e of branchErrors) dropped.add(e);
+    }
+  }
+  // `propertyNames` repeats its inner error; keep the inner one, which names the property.
+  for (const e of errors) if (e.keyword === 'propertyNames') dropped.add(e);
+  return errors.filter((e) => !dropped.has(e));
+}
+
+function toIssue(parsed: ParsedFile, e: ErrorObject): ValidationIssue {
+  const path = fromPointer(e.instancePath);
+  const params = e.params as Record<string, unknown>;
+  const propertyName = (e as ErrorObject & { propertyName?: string }).propertyName;
+  if (propertyName !== undefined) {
+    return issueAt(parsed, [...path, propertyName], `invalid name "${propertyName}": use letters, digits, "_", "." or "-", starting with a letter or digit`, true);
+  }
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const key = String(params.additionalProperty);
+      return issueAt(parsed, [...path, key], unknownKeyMessage(path, key), true);
+    }
+    case 'required':
+      return issueAt(parsed, path, `missing required key "${String(params.missingProperty)}"`);
+    case 'type':
+      return issueAt(parsed, path, `must be ${article(String(params.type))}, not ${describeValue(valueAt(parsed.value, path))}`);
+    case 'enum':
+      return issueAt(parsed, path, `must be one of ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}, not ${JSON.stringify(valueAt(parsed.value, path))}`);
+    case 'const':
+      return issueAt(parsed, path, `must be ${JSON.stringify(params.allowedValue)}`);
+    case 'anyOf':
+      return issueAt(parsed, path, `must be ${branchTitles(e)}, not ${describeValue(valueAt(parsed.value, path))}`);
+    case 'oneOf':
+      return issueAt(parsed, path, (e.parentSchema as { title?: string } | undefined)?.title ? `must be ${(e.parentSchema as { title: string }).title}` : 'must match exactly one allowed form');
+    case 'pattern':
+      return issueAt(parsed, path, `${JSON.stringify(valueAt(parsed.value, path))} is not valid here${patternHint(e)}`);
+    default:
+      return issueAt(parsed, path, e.message ?? `fails ${e.keyword}`);
+  }
+}
+
+function unknownKeyMessage(path: string[], key: string): string {
+  if (path.length === 2 && path[0] === 'services') {
+    return `unknown key "${key}": not a Compose key this agent supports (use an "x-" prefix for extensions)`;
+  }
+  return `unknown key "${key}"`;
+}
+
+function branchTitles(e: ErrorObject): string {
+  const branches = (e.schema as { title?: string; type?: string; enum?: unknown[] }[] | undefined) ?? [];
+  const titles = branches.map((b) => b.title ?? (b.type ? article(b.type) : b.enum ? `one of ${b.enum.join(', ')}` : 'another form'));
+  return titles.length > 1 ? `${titles.slice(0, -1).join(', ')} or ${titles[titles.length - 1]}` : (titles[0] ?? 'another form');
+}
+
+function patternHint(e: ErrorObject): string {
+  const title = (e.parentSchema as { title?: string } | undefined)?.title;
+  return title ? `: expected ${title}` : '';
+}
+
+function article(type: string): string {
+  const names: Record<string, string> = { object: 'a map', array: 'a list', string: 'a string', integer: 'a whole number', number: 'a number', boolean: 'true or false', null: 'empty' };
+  return type
+    .split(',')
+    .map((t) => names[t] ?? t)
+    .join(' or ');
+}
+
+export function describeValue(v: unknown): string {
+  if (v === null || v === undefined) return 'empty';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a map';
+  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v)}`;
+  return `${typeof v === 'number' ? 'the number' : 'the value'} ${String(v)}`;
+}
+
+function valueAt(root: unknown, path: string[]): unknown {
+  let v = root;
+  for (const p of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string, unknown>)[p];
+  }
+  return v;
+}

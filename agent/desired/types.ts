@@ -1,0 +1,113 @@
+import type { ImageRef, Revision, SpecHash } from '../core/ids.js';
+
+/** Where something was written: shown in every error a person reads. */
+export interface SourceLocation {
+  file: string;
+  line: number;
+  column: number;
+}
+
+export type RestartPolicy = 'no' | 'always' | 'on-failure' | 'unless-stopped' | `on-failure:${number}`;
+
+export interface PortBinding {
+  hostIp: string;
+  hostPort: number;
+  containerPort: number;
+  protocol: 'tcp' | 'udp';
+}
+
+export interface Mount {
+  type: 'volume' | 'bind';
+  /** Named volume (already prefixed with the stack) or absolute host path. */
+  source: string;
+  target: string;
+  readOnly: boolean;
+}
+
+export type HealthcheckSpec =
+  | { disabled: true }
+  | { disabled: false; test: string[]; intervalMs?: number; timeoutMs?: number; retries?: number; startPeriodMs?: number };
+
+/**
+ * Everything that shapes the container. Its canonical JSON is hashed into the container's
+ * label: a different hash means the container must be recreated.
+ */
+export interface ContainerSpec {
+  image: ImageRef;
+  command?: string[];
+  entrypoint?: string[];
+  environment: Record<string, string>;
+  ports: PortBinding[];
+  volumes: Mount[];
+  networkMode: string;
+  healthcheck?: HealthcheckSpec;
+  restart: RestartPolicy;
+  labels: Record<string, string>;
+  user?: string;
+  init?: boolean;
+  stopGracePeriodMs?: number;
+  stopSignal?: string;
+}
+
+export interface ProbeTiming {
+  intervalMs: number;
+  timeoutMs: number;
+  /** Consecutive failures, after the probe first passed, that fail the gate. */
+  retries: number;
+}
+
+export type Probe =
+  /** `expectStatus` empty: any 2xx or 3xx answer passes. */
+  | ({ kind: 'http'; url: string; expectStatus: number[] } & ProbeTiming)
+  | ({ kind: 'tcp'; host: string; port: number } & ProbeTiming)
+  | ({ kind: 'exec'; argv: string[] } & ProbeTiming);
+
+export interface HealthOptions {
+  /** Deadline for the new container to become healthy. */
+  timeoutMs: number;
+  /** After it is healthy, the container must neither exit nor restart for this long. */
+  stabilizationMs: number;
+  probes: Probe[];
+}
+
+export type UpdatePolicy = 'auto' | 'manual';
+
+/** The `x-agent` block: how the agent handles the service; none of it shapes the container. */
+export interface AgentOptions {
+  policy: UpdatePolicy;
+  health: HealthOptions;
+}
+
+export type DependencyCondition = 'service_started' | 'service_healthy' | 'service_completed_successfully';
+
+export interface Dependency {
+  service: string;
+  condition: DependencyCondition;
+}
+
+export interface DesiredService {
+  name: string;
+  spec: ContainerSpec;
+  hash: SpecHash;
+  agent: AgentOptions;
+  dependsOn: Dependency[];
+  location: SourceLocation;
+}
+
+export interface VolumeSpec {
+  /** Engine-side name: `<stack>_<key>` unless `name:` or `external` says otherwise. */
+  name: string;
+  external: boolean;
+  labels: Record<string, string>;
+}
+
+export interface DesiredState {
+  stack: string;
+  revision: Revision;
+  /** Keyed by service name; iteration order is sorted by name. */
+  services: Record<string, DesiredService>;
+  volumes: Record<string, VolumeSpec>;
+  files: string[];
+}
+
+export type { ImageRef, SpecHash };
