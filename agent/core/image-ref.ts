@@ -65,3 +65,21 @@ export function displayImage(ref: string): string {
   const tail = p.repository.split('/').pop() ?? p.repository;
   return `${tail}:${p.tag ?? (p.digest ? shortDigest(p.digest) : 'latest')}`;
 }
+
+/**
+ * The reference to pull and look up: by digest when pinned (the tag is then only a label for
+ * people, and the digest wins), else by tag (`latest` when none).
+ */
+export function pullReference(ref: string): string {
+  const at = ref.indexOf('@');
+  const name = stripTag(at >= 0 ? ref.slice(0, at) : ref);
+  if (at >= 0) return `${name}${ref.slice(at)}`;
+  const tag = parseImageRef(ref)?.tag;
+  return `${name}:${tag ?? 'latest'}`;
+}
+
+function stripTag(nameAndTag: string): string {
+  const slash = nameAndTag.lastIndexOf('/');
+  const colon = nameAndTag.lastIndexOf(':');
+  return colon > slash ? nameAndTag.slice(0, colon) : nameAndTag;
+}

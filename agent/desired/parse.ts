@@ -5,6 +5,8 @@ export interface SourceFile {
   /** Path shown to people: relative to the desired-state root. */
   path: string;
   content: string;
+  /** Size on disk, when the content was not read because the file is too large. */
+  bytes?: number;
 }
 
 export interface ParsedFile {
@@ -27,7 +29,7 @@ export const DEFAULT_PARSE_LIMITS: ParseLimits = { maxFileBytes: 1024 * 1024, ma
  */
 export function parseYamlFile(file: SourceFile, limits: ParseLimits = DEFAULT_PARSE_LIMITS): { parsed?: ParsedFile; issues: ValidationIssue[] } {
   const at = (line: number, column: number, message: string, pointer = ''): ValidationIssue => ({ file: file.path, line, column, pointer, message });
-  const bytes = Buffer.byteLength(file.content);
+  const bytes = file.bytes ?? Buffer.byteLength(file.content);
   if (bytes > limits.maxFileBytes) {
     return { issues: [at(1, 1, `file is ${formatBytes(bytes)}; the limit is ${formatBytes(limits.maxFileBytes)}`)] };
   }

@@ -1,0 +1,22 @@
+import { assess } from '../reconcile/inspect-desired.js';
+import { EXIT, ExitError } from './exit-codes.js';
+import { formatIssues, formatPlan } from './format.js';
+import type { Runtime } from './runtime.js';
+
+/** `agent plan`: what a reconcile would do now, and why; changes nothing. */
+export async function planCommand(rt: Runtime, opts: { json?: boolean; detailedExitcode?: boolean }, out: (s: string) => void): Promise<void> {
+  const ctx = await rt.reconcileContext();
+  const a = await assess(ctx, await rt.store.loadApplied(), await rt.store.load());
+  if (a.kind === 'invalid') {
+    if (opts.json) out(JSON.stringify({ valid: false, revision: a.snapshot.revision, issues: a.load.issues }, null, 2));
+    else out(formatIssues(a.load.issues));
+    throw new ExitError(EXIT.invalidDesiredState, 'invalid desired state: nothing would be applied');
+  }
+  const pendingJournals = await rt.store.journals.list();
+  if (opts.json) out(JSON.stringify({ ...a.plan, interruptedTransactions: pendingJournals.map((j) => ({ service: j.service, txId: j.txId, phase: j.phase })) }, null, 2));
+  else {
+    out(formatPlan(a.plan));
+    for (const j of pendingJournals) out(`note: transaction ${j.txId} of ${j.service} was interrupted at ${j.phase}; the next apply finishes it first`);
+  }
+  if (opts.detailedExitcode && a.plan.changes > 0) throw new ExitError(EXIT.changesPending, '');
+}

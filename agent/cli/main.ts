@@ -1,0 +1,120 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { AgentError, errorMessage } from '../core/errors.js';
+import type { ConfigOverrides } from '../config/config.js';
+import { formatIssues } from './format.js';
+import { applyCommand } from './cmd-apply.js';
+import { planCommand } from './cmd-plan.js';
+import { runCommand } from './cmd-run.js';
+import { statusCommand } from './cmd-status.js';
+import { validateCommand } from './cmd-validate.js';
+import { EXIT, ExitError, exitCodeFor } from './exit-codes.js';
+import { createRuntime } from './runtime.js';
+import type { ValidationIssue } from '../desired/issues.js';
+
+const version = readVersion();
+const out = (s: string) => process.stdout.write(`${s}\n`);
+
+/** The package version, from package.json found above this file (dist/agent/cli or agent/cli). */
+function readVersion(): string {
+  for (const up of ['../../../package.json', '../../package.json']) {
+    try {
+      return (JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: string; version: string }).version;
+    } catch {
+      // try the next candidate
+    }
+  }
+  return 'unknown';
+}
+
+function shutdownSignals(): { signal: AbortSignal; txSignal: AbortSignal } {
+  const soft = new AbortController();
+  const hard = new AbortController();
+  const onSignal = (name: string) => {
+    if (!soft.signal.aborted) {
+      process.stderr.write(`${name}: finishing the transaction in flight (send again to stop now)\n`);
+      soft.abort(new AgentError('ABORTED', `stopped by ${name}`));
+    } else {
+      hard.abort(new AgentError('ABORTED', `stopped by ${name}`));
+    }
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  return { signal: soft.signal, txSignal: hard.signal };
+}
+
+function common(cmd: Command): Command {
+  return cmd
+    .option('-c, --config <file>', 'configuration file (YAML); env AGENT_CONFIG')
+    .option('--state-dir <dir>', 'state directory; env AGENT_STATE_DIR (default /var/lib/gitops-agent)')
+    .option('--source <dir>', 'desired-state directory; env AGENT_SOURCE_DIR (default ./desired-state)')
+    .option('--stack <name>', 'stack name when the desired state has no `name:`; env AGENT_STACK')
+    .option('--docker-host <url>', 'Docker engine, unix:///path or tcp://127.0.0.1:port; env DOCKER_HOST')
+    .option('--env-file <file>', 'KEY=VALUE file for ${VAR} in the desired state; env AGENT_ENV_FILE')
+    .option('--log-level <level>', 'trace, debug, info, warn, error; env AGENT_LOG_LEVEL');
+}
+
+function overrides(o: Record<string, unknown>): ConfigOverrides {
+  const pickString = (k: string) => (typeof o[k] === 'string' ? (o[k] as string) : undefined);
+  const r: ConfigOverrides = {};
+  for (const k of ['config', 'stateDir', 'source', 'stack', 'dockerHost', 'interval', 'logLevel', 'envFile'] as const) {
+    const v = pickString(k);
+    if (v !== undefined) r[k] = v;
+  }
+  if (typeof o.prune === 'boolean') r.prune = o.prune;
+  return r;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const program = new Command('agent')
+    .description('GitOps reconciler for Docker hosts: applies the desired state, with a health gate and automatic rollback.')
+    .version(version)
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  common(program.command('run').description('reconcile continuously: on start, on every change, and at each interval'))
+    .option('--interval <duration>', 'resync interval, e.g. 60s; env AGENT_INTERVAL')
+    .addOption(new Option('--prune', 'remove containers of services no longer desired').default(undefined))
+    .action(async (o) => runCommand(await createRuntime(overrides(o)), shutdownSignals()));
+
+  common(program.command('apply').description('reconcile once and exit'))
+    .option('--dry-run', 'print the plan, change nothing')
+    .option('--json', 'print the result as JSON')
+    .addOption(new Option('--prune', 'remove containers of services no longer desired').default(undefined))
+    .action(async (o) => applyCommand(await createRuntime(overrides(o), { defaultLogLevel: 'info' }), { dryRun: o.dryRun, json: o.json }, out, shutdownSignals()));
+
+  common(program.command('plan').description('print what a reconcile would change, and why'))
+    .option('--json', 'print the plan as JSON')
+    .option('--detailed-exitcode', `exit ${EXIT.changesPending} when there are changes`)
+    .addOption(new Option('--prune', 'plan removals of services no longer desired').default(undefined))
+    .action(async (o) => planCommand(await createRuntime(overrides(o), { defaultLogLevel: 'warn' }), { json: o.json, detailedExitcode: o.detailedExitcode }, out));
+
+  common(program.command('validate').description('check the desired state against the schema and its own consistency'))
+    .argument('[dir]', 'directory to validate instead of the configured source')
+    .option('--json', 'print the result as JSON')
+    .action(async (dir: string | undefined, o) => validateCommand(await createRuntime(overrides(o), { defaultLogLevel: 'warn' }), { dir, json: o.json }, out));
+
+  common(program.command('status').description('show what runs, what is desired, and what happened'))
+    .option('--json', 'print the status as JSON')
+    .action(async (o) => statusCommand(await createRuntime(overrides(o), { defaultLogLevel: 'error' }), { json: o.json }, version, out));
+
+  try {
+    await program.parseAsync(argv);
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    if (err instanceof ExitError) {
+      if (err.message) process.stderr.write(`agent: ${err.message}\n`);
+      return err.exitCode;
+    }
+    if (err instanceof AgentError && err.code === 'DESIRED_INVALID' && Array.isArray(err.data.issues)) process.stderr.write(`${formatIssues(err.data.issues as ValidationIssue[])}\n`);
+    process.stderr.write(`agent: ${errorMessage(err)}${err instanceof AgentError ? ` [${err.code}]` : ''}\n`);
+    if (!(err instanceof AgentError) && err instanceof Error && process.env.AGENT_DEBUG) process.stderr.write(`${err.stack}\n`);
+    return exitCodeFor(err);
+  }
+}
+
+process.exitCode = await main(process.argv);
+// Open handles (a watcher that failed to close, a socket) must not keep a finished command alive.
+setTimeout(() => process.exit(process.exitCode ?? 0), 200).unref();

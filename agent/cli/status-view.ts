@@ -1,0 +1,111 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { errorMessage } from '../core/errors.js';
+import { LABELS } from '../core/labels.js';
+import type { ValidationIssue } from '../desired/issues.js';
+import type { ContainerInfo } from '../docker/port.js';
+import { observeStack } from '../observe/observe.js';
+import type { FailedRecord, PlanStep } from '../plan/types.js';
+import { assess } from '../reconcile/inspect-desired.js';
+import type { AgentState, Condition, TransactionRecord } from '../state/agent-state.js';
+import type { Runtime } from './runtime.js';
+
+export interface ServiceView {
+  name: string;
+  policy?: string;
+  desired?: { image: string; hash: string };
+  running?: { image: string; hash: string; status: string; health: string; containerId: string; startedAt: string; restartCount: number };
+  inSync: boolean;
+  lastTransaction?: TransactionRecord;
+  held?: FailedRecord;
+  waiting?: string;
+  pending?: { action: PlanStep['action']; reasons: string[] };
+}
+
+/** Everything `agent status` shows; the `--json` output. Holds no secrets: images, hashes, reasons. */
+export interface StatusView {
+  agent: { version: string; stateDir: string; runningPid?: number };
+  stack?: string;
+  source?: AgentState['source'];
+  conditions: Condition[];
+  lastReconcile?: AgentState['lastReconcile'];
+  lastAppliedRevision?: string;
+  invalid?: { revision: string; at: string; issues: ValidationIssue[] };
+  services: ServiceView[];
+  interruptedTransactions: { service: string; txId: string; phase: string; startedAt: string }[];
+  recentTransactions: TransactionRecord[];
+  /** What could not be read live (the engine, the source): the view then falls back to the recorded state. */
+  liveErrors: string[];
+}
+
+/** Reads the recorded state and looks at the engine and the source, without changing or locking anything. */
+export async function buildStatusView(rt: Runtime, version: string): Promise<StatusView> {
+  const state = await rt.store.load();
+  const applied = await rt.store.loadApplied();
+  const journals = await rt.store.journals.list();
+  const view: StatusView = {
+    agent: { version, stateDir: rt.config.stateDir },
+    conditions: state.conditions,
+    services: [],
+    interruptedTransactions: journals.map((j) => ({ service: j.service, txId: j.txId, phase: j.phase, startedAt: j.startedAt })),
+    recentTransactions: await rt.store.readHistory(10),
+    liveErrors: [],
+  };
+  const pid = Number((await readFile(join(rt.config.stateDir, 'lock'), 'utf8').catch(() => '')).trim());
+  if (pid) view.agent.runningPid = pid;
+  if (state.stack) view.stack = state.stack;
+  if (state.source) view.source = state.source;
+  if (state.lastReconcile) view.lastReconcile = state.lastReconcile;
+  if (state.lastAppliedRevision) view.lastAppliedRevision = state.lastAppliedRevision;
+  if (state.invalid) view.invalid = state.invalid;
+
+  let desired: Record<string, { image: string; hash: string; policy?: string }> = state.desired?.services ?? {};
+  let pending = new Map<string, PlanStep>();
+  let running = new Map<string, ContainerInfo>();
+  try {
+    const a = await assess(await rt.reconcileContext(), applied, state);
+    if (a.kind === 'planned') {
+      view.stack = a.load.state.stack;
+      desired = Object.fromEntries(Object.values(a.load.state.services).map((s) => [s.name, { image: s.spec.image, hash: s.hash, policy: s.agent.policy }]));
+      pending = new Map(a.plan.steps.map((s) => [s.service, s]));
+      running = currentContainers(a.actual.services);
+    } else if (!view.invalid) {
+      view.invalid = { revision: a.snapshot.revision, at: '', issues: a.load.issues };
+    }
+  } catch (err) {
+    view.liveErrors.push(errorMessage(err));
+  }
+  if (running.size === 0 && view.stack) {
+    try {
+      running = currentContainers((await observeStack(rt.docker, view.stack)).services);
+    } catch (err) {
+      if (!view.liveErrors.includes(errorMessage(err))) view.liveErrors.push(errorMessage(err));
+    }
+  }
+
+  const names = new Set([...Object.keys(desired), ...running.keys(), ...Object.keys(state.services)]);
+  for (const name of [...names].sort()) {
+    const d = desired[name];
+    const c = running.get(name);
+    const s = state.services[name];
+    const step = pending.get(name);
+    const sv: ServiceView = { name, inSync: !!d && !!c && c.labels[LABELS.specHash] === d.hash && c.status === 'running' };
+    if (d) {
+      sv.desired = { image: d.image, hash: d.hash };
+      if (d.policy) sv.policy = d.policy;
+    }
+    if (c) sv.running = { image: c.image, hash: c.labels[LABELS.specHash] ?? '', status: c.status, health: c.health, containerId: c.id.slice(0, 12), startedAt: c.startedAt, restartCount: c.restartCount };
+    if (s?.lastTransaction) sv.lastTransaction = s.lastTransaction;
+    if (s?.failed && (!d || s.failed.hash === d.hash)) sv.held = s.failed;
+    if (s?.waiting) sv.waiting = s.waiting;
+    if (step && (step.action !== 'none' || step.held)) sv.pending = { action: step.action, reasons: step.reasons };
+    view.services.push(sv);
+  }
+  return view;
+}
+
+function currentContainers(services: Record<string, { current?: ContainerInfo }>): Map<string, ContainerInfo> {
+  const out = new Map<string, ContainerInfo>();
+  for (const [name, s] of Object.entries(services)) if (s.current) out.set(name, s.current);
+  return out;
+}

@@ -1,0 +1,286 @@
+import { PassThrough } from 'node:stream';
+import Docker from 'dockerode';
+import type { ContainerInspectInfo } from 'dockerode';
+import { AgentError, errorMessage } from '../core/errors.js';
+import { asContainerId, type ContainerId } from '../core/ids.js';
+import { pullReference } from '../core/image-ref.js';
+import type { RestartPolicy } from '../desired/types.js';
+import { fromRestartPolicy, restartPolicy, toCreateOptions } from './container-options.js';
+import type { ContainerInfo, ContainerStatus, CreateContainerRequest, DockerPort, ExecResult, PullProgress } from './port.js';
+import { resolveRegistryAuth } from './registry-auth.js';
+
+const OUTPUT_LIMIT = 8 * 1024;
+
+export interface DockerAdapterOptions {
+  /** `unix:///path/docker.sock` or `tcp://127.0.0.1:2375`; default: DOCKER_HOST or the standard socket. */
+  host?: string;
+  /** Path of the Docker CLI config holding registry credentials. */
+  dockerConfigPath: string;
+  /** Called when a registry needs a credential helper the agent does not run. */
+  onCredentialHelper?: (registry: string, helper: string) => void;
+}
+
+export function dockerConnectOptions(host: string | undefined): Docker.DockerOptions {
+  if (!host) return { socketPath: '/var/run/docker.sock' };
+  if (host.startsWith('unix://')) return { socketPath: host.slice('unix://'.length) };
+  const url = new URL(host.replace(/^tcp:/, 'http:'));
+  return { host: url.hostname, port: Number(url.port || 2375), protocol: 'http' };
+}
+
+/** The DockerPort over the Engine API, through dockerode. */
+export function createDockerAdapter(options: DockerAdapterOptions): DockerPort {
+  const docker = new Docker(dockerConnectOptions(options.host));
+  const call = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (err) {
+      throw translate(err, what);
+    }
+  };
+
+  return {
+    async ping(signal) {
+      await call('ping', () => (docker.ping as unknown as (o: object) => Promise<unknown>).call(docker, { abortSignal: signal }));
+    },
+
+    async listContainers(labels) {
+      const filters = { label: Object.entries(labels).map(([k, v]) => (v === true ? k : `${k}=${v}`)) };
+      const list = await call('list containers', () => docker.listContainers({ all: true, filters }));
+      const infos = await Promise.all(list.map((c) => this.inspectContainer(c.Id)));
+      return infos.filter((c): c is ContainerInfo => c !== undefined);
+    },
+
+    async inspectContainer(idOrName) {
+      try {
+        return toInfo(await docker.getContainer(idOrName).inspect());
+      } catch (err) {
+        if (statusOf(err) === 404) return undefined;
+        throw translate(err, `inspect container ${idOrName}`);
+      }
+    },
+
+    async hasImage(ref) {
+      try {
+        await docker.getImage(pullReference(ref)).inspect();
+        return true;
+      } catch (err) {
+        if (statusOf(err) === 404) return false;
+        throw translate(err, `inspect image ${ref}`);
+      }
+    },
+
+    async pullImage(ref, opts = {}) {
+      const { auth, helper } = await resolveRegistryAuth(ref, options.dockerConfigPath);
+      if (helper) options.onCredentialHelper?.(ref, helper);
+      const target = pullReference(ref);
+      let stream: NodeJS.ReadableStream;
+      try {
+        stream = (await docker.pull(target, { authconfig: auth, abortSignal: opts.signal })) as NodeJS.ReadableStream;
+      } catch (err) {
+        throw pullError(err, ref);
+      }
+      await new Promise<void>((resolve, reject) => {
+        const layers = new Map<string, { current: number; total: number }>();
+        const onAbort = () => {
+          (stream as unknown as { destroy?: () => void }).destroy?.();
+          reject(new AgentError('ABORTED', `pull of ${ref} aborted`));
+        };
+        opts.signal?.addEventListener('abort', onAbort, { once: true });
+        docker.modem.followProgress(
+          stream,
+          (err: unknown) => {
+            opts.signal?.removeEventListener('abort', onAbort);
+            if (err) reject(pullError(err, ref));
+            else resolve();
+          },
+          (event: { id?: string; progressDetail?: { current?: number; total?: number } }) => {
+            if (!opts.onProgress || !event.id || !event.progressDetail?.total) return;
+            layers.set(event.id, { current: event.progressDetail.current ?? 0, total: event.progressDetail.total });
+            const p: PullProgress = { downloadedBytes: 0, totalBytes: 0 };
+            for (const l of layers.values()) {
+              p.downloadedBytes += l.current;
+              p.totalBytes += l.total;
+            }
+            opts.onProgress(p);
+          },
+        );
+      });
+    },
+
+    async createContainer(req: CreateContainerRequest) {
+      const container = await call(`create container ${req.name}`, () => docker.createContainer(toCreateOptions(req.name, req.spec, req.labels))).catch((err: AgentError) => {
+        throw new AgentError('CONTAINER_CREATE_FAILED', err.message, { cause: err, data: { name: req.name }, class: err.code === 'DOCKER_UNAVAILABLE' ? 'transient' : 'terminal' });
+      });
+      return asContainerId(container.id);
+    },
+
+    async startContainer(id) {
+      await call(`start container ${id}`, async () => {
+        try {
+          await docker.getContainer(id).start();
+        } catch (err) {
+          if (statusOf(err) === 304) return; // already running
+          throw err;
+        }
+      }).catch((err: AgentError) => {
+        if (err.code === 'DOCKER_UNAVAILABLE') throw err;
+        throw new AgentError('CONTAINER_START_FAILED', err.message, { cause: err, data: { id } });
+      });
+    },
+
+    async stopContainer(id, timeoutMs) {
+      await call(`stop container ${id}`, async () => {
+        try {
+          await docker.getContainer(id).stop({ t: Math.ceil(timeoutMs / 1000) });
+        } catch (err) {
+          if (statusOf(err) === 304 || statusOf(err) === 404) return;
+          throw err;
+        }
+      });
+    },
+
+    async removeContainer(id) {
+      await call(`remove container ${id}`, async () => {
+        try {
+          await docker.getContainer(id).remove({ force: true, v: false });
+        } catch (err) {
+          if (statusOf(err) === 404) return;
+          // 409 "removal already in progress": wait for the engine to finish it.
+          if (statusOf(err) === 409 && /in progress/.test(errorMessage(err))) return;
+          throw err;
+        }
+      });
+    },
+
+    async renameContainer(id, name) {
+      await call(`rename container ${id} to ${name}`, () => docker.getContainer(id).rename({ name }));
+    },
+
+    async setRestartPolicy(id: ContainerId, policy: RestartPolicy) {
+      await call(`update container ${id}`, () => docker.getContainer(id).update({ RestartPolicy: restartPolicy(policy) }));
+    },
+
+    async exec(id, argv, opts): Promise<ExecResult> {
+      return call(`exec in ${id}`, async () => {
+        const exec = await docker.getContainer(id).exec({ Cmd: argv, AttachStdout: true, AttachStderr: true });
+        const stream = await exec.start({ hijack: true, stdin: false });
+        const sink = new PassThrough();
+        let output = '';
+        sink.on('data', (chunk: Buffer) => {
+          if (output.length < OUTPUT_LIMIT) output += chunk.toString('utf8');
+        });
+        docker.modem.demuxStream(stream, sink, sink);
+        const finished = new Promise<'done'>((resolve) => stream.on('end', () => resolve('done')).on('close', () => resolve('done')));
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = new Promise<'timeout'>((resolve) => {
+          timer = setTimeout(() => resolve('timeout'), opts.timeoutMs);
+          opts.signal?.addEventListener('abort', () => resolve('timeout'), { once: true });
+        });
+        const outcome = await Promise.race([finished, timedOut]);
+        clearTimeout(timer);
+        if (outcome === 'timeout') {
+          stream.destroy();
+          return { exitCode: -1, output: `${trim(output)}\n(timed out after ${opts.timeoutMs} ms)`.trim() };
+        }
+        const info = await exec.inspect();
+        return { exitCode: info.ExitCode ?? -1, output: trim(output) };
+      });
+    },
+
+    async logs(id, tail) {
+      return call(`logs of ${id}`, async () => {
+        const buf = (await docker.getContainer(id).logs({ stdout: true, stderr: true, tail, follow: false })) as unknown as Buffer;
+        return trim(demuxBuffer(buf));
+      });
+    },
+
+    async ensureVolume(name, labels) {
+      if (await this.volumeExists(name)) return;
+      await call(`create volume ${name}`, () => docker.createVolume({ Name: name, Labels: labels }));
+    },
+
+    async volumeExists(name) {
+      try {
+        await docker.getVolume(name).inspect();
+        return true;
+      } catch (err) {
+        if (statusOf(err) === 404) return false;
+        throw translate(err, `inspect volume ${name}`);
+      }
+    },
+  };
+}
+
+function toInfo(c: ContainerInspectInfo): ContainerInfo {
+  const health = c.State.Health;
+  const lastLog = health?.Log?.[health.Log.length - 1];
+  const test = c.Config.Healthcheck?.Test;
+  return {
+    id: asContainerId(c.Id),
+    name: c.Name.replace(/^\//, ''),
+    image: c.Config.Image,
+    imageId: c.Image,
+    labels: c.Config.Labels ?? {},
+    status: c.State.Status as ContainerStatus,
+    exitCode: c.State.ExitCode,
+    oomKilled: c.State.OOMKilled,
+    error: c.State.Error ?? '',
+    health: (health?.Status as ContainerInfo['health'] | undefined) ?? 'none',
+    healthOutput: trim(lastLog?.Output ?? ''),
+    hasHealthcheck: Array.isArray(test) && test.length > 0 && test[0] !== 'NONE',
+    restartCount: c.RestartCount,
+    startedAt: c.State.StartedAt,
+    finishedAt: c.State.FinishedAt,
+    restartPolicy: fromRestartPolicy(c.HostConfig.RestartPolicy),
+  };
+}
+
+/** Container logs without a TTY come framed (8-byte headers per chunk); strip the frames. */
+function demuxBuffer(buf: Buffer): string {
+  if (!Buffer.isBuffer(buf)) return String(buf);
+  let out = '';
+  let i = 0;
+  while (i + 8 <= buf.length && (buf[i] === 1 || buf[i] === 2) && buf[i + 1] === 0) {
+    const len = buf.readUInt32BE(i + 4);
+    out += buf.subarray(i + 8, i + 8 + len).toString('utf8');
+    i += 8 + len;
+  }
+  return i === 0 ? buf.toString('utf8') : out;
+}
+
+function trim(s: string): string {
+  const t = s.trim();
+  return t.length > OUTPUT_LIMIT ? `...${t.slice(-OUTPUT_LIMIT)}` : t;
+}
+
+function statusOf(err: unknown): number | undefined {
+  return (err as { statusCode?: number } | null)?.statusCode;
+}
+
+function engineMessage(err: unknown): string {
+  const json = (err as { json?: { message?: string } } | null)?.json;
+  return (json?.message ?? errorMessage(err)).replace(/^\(HTTP code \d+\) [a-z ]+ - /i, '').trim();
+}
+
+function translate(err: unknown, what: string): AgentError {
+  if (err instanceof AgentError) return err;
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  if (code === 'ECONNREFUSED' || code === 'ENOENT' || code === 'EACCES' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'ETIMEDOUT') {
+    return new AgentError('DOCKER_UNAVAILABLE', `Docker engine unreachable (${code}) during ${what}`, { cause: err });
+  }
+  if ((err as Error | null)?.name === 'AbortError') return new AgentError('ABORTED', `${what} aborted`, { cause: err });
+  return new AgentError('INTERNAL', `${what} failed: ${engineMessage(err)}`, { cause: err, data: { status: statusOf(err) }, class: statusOf(err) !== undefined && (statusOf(err) as number) >= 500 ? 'transient' : 'terminal' });
+}
+
+function pullError(err: unknown, ref: string): AgentError {
+  const base = translate(err, `pull ${ref}`);
+  if (base.code === 'DOCKER_UNAVAILABLE' || base.code === 'ABORTED') return base;
+  const message = engineMessage(err);
+  if (/manifest unknown|not found|does not exist|no such image|manifest for .* not found/i.test(message)) {
+    return new AgentError('IMAGE_NOT_FOUND', `image ${ref} not found in its registry: ${message}`, { cause: err, data: { ref } });
+  }
+  if (/unauthorized|authentication required|denied|401/i.test(message)) {
+    return new AgentError('PULL_AUTH_FAILED', `registry refused credentials for ${ref}: ${message}`, { cause: err, data: { ref } });
+  }
+  return new AgentError('PULL_FAILED', `pull of ${ref} failed: ${message}`, { cause: err, data: { ref } });
+}

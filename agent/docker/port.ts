@@ -1,0 +1,79 @@
+import type { ContainerId } from '../core/ids.js';
+import type { ContainerSpec, RestartPolicy } from '../desired/types.js';
+
+export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
+export type ContainerHealth = 'healthy' | 'unhealthy' | 'starting' | 'none';
+
+/** What the agent needs to know about a container, read from the engine. */
+export interface ContainerInfo {
+  id: ContainerId;
+  name: string;
+  /** The image reference the container was created from, as written. */
+  image: string;
+  imageId: string;
+  labels: Record<string, string>;
+  status: ContainerStatus;
+  exitCode: number;
+  oomKilled: boolean;
+  /** Engine-side error for a container that failed to start. */
+  error: string;
+  health: ContainerHealth;
+  /** Output of the latest Docker health check run, trimmed. */
+  healthOutput: string;
+  /** Whether the container has a Docker HEALTHCHECK (from the image or the spec). */
+  hasHealthcheck: boolean;
+  restartCount: number;
+  startedAt: string;
+  finishedAt: string;
+  restartPolicy: RestartPolicy;
+}
+
+export interface CreateContainerRequest {
+  name: string;
+  spec: ContainerSpec;
+  /** The agent's own labels, added to the spec's. */
+  labels: Record<string, string>;
+}
+
+export interface PullProgress {
+  /** Bytes downloaded so far over all layers, when the engine reports it. */
+  downloadedBytes: number;
+  totalBytes: number;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  /** stdout and stderr interleaved, trimmed to a bounded size. */
+  output: string;
+}
+
+/**
+ * The Docker engine, as far as the agent uses it. Only the adapter imports dockerode; the
+ * executor, observer and health gate are written against this port, and unit tests run them
+ * against an in-memory fake that can inject faults.
+ */
+export interface DockerPort {
+  /** Resolves when the engine answers; rejects with DOCKER_UNAVAILABLE otherwise. */
+  ping(signal?: AbortSignal): Promise<void>;
+  /** Containers carrying every given label (value `true`: any value). Includes stopped ones. */
+  listContainers(labels: Record<string, string | true>): Promise<ContainerInfo[]>;
+  /** undefined when no such container exists. */
+  inspectContainer(idOrName: string): Promise<ContainerInfo | undefined>;
+  hasImage(ref: string): Promise<boolean>;
+  /** Pulls from the registry with credentials from the Docker config; IMAGE_NOT_FOUND, PULL_AUTH_FAILED or PULL_FAILED on failure. */
+  pullImage(ref: string, options?: { signal?: AbortSignal; onProgress?: (p: PullProgress) => void }): Promise<void>;
+  createContainer(req: CreateContainerRequest): Promise<ContainerId>;
+  startContainer(id: ContainerId): Promise<void>;
+  /** Stops gracefully (spec's signal, then SIGKILL after timeoutMs); a stopped container is fine. */
+  stopContainer(id: ContainerId, timeoutMs: number): Promise<void>;
+  /** Removes (forcefully if running); a missing container is fine. */
+  removeContainer(id: ContainerId): Promise<void>;
+  renameContainer(id: ContainerId, name: string): Promise<void>;
+  setRestartPolicy(id: ContainerId, policy: RestartPolicy): Promise<void>;
+  exec(id: ContainerId, argv: string[], options: { timeoutMs: number; signal?: AbortSignal }): Promise<ExecResult>;
+  /** The last lines of the container's output, for reports. */
+  logs(id: ContainerId, tail: number): Promise<string>;
+  /** Creates the named volume when it does not exist; never changes an existing one. */
+  ensureVolume(name: string, labels: Record<string, string>): Promise<void>;
+  volumeExists(name: string): Promise<boolean>;
+}

@@ -1,0 +1,36 @@
+import { LABELS, containerName } from '../core/labels.js';
+import type { ContainerInfo, DockerPort } from '../docker/port.js';
+
+export interface ObservedService {
+  name: string;
+  /** The live container, named `<stack>-<service>`. */
+  current?: ContainerInfo;
+  /** Other containers of the service: the previous one kept by a transaction, or leftovers. */
+  others: ContainerInfo[];
+}
+
+export interface ActualState {
+  stack: string;
+  /** Keyed by service name, sorted. */
+  services: Record<string, ObservedService>;
+}
+
+/** The stack as it runs: only containers that carry the agent's labels for this stack. */
+export async function observeStack(docker: DockerPort, stack: string): Promise<ActualState> {
+  const containers = await docker.listContainers({ [LABELS.managed]: 'true', [LABELS.stack]: stack });
+  return groupByService(stack, containers);
+}
+
+export function groupByService(stack: string, containers: ContainerInfo[]): ActualState {
+  const services: Record<string, ObservedService> = {};
+  for (const c of [...containers].sort((a, b) => a.name.localeCompare(b.name))) {
+    const name = c.labels[LABELS.service];
+    if (!name) continue;
+    const entry = (services[name] ??= { name, others: [] });
+    if (c.name === containerName(stack, name) && !entry.current) entry.current = c;
+    else entry.others.push(c);
+  }
+  const sorted: Record<string, ObservedService> = {};
+  for (const k of Object.keys(services).sort()) sorted[k] = services[k] as ObservedService;
+  return { stack, services: sorted };
+}

@@ -1,0 +1,108 @@
+import { LABELS } from '../core/labels.js';
+import { describeImageChange, displayImage } from '../core/image-ref.js';
+import type { ContainerSpec, DesiredState } from '../desired/types.js';
+import type { ContainerInfo } from '../docker/port.js';
+import type { ActualState } from '../observe/observe.js';
+import { describeSpecChanges } from './diff.js';
+import { dependencyOrder } from './order.js';
+import type { AppliedRecord, FailedRecord, Plan, PlanStep } from './types.js';
+
+export interface PlanInput {
+  desired: DesiredState;
+  actual: ActualState;
+  applied: Readonly<Record<string, AppliedRecord>>;
+  failed: Readonly<Record<string, FailedRecord>>;
+  prune: boolean;
+}
+
+/** The target of a service: the desired spec, or the last applied one while the desired spec is held. */
+export interface Target {
+  hash: string;
+  image: string;
+  spec: ContainerSpec;
+}
+
+/**
+ * (desired, actual, last applied) -> ordered steps. Pure and deterministic: no I/O, no clock,
+ * services in dependency order with ties by name.
+ */
+export function planChanges(input: PlanInput): Plan {
+  const { desired, actual } = input;
+  const order = dependencyOrder(Object.values(desired.services).map((s) => ({ name: s.name, dependsOn: s.dependsOn.map((d) => d.service) })));
+  const steps: PlanStep[] = order.map((name) => planService(name, input));
+
+  const orphans = Object.keys(actual.services)
+    .filter((name) => !desired.services[name])
+    .sort()
+    .reverse();
+  for (const name of orphans) {
+    const current = actual.services[name]?.current;
+    if (!current) continue;
+    const from = { image: current.image, hash: current.labels[LABELS.specHash] ?? '' };
+    steps.push(
+      input.prune
+        ? { service: name, action: 'remove', reasons: ['no longer in the desired state'], from, dependsOn: [] }
+        : { service: name, action: 'none', reasons: ['no longer in the desired state; kept because pruning is disabled'], from, dependsOn: [] },
+    );
+  }
+  return { stack: desired.stack, revision: desired.revision, steps, changes: steps.filter((s) => s.action !== 'none').length };
+}
+
+function planService(name: string, input: PlanInput): PlanStep {
+  const d = input.desired.services[name];
+  if (!d) throw new Error(`planService: unknown service ${name}`);
+  const applied = input.applied[name];
+  const failed = input.failed[name];
+  const current = input.actual.services[name]?.current;
+  const dependsOn = d.dependsOn.map((x) => x.service);
+  const step: PlanStep = { service: name, action: 'none', reasons: [], dependsOn };
+  if (current) step.from = { image: current.image, hash: current.labels[LABELS.specHash] ?? '' };
+
+  let target: Target = { hash: d.hash, image: d.spec.image, spec: d.spec };
+  if (failed && failed.hash === d.hash) {
+    step.held = { image: failed.image, hash: failed.hash, reason: failed.reason, at: failed.at };
+    if (!applied) {
+      step.reasons.push(`held: ${displayImage(failed.image)} failed (${failed.reason}); change the desired state to retry`);
+      return step;
+    }
+    step.reasons.push(`held: ${describeImageChange(applied.spec.image, failed.image).replace(/^image /, '')} failed; keeping the last applied spec`);
+    target = { hash: applied.hash, image: applied.spec.image, spec: applied.spec };
+  }
+  step.to = { image: target.image, hash: target.hash };
+
+  if (!current) {
+    step.action = 'create';
+    step.reasons.push(applied ? 'container missing (removed outside the agent)' : 'new service');
+    return step;
+  }
+  const runningHash = current.labels[LABELS.specHash];
+  if (runningHash !== target.hash) {
+    step.action = 'update';
+    const known = applied && applied.hash === runningHash ? applied.spec : undefined;
+    if (known) step.reasons.push(...describeSpecChanges(known, target.spec));
+    else step.reasons.push(`running container does not match the last applied spec${current.image !== target.image ? `; ${describeImageChange(current.image, target.image)}` : ''}`);
+    if (step.reasons.length === 0) step.reasons.push('spec changed');
+    return step;
+  }
+  const stopped = describeStopped(current);
+  if (stopped) {
+    step.action = 'update';
+    step.reasons.push(stopped);
+  } else if (!step.held) {
+    step.reasons.push('up to date');
+  }
+  return step;
+}
+
+/** A reason when the container is not running and should be recreated; paused and restarting containers are left alone. */
+function describeStopped(c: ContainerInfo): string | undefined {
+  switch (c.status) {
+    case 'exited':
+    case 'dead':
+      return `container ${c.status} (exit code ${c.exitCode}${c.oomKilled ? ', out of memory' : ''})`;
+    case 'created':
+      return 'container created but never started';
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,113 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ErrorCode } from '../core/errors.js';
+import type { AgentOptions, ContainerSpec, Dependency } from '../desired/types.js';
+import type { RestartPolicy } from '../desired/types.js';
+import type { TxResult } from './agent-state.js';
+import { readJsonFile, removeFileDurably, writeFileAtomic } from './atomic-file.js';
+
+/**
+ * The steps of an update transaction, in order. The journal names the step about to run; it
+ * is written (atomically, fsync) before the step, and every step is idempotent, so an agent
+ * killed anywhere resumes from the journal and finishes or undoes the transaction.
+ */
+export const FORWARD_PHASES = ['pull', 'backup', 'stop-old', 'rename-old', 'create-new', 'start-new', 'health-gate', 'remove-old'] as const;
+export const ROLLBACK_PHASES = ['rollback-remove-new', 'rollback-restore-old', 'rollback-check-old'] as const;
+export type ForwardPhase = (typeof FORWARD_PHASES)[number];
+export type RollbackPhase = (typeof ROLLBACK_PHASES)[number];
+/** `finish`: the result is known and is being recorded; the journal goes once it is. */
+export type TxPhase = ForwardPhase | RollbackPhase | 'finish';
+
+/** Phases in which nothing that runs has been touched yet: an interrupted transaction there is simply dropped. */
+export const PRE_CHANGE_PHASES: readonly TxPhase[] = ['pull', 'backup'];
+
+export type TxKind = 'create' | 'update' | 'remove';
+
+export interface JournalOld {
+  containerId: string;
+  name: string;
+  image: string;
+  hash: string;
+  /** The restart policy before the agent disarmed it, restored on rollback. */
+  restartPolicy: RestartPolicy;
+  stopTimeoutMs: number;
+  /** Health options of the old version, for the check after a rollback. */
+  agent?: AgentOptions;
+}
+
+export interface JournalNew {
+  hash: string;
+  image: string;
+  spec: ContainerSpec;
+  agent: AgentOptions;
+  dependsOn: Dependency[];
+  containerId?: string;
+  /** Named volumes the spec mounts that must already exist (declared `external`). */
+  externalVolumes: string[];
+}
+
+export interface JournalFailure {
+  code: ErrorCode;
+  message: string;
+  /** Last lines of the failed container's output. */
+  logs?: string;
+  phase: TxPhase;
+  at: string;
+}
+
+export interface Journal {
+  version: 1;
+  txId: string;
+  stack: string;
+  service: string;
+  kind: TxKind;
+  revision: string;
+  startedAt: string;
+  phase: TxPhase;
+  old?: JournalOld;
+  new?: JournalNew;
+  failure?: JournalFailure;
+  /** Set when the previous version could not be brought back healthy. */
+  rollbackFailure?: string;
+  /** Known once the transaction reaches `finish`. */
+  result?: TxResult;
+  /** Every phase entered, with its time: the transaction's trail for `agent status` and the history. */
+  trail: { phase: TxPhase; at: string }[];
+}
+
+/** Journals live in `<state>/journal/<service>.json`; mode 0600 because specs may carry secrets. */
+export class JournalStore {
+  constructor(private readonly dir: string) {}
+
+  private path(service: string): string {
+    return join(this.dir, `${service}.json`);
+  }
+
+  async write(journal: Journal): Promise<void> {
+    await writeFileAtomic(this.path(journal.service), `${JSON.stringify(journal, null, 2)}\n`, 0o600);
+  }
+
+  async read(service: string): Promise<Journal | undefined> {
+    return readJsonFile<Journal>(this.path(service));
+  }
+
+  async remove(service: string): Promise<void> {
+    await removeFileDurably(this.path(service));
+  }
+
+  async list(): Promise<Journal[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    const journals: Journal[] = [];
+    for (const n of names.filter((f) => f.endsWith('.json') && !f.startsWith('.')).sort()) {
+      const j = await readJsonFile<Journal>(join(this.dir, n));
+      if (j) journals.push(j);
+    }
+    return journals;
+  }
+}
