@@ -150,8 +150,8 @@ async function runPhase(deps: TxDeps, j: Journal, phase: Exclude<TxPhase, 'finis
           await docker.ensureVolume(m.source, { [LABELS.managed]: 'true', [LABELS.stack]: j.stack });
         }
       }
-      const existing = await docker.listContainers({ [LABELS.txId]: j.txId });
-      const id = existing[0]?.id ?? (await docker.createContainer({ name: canonical, spec: target.spec, labels: agentLabels(j) }));
+      const existing = (await docker.listContainers({ [LABELS.txId]: j.txId })).find((c) => c.id !== j.old?.containerId);
+      const id = existing?.id ?? (await docker.createContainer({ name: canonical, spec: target.spec, labels: agentLabels(j) }));
       target.containerId = id;
       await deps.journals.write(j);
       return 'start-new';
@@ -173,7 +173,7 @@ async function runPhase(deps: TxDeps, j: Journal, phase: Exclude<TxPhase, 'finis
       return 'finish';
     case 'rollback-remove-new': {
       const leftovers = await docker.listContainers({ [LABELS.txId]: j.txId });
-      for (const c of leftovers) {
+      for (const c of leftovers.filter((x) => x.id !== j.old?.containerId)) {
         if (j.failure && j.failure.logs === undefined) {
           j.failure.logs = await docker.logs(c.id, 30).catch(() => '');
           await deps.journals.write(j);

@@ -31,7 +31,8 @@ function summarise(errors: ErrorObject[]): ErrorObject[] {
   for (const union of unions) {
     const prefix = `${union.schemaPath}/`;
     const branchErrors = errors.filter((e) => e !== union && e.schemaPath.startsWith(prefix) && e.instancePath.startsWith(union.instancePath));
-    const deep = branchErrors.filter((e) => !(e.instancePath === union.instancePath && (e.keyword === 'type' || e.keyword === 'enum' || e.keyword === 'required' || e.keyword === 'const')));
+    // Errors below the union's value mean a branch matched its shape and failed inside it.
+    const deep = branchErrors.filter((e) => e.instancePath !== union.instancePath);
     if (union.keyword === 'anyOf' && deep.length > 0) {
       dropped.add(union);
       const deepBranches = new Set(deep.map((e) => e.schemaPath.slice(prefix.length).split('/')[0]));

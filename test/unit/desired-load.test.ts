@@ -1,0 +1,139 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { loadDesiredState } from '../../agent/desired/load.js';
+import type { Revision } from '../../agent/core/ids.js';
+
+const DIGEST = `sha256:${'a'.repeat(64)}`;
+const rev = 'dir:test' as Revision;
+
+function load(content: string, env: Record<string, string> = {}) {
+  return loadDesiredState({ files: [{ path: 'stack.yaml', content }], revision: rev, env, defaultStack: 'test' });
+}
+
+function issuesOf(content: string) {
+  const r = load(content);
+  if (r.ok) throw new Error(`expected invalid, got valid state for:\n${content}`);
+  return r.issues.filter((i) => i.severity !== 'warning');
+}
+
+const svc = (body: string) => `services:\n  web:\n    image: reg.example:5000/web:1.0.0@${DIGEST}\n${body}`;
+
+describe('loadDesiredState: the reference stack', () => {
+  it('accepts desired-state/compose.yaml with its secrets set, in dependency-relevant shape', () => {
+    const content = readFileSync(new URL('../../desired-state/compose.yaml', import.meta.url), 'utf8');
+    const r = loadDesiredState({ files: [{ path: 'compose.yaml', content }], revision: rev, env: { POSTGRES_PASSWORD: 'pw' }, defaultStack: 'x' });
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.state.stack).toBe('reference');
+    expect(Object.keys(r.state.services)).toEqual(['gitea', 'nginx', 'postgres']);
+    expect(r.state.services.gitea?.dependsOn).toEqual([{ service: 'postgres', condition: 'service_healthy' }]);
+    expect(r.state.services.nginx?.dependsOn).toEqual([{ service: 'gitea', condition: 'service_started' }]);
+    expect(Object.values(r.state.services).map((s) => s.agent.policy)).toEqual(['manual', 'auto', 'manual']);
+    expect(r.state.services.postgres?.spec.volumes[0]).toEqual({ type: 'volume', source: 'reference_pgdata', target: '/var/lib/postgresql/data', readOnly: false });
+    expect(r.warnings).toEqual([]);
+  });
+
+  it('reports an unset secret with its file and line, not its value', () => {
+    const content = readFileSync(new URL('../../desired-state/compose.yaml', import.meta.url), 'utf8');
+    const r = loadDesiredState({ files: [{ path: 'compose.yaml', content }], revision: rev, env: {}, defaultStack: 'x' });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.issues.map((i) => i.pointer)).toEqual(['/services/postgres/environment/POSTGRES_PASSWORD', '/services/gitea/environment/GITEA__database__PASSWD']);
+    expect(r.issues[0]?.line).toBeGreaterThan(1);
+  });
+});
+
+describe('loadDesiredState: normalisation', () => {
+  it('normalises Compose short forms into one model and hashes it stably', () => {
+    const a = load(svc(`    command: sh -c "echo hi"\n    environment: [A=1, B=two]\n    ports: ["127.0.0.1:8080:80/udp", 9000]\n    restart: on-failure:3\n    stop_grace_period: 1m30s\n    labels: [team=ops]\n`));
+    const b = load(svc(`    labels: {team: ops}\n    stop_grace_period: 90s\n    restart: on-failure:3\n    ports: ["127.0.0.1:8080:80/udp", 9000]\n    environment: {B: two, A: 1}\n    command: ["sh", "-c", "echo hi"]\n`));
+    expect(a.ok && b.ok).toBe(true);
+    if (!a.ok || !b.ok) return;
+    const s = a.state.services.web!;
+    expect(s.spec.command).toEqual(['sh', '-c', 'echo hi']);
+    expect(s.spec.environment).toEqual({ A: '1', B: 'two' });
+    expect(s.spec.ports).toEqual([
+      { hostIp: '127.0.0.1', hostPort: 8080, containerPort: 80, protocol: 'udp' },
+      { hostIp: '', hostPort: 0, containerPort: 9000, protocol: 'tcp' },
+    ]);
+    expect(s.spec.stopGracePeriodMs).toBe(90_000);
+    expect(s.hash).toBe(b.state.services.web!.hash);
+  });
+
+  it('interpolates ${VAR}, defaults and $$', () => {
+    const r = load(svc(`    environment:\n      A: \${X}\n      B: \${MISSING:-fallback}\n      C: "$$HOME"\n`), { X: 'from-env' });
+    expect(r.ok && r.state.services.web!.spec.environment).toEqual({ A: 'from-env', B: 'fallback', C: '$HOME' });
+  });
+
+  it('warns, without failing, about an image not pinned by digest', () => {
+    const r = load('services:\n  web:\n    image: nginx:1.27\n');
+    expect(r.ok).toBe(true);
+    if (r.ok) expect(r.warnings[0]).toMatchObject({ line: 3, pointer: '/services/web/image', severity: 'warning' });
+  });
+});
+
+// Each row: the YAML, then the expected [pointer, line, words of the message] of every error.
+const INVALID: [string, string, [string, number, string][]][] = [
+  ['YAML syntax error', 'services:\n  web: [\n', [['', 3, 'flow sequence']]],
+  ['duplicate key', svc('    image: other:1\n'), [['', 4, 'unique']]],
+  ['no services key', 'name: x\n', [['', 1, 'missing required key "services"']]],
+  ['unknown Compose key', svc('    networks: [front]\n'), [['/services/web/networks', 4, 'unknown key "networks"']]],
+  ['wrong type', svc('    init: "yes"\n'), [['/services/web/init', 4, 'must be true or false']]],
+  ['bad enum', svc('    x-agent:\n      policy: sometimes\n'), [['/services/web/x-agent/policy', 5, 'must be one of "auto", "manual"']]],
+  ['bad restart', svc('    restart: maybe\n'), [['/services/web/restart', 4, 'must be no, always']]],
+  ['probe with two kinds', svc('    x-agent:\n      health:\n        probes:\n          - {tcp: "h:1", exec: ["true"]}\n'), [['/services/web/x-agent/health/probes/0', 7, 'exactly one of http, tcp or exec']]],
+  ['bad duration', svc('    x-agent:\n      health:\n        timeout: soon\n'), [['/services/web/x-agent/health/timeout', 6, 'duration']]],
+  ['invalid image reference', 'services:\n  web:\n    image: "Bad Image::"\n', [['/services/web/image', 3, 'not a valid image reference']]],
+  ['unknown dependency', svc('    depends_on: [db]\n'), [['/services/web/depends_on/0', 4, 'unknown service "db"']]],
+  ['self dependency', svc('    depends_on: [web]\n'), [['/services/web/depends_on/0', 4, 'depends on itself']]],
+  ['dependency cycle', `services:\n  a:\n    image: a:1@${DIGEST}\n    depends_on: [b]\n  b:\n    image: b:1@${DIGEST}\n    depends_on: [a]\n`, [['/services/a/depends_on', 4, 'dependency cycle: a -> b -> a']]],
+  ['duplicate host port', `services:\n  a:\n    image: a:1@${DIGEST}\n    ports: ["8080:80"]\n  b:\n    image: b:1@${DIGEST}\n    ports: ["127.0.0.1:8080:81"]\n`, [['/services/b/ports/0', 7, 'already published by service "a"']]],
+  ['relative bind mount', svc('    volumes: ["./data:/data"]\n'), [['/services/web/volumes/0', 4, 'absolute host path']]],
+  ['dot-dot in bind mount', svc('    volumes: ["/srv/../etc:/data"]\n'), [['/services/web/volumes/0', 4, 'must not contain ".."']]],
+  ['anonymous volume', svc('    volumes: ["/data"]\n'), [['/services/web/volumes/0', 4, 'anonymous volume']]],
+  ['undeclared named volume', svc('    volumes: ["data:/data"]\n'), [['/services/web/volumes/0', 4, 'not declared']]],
+  ['relative container path', svc('    volumes: ["/srv:data"]\n'), [['/services/web/volumes/0', 4, 'must be absolute']]],
+  ['reserved label', svc('    labels: {io.gitops-agent.stack: x}\n'), [['/services/web/labels/io.gitops-agent.stack', 4, 'reserved']]],
+  ['unset variable', svc('    environment: {P: "\${SECRET}"}\n'), [['/services/web/environment/P', 4, 'variable SECRET is not set']]],
+  ['port range', svc('    ports: ["8000-8010:80"]\n'), [['/services/web/ports/0', 4, 'ranges are not supported']]],
+  ['bad service name', `services:\n  "bad name":\n    image: a:1@${DIGEST}\n`, [['/services/bad name', 2, 'invalid name']]],
+  ['empty file', '', [['', 1, 'empty']]],
+  ['alias bomb', `x-a: &a [1,1,1,1,1,1,1,1,1,1]\nx-b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nx-c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nx-d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\nx-e: [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nservices: {}\n`, [['', 2, 'alias']]],
+];
+
+describe('loadDesiredState: invalid input is refused with file, line and a plain message', () => {
+  it.each(INVALID)('%s', (_name, content, expected) => {
+    const issues = issuesOf(content);
+    expect(issues.map((i) => [i.pointer, i.line])).toEqual(expected.map(([p, l]) => [p, l]));
+    issues.forEach((issue, n) => {
+      expect(issue.file).toBe('stack.yaml');
+      expect(issue.column).toBeGreaterThan(0);
+      expect(issue.message.toLowerCase()).toContain((expected[n]?.[2] ?? '').toLowerCase());
+    });
+  });
+
+  it('reports every error of a file at once', () => {
+    const issues = issuesOf(`services:\n  a:\n    image: a:1@${DIGEST}\n    init: 1\n    netwrk: host\n  b:\n    image: b:1@${DIGEST}\n    depends_on: [zzz]\n`);
+    expect(issues.map((i) => i.pointer)).toEqual(['/services/a/init', '/services/a/netwrk', '/services/b/depends_on/0']);
+  });
+
+  it('refuses a file over the size limit without parsing it', () => {
+    const r = loadDesiredState({ files: [{ path: 'big.yaml', content: '', bytes: 10 * 1024 * 1024 }], revision: rev, env: {}, defaultStack: 't' });
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.issues[0]?.message).toContain('limit is 1.0 MiB');
+  });
+
+  it('refuses the same service in two files, naming both', () => {
+    const r = loadDesiredState({
+      files: [
+        { path: 'a.yaml', content: `services:\n  web:\n    image: a:1@${DIGEST}\n` },
+        { path: 'b.yaml', content: `services:\n  web:\n    image: b:1@${DIGEST}\n` },
+      ],
+      revision: rev,
+      env: {},
+      defaultStack: 't',
+    });
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.issues[0]).toMatchObject({ file: 'b.yaml', line: 2, message: 'service "web" is already defined in a.yaml:2' });
+  });
+});

@@ -1,0 +1,203 @@
+import { AgentError } from '../../../agent/core/errors.js';
+import { asContainerId, type ContainerId } from '../../../agent/core/ids.js';
+import { pullReference } from '../../../agent/core/image-ref.js';
+import type { ContainerInfo, CreateContainerRequest, DockerPort } from '../../../agent/docker/port.js';
+import type { ContainerSpec, RestartPolicy } from '../../../agent/desired/types.js';
+
+/** How a container of an image behaves when started. */
+export type Behaviour = 'healthy' | 'crash' | 'unhealthy' | 'no-healthcheck';
+
+interface FakeContainer {
+  id: ContainerId;
+  name: string;
+  spec: ContainerSpec;
+  labels: Record<string, string>;
+  status: ContainerInfo['status'];
+  exitCode: number;
+  restartCount: number;
+  startedAt: string;
+  restartPolicy: RestartPolicy;
+  behaviour: Behaviour;
+}
+
+/**
+ * An in-memory Docker engine for unit tests of the executor: images, a registry, containers
+ * whose behaviour depends on their image, and faults injected per method.
+ */
+export class FakeDocker implements DockerPort {
+  readonly local = new Set<string>();
+  readonly registry = new Map<string, Behaviour>();
+  readonly containers = new Map<string, FakeContainer>();
+  readonly volumes = new Set<string>();
+  readonly calls: string[] = [];
+  private faults = new Map<string, AgentError[]>();
+  private seq = 0;
+  private tick = 0;
+
+  /** The next call(s) of `method` throw `err`. */
+  failNext(method: keyof DockerPort, err: AgentError, times = 1): void {
+    this.faults.set(method, [...(this.faults.get(method) ?? []), ...Array.from({ length: times }, () => err)]);
+  }
+
+  private enter(method: keyof DockerPort, detail = ''): void {
+    this.calls.push(detail ? `${method} ${detail}` : method);
+    const queue = this.faults.get(method);
+    const err = queue?.shift();
+    if (err) throw err;
+  }
+
+  /** Containers as a summary for assertions: name -> status/image. */
+  snapshot(): { name: string; status: string; image: string }[] {
+    return [...this.containers.values()].map((c) => ({ name: c.name, status: c.status, image: c.spec.image })).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  running(): FakeContainer[] {
+    return [...this.containers.values()].filter((c) => c.status === 'running');
+  }
+
+  async ping(): Promise<void> {
+    this.enter('ping');
+  }
+
+  async listContainers(labels: Record<string, string | true>): Promise<ContainerInfo[]> {
+    this.enter('listContainers');
+    return [...this.containers.values()].filter((c) => Object.entries(labels).every(([k, v]) => (v === true ? k in c.labels : c.labels[k] === v))).map((c) => this.info(c));
+  }
+
+  async inspectContainer(idOrName: string): Promise<ContainerInfo | undefined> {
+    this.enter('inspectContainer', idOrName);
+    const c = this.find(idOrName);
+    return c ? this.info(c) : undefined;
+  }
+
+  async hasImage(ref: string): Promise<boolean> {
+    this.enter('hasImage', ref);
+    return this.local.has(pullReference(ref));
+  }
+
+  async pullImage(ref: string): Promise<void> {
+    this.enter('pullImage', ref);
+    if (!this.registry.has(pullReference(ref))) throw new AgentError('IMAGE_NOT_FOUND', `image ${ref} not found`);
+    this.local.add(pullReference(ref));
+  }
+
+  async createContainer(req: CreateContainerRequest): Promise<ContainerId> {
+    this.enter('createContainer', req.name);
+    if (this.find(req.name)) throw new AgentError('CONTAINER_CREATE_FAILED', `Conflict. The container name "/${req.name}" is already in use`);
+    if (!this.local.has(pullReference(req.spec.image))) throw new AgentError('CONTAINER_CREATE_FAILED', `No such image: ${req.spec.image}`);
+    const id = asContainerId(`c${String(++this.seq).padStart(63, '0')}`);
+    this.containers.set(id, {
+      id,
+      name: req.name,
+      spec: req.spec,
+      labels: { ...req.spec.labels, ...req.labels },
+      status: 'created',
+      exitCode: 0,
+      restartCount: 0,
+      startedAt: '0001-01-01T00:00:00Z',
+      restartPolicy: req.spec.restart,
+      behaviour: this.registry.get(pullReference(req.spec.image)) ?? 'healthy',
+    });
+    return id;
+  }
+
+  async startContainer(id: ContainerId): Promise<void> {
+    this.enter('startContainer', id);
+    const c = this.must(id);
+    if (c.status === 'running') return;
+    c.startedAt = new Date(Date.UTC(2026, 0, 1, 0, 0, ++this.tick)).toISOString();
+    if (c.behaviour === 'crash') {
+      c.status = 'exited';
+      c.exitCode = 3;
+    } else {
+      c.status = 'running';
+      c.exitCode = 0;
+    }
+  }
+
+  async stopContainer(id: ContainerId): Promise<void> {
+    this.enter('stopContainer', id);
+    const c = this.find(id);
+    if (c && c.status === 'running') {
+      c.status = 'exited';
+      c.exitCode = 0;
+    }
+  }
+
+  async removeContainer(id: ContainerId): Promise<void> {
+    this.enter('removeContainer', id);
+    const c = this.find(id);
+    if (c) this.containers.delete(c.id);
+  }
+
+  async renameContainer(id: ContainerId, name: string): Promise<void> {
+    this.enter('renameContainer', `${id} ${name}`);
+    const other = this.find(name);
+    if (other && other.id !== id) throw new AgentError('INTERNAL', `name ${name} in use`);
+    this.must(id).name = name;
+  }
+
+  async setRestartPolicy(id: ContainerId, policy: RestartPolicy): Promise<void> {
+    this.enter('setRestartPolicy', id);
+    this.must(id).restartPolicy = policy;
+  }
+
+  async exec(): Promise<{ exitCode: number; output: string }> {
+    this.enter('exec');
+    return { exitCode: 0, output: '' };
+  }
+
+  async logs(id: ContainerId): Promise<string> {
+    this.enter('logs', id);
+    return this.must(id).behaviour === 'crash' ? 'fatal: config invalid' : '';
+  }
+
+  async ensureVolume(name: string): Promise<void> {
+    this.enter('ensureVolume', name);
+    this.volumes.add(name);
+  }
+
+  async volumeExists(name: string): Promise<boolean> {
+    this.enter('volumeExists', name);
+    return this.volumes.has(name);
+  }
+
+  /** Adds an image to the registry (and optionally already pulled). */
+  addImage(ref: string, behaviour: Behaviour = 'healthy', pulled = false): void {
+    this.registry.set(pullReference(ref), behaviour);
+    if (pulled) this.local.add(pullReference(ref));
+  }
+
+  private find(idOrName: string): FakeContainer | undefined {
+    return this.containers.get(idOrName) ?? [...this.containers.values()].find((c) => c.name === idOrName || c.id.startsWith(idOrName));
+  }
+
+  private must(id: string): FakeContainer {
+    const c = this.find(id);
+    if (!c) throw new AgentError('INTERNAL', `No such container: ${id}`);
+    return c;
+  }
+
+  private info(c: FakeContainer): ContainerInfo {
+    const hasHealthcheck = c.behaviour !== 'no-healthcheck';
+    const health = c.status !== 'running' || !hasHealthcheck ? (hasHealthcheck ? 'starting' : 'none') : c.behaviour === 'unhealthy' ? 'unhealthy' : 'healthy';
+    return {
+      id: c.id,
+      name: c.name,
+      image: c.spec.image,
+      imageId: `sha256:${c.spec.image.length}`,
+      labels: c.labels,
+      status: c.status,
+      exitCode: c.exitCode,
+      oomKilled: false,
+      error: '',
+      health,
+      healthOutput: c.behaviour === 'unhealthy' ? 'health check failed' : '',
+      hasHealthcheck,
+      restartCount: c.restartCount,
+      startedAt: c.startedAt,
+      finishedAt: '',
+      restartPolicy: c.restartPolicy,
+    };
+  }
+}

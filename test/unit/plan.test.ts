@@ -1,0 +1,171 @@
+import { describe, expect, it } from 'vitest';
+import { asContainerId, asImageRef, asRevision, asSpecHash } from '../../agent/core/ids.js';
+import { LABELS } from '../../agent/core/labels.js';
+import type { ContainerSpec, DesiredService, DesiredState } from '../../agent/desired/types.js';
+import { hashSpec } from '../../agent/desired/load.js';
+import type { ContainerInfo } from '../../agent/docker/port.js';
+import { groupByService } from '../../agent/observe/observe.js';
+import { planChanges } from '../../agent/plan/plan.js';
+import { dependencyOrder } from '../../agent/plan/order.js';
+import type { AppliedRecord, FailedRecord } from '../../agent/plan/types.js';
+
+const D = (c: string) => `sha256:${c.repeat(64)}`;
+const img = (tag: string, d = 'a') => `reg:5000/app:${tag}@${D(d)}`;
+
+function spec(image: string, extra: Partial<ContainerSpec> = {}): ContainerSpec {
+  return { image: asImageRef(image), environment: {}, ports: [], volumes: [], networkMode: 'host', restart: 'no', labels: {}, ...extra };
+}
+
+function service(name: string, s: ContainerSpec, deps: string[] = []): DesiredService {
+  return {
+    name,
+    spec: s,
+    hash: hashSpec(s),
+    agent: { policy: 'auto', health: { timeoutMs: 1000, stabilizationMs: 0, probes: [] } },
+    dependsOn: deps.map((d) => ({ service: d, condition: 'service_started' as const })),
+    location: { file: 'f.yaml', line: 1, column: 1 },
+  };
+}
+
+function desired(...services: DesiredService[]): DesiredState {
+  return { stack: 's', revision: asRevision('dir:1'), services: Object.fromEntries(services.map((x) => [x.name, x])), volumes: {}, files: ['f.yaml'] };
+}
+
+function container(name: string, s: ContainerSpec, over: Partial<ContainerInfo> = {}): ContainerInfo {
+  return {
+    id: asContainerId(`id-${name}`),
+    name: `s-${name}`,
+    image: s.image,
+    imageId: 'sha256:x',
+    labels: { [LABELS.managed]: 'true', [LABELS.stack]: 's', [LABELS.service]: name, [LABELS.specHash]: hashSpec(s) },
+    status: 'running',
+    exitCode: 0,
+    oomKilled: false,
+    error: '',
+    health: 'healthy',
+    healthOutput: '',
+    hasHealthcheck: true,
+    restartCount: 0,
+    startedAt: '2026-01-01T00:00:00Z',
+    finishedAt: '',
+    restartPolicy: 'no',
+    ...over,
+  };
+}
+
+function applied(name: string, s: ContainerSpec): AppliedRecord {
+  const d = service(name, s);
+  return { hash: d.hash, spec: s, agent: d.agent, dependsOn: [], revision: 'dir:0', at: '2026-01-01T00:00:00Z' };
+}
+
+const v1 = spec(img('1.22.6', 'a'));
+const v2 = spec(img('1.23.0', 'b'));
+
+interface Row {
+  name: string;
+  desired: DesiredState;
+  running: ContainerInfo[];
+  applied?: Record<string, AppliedRecord>;
+  failed?: Record<string, FailedRecord>;
+  prune?: boolean;
+  expect: { service: string; action: string; reasons: string[] }[];
+}
+
+const ROWS: Row[] = [
+  { name: 'first deploy', desired: desired(service('web', v1)), running: [], expect: [{ service: 'web', action: 'create', reasons: ['new service'] }] },
+  { name: 'in sync', desired: desired(service('web', v1)), running: [container('web', v1)], applied: { web: applied('web', v1) }, expect: [{ service: 'web', action: 'none', reasons: ['up to date'] }] },
+  { name: 'image update', desired: desired(service('web', v2)), running: [container('web', v1)], applied: { web: applied('web', v1) }, expect: [{ service: 'web', action: 'update', reasons: ['image 1.22.6 -> 1.23.0'] }] },
+  {
+    name: 'digest only',
+    desired: desired(service('web', spec(img('1.22.6', 'c')))),
+    running: [container('web', v1)],
+    applied: { web: applied('web', v1) },
+    expect: [{ service: 'web', action: 'update', reasons: [`image digest sha256:${'a'.repeat(12)} -> sha256:${'c'.repeat(12)}`] }],
+  },
+  {
+    name: 'environment changed, values never shown',
+    desired: desired(service('web', spec(v1.image, { environment: { A: 'secret-new', C: '1' } }))),
+    running: [container('web', spec(v1.image, { environment: { A: 'secret-old', B: '1' } }))],
+    applied: { web: applied('web', spec(v1.image, { environment: { A: 'secret-old', B: '1' } })) },
+    expect: [{ service: 'web', action: 'update', reasons: ['environment changed (added C; removed B; changed A)'] }],
+  },
+  { name: 'container exited', desired: desired(service('web', v1)), running: [container('web', v1, { status: 'exited', exitCode: 137 })], applied: { web: applied('web', v1) }, expect: [{ service: 'web', action: 'update', reasons: ['container exited (exit code 137)'] }] },
+  { name: 'container removed', desired: desired(service('web', v1)), running: [], applied: { web: applied('web', v1) }, expect: [{ service: 'web', action: 'create', reasons: ['container missing (removed outside the agent)'] }] },
+  {
+    name: 'changed outside the agent',
+    desired: desired(service('web', v1)),
+    running: [container('web', v1, { labels: { [LABELS.managed]: 'true', [LABELS.stack]: 's', [LABELS.service]: 'web', [LABELS.specHash]: 'other' } })],
+    applied: { web: applied('web', v1) },
+    expect: [{ service: 'web', action: 'update', reasons: ['running container does not match the last applied spec'] }],
+  },
+  {
+    name: 'held: the failed spec is not retried, the running one is kept',
+    desired: desired(service('web', v2)),
+    running: [container('web', v1)],
+    applied: { web: applied('web', v1) },
+    failed: { web: { hash: hashSpec(v2), image: v2.image, revision: 'dir:2', reason: 'rolled back: probe failed', at: 't' } },
+    expect: [{ service: 'web', action: 'none', reasons: ['held: 1.22.6 -> 1.23.0 failed; keeping the last applied spec'] }],
+  },
+  {
+    name: 'held, and the old container was removed: repaired from the last applied spec',
+    desired: desired(service('web', v2)),
+    running: [],
+    applied: { web: applied('web', v1) },
+    failed: { web: { hash: hashSpec(v2), image: v2.image, revision: 'dir:2', reason: 'x', at: 't' } },
+    expect: [{ service: 'web', action: 'create', reasons: ['held: 1.22.6 -> 1.23.0 failed; keeping the last applied spec', 'container missing (removed outside the agent)'] }],
+  },
+  {
+    name: 'a failure of an older spec does not hold a newer one',
+    desired: desired(service('web', v2)),
+    running: [container('web', v1)],
+    applied: { web: applied('web', v1) },
+    failed: { web: { hash: 'older', image: 'x', revision: 'dir:0', reason: 'x', at: 't' } },
+    expect: [{ service: 'web', action: 'update', reasons: ['image 1.22.6 -> 1.23.0'] }],
+  },
+  { name: 'orphan kept without pruning', desired: desired(), running: [container('old', v1)], expect: [{ service: 'old', action: 'none', reasons: ['no longer in the desired state; kept because pruning is disabled'] }] },
+  { name: 'orphan removed with pruning', desired: desired(), running: [container('old', v1)], prune: true, expect: [{ service: 'old', action: 'remove', reasons: ['no longer in the desired state'] }] },
+  {
+    name: 'dependency order, ties by name',
+    desired: desired(service('nginx', v1, ['gitea']), service('gitea', v1, ['postgres']), service('postgres', v1), service('adminer', v1)),
+    running: [],
+    expect: ['adminer', 'postgres', 'gitea', 'nginx'].map((s) => ({ service: s, action: 'create', reasons: ['new service'] })),
+  },
+];
+
+describe('planChanges', () => {
+  it.each(ROWS)('$name', (row) => {
+    const plan = planChanges({ desired: row.desired, actual: groupByService('s', row.running), applied: row.applied ?? {}, failed: row.failed ?? {}, prune: row.prune ?? false });
+    expect(plan.steps.map((s) => ({ service: s.service, action: s.action, reasons: s.reasons }))).toEqual(row.expect);
+    expect(plan.changes).toBe(row.expect.filter((e) => e.action !== 'none').length);
+  });
+
+  it('is deterministic and JSON-serialisable', () => {
+    const row = ROWS[ROWS.length - 1] as Row;
+    const input = { desired: row.desired, actual: groupByService('s', row.running), applied: {}, failed: {}, prune: false };
+    const a = JSON.stringify(planChanges(input));
+    expect(JSON.stringify(planChanges(input))).toBe(a);
+    expect(JSON.parse(a)).toMatchObject({ stack: 's', revision: 'dir:1', changes: 4 });
+  });
+
+  it('never puts environment values in a plan', () => {
+    const d = desired(service('web', spec(v1.image, { environment: { PASSWORD: 'hunter2' } })));
+    const plan = planChanges({ desired: d, actual: groupByService('s', [container('web', spec(v1.image, { environment: { PASSWORD: 'old-secret' } }))]), applied: { web: applied('web', spec(v1.image, { environment: { PASSWORD: 'old-secret' } })) }, failed: {}, prune: false });
+    expect(JSON.stringify(plan)).not.toMatch(/hunter2|old-secret/);
+  });
+});
+
+describe('dependencyOrder', () => {
+  it.each([
+    [[{ name: 'b', dependsOn: ['a'] }, { name: 'a', dependsOn: [] }], ['a', 'b']],
+    [[{ name: 'c', dependsOn: [] }, { name: 'b', dependsOn: [] }, { name: 'a', dependsOn: ['c'] }], ['b', 'c', 'a']],
+    [[{ name: 'x', dependsOn: ['missing'] }], ['x']],
+  ])('%j -> %j', (services, expected) => {
+    expect(dependencyOrder(services)).toEqual(expected);
+  });
+});
+
+it('hashSpec changes with any container field and not with key order', () => {
+  expect(hashSpec(spec('a:1', { environment: { A: '1', B: '2' } }))).toBe(hashSpec(spec('a:1', { environment: { B: '2', A: '1' } })));
+  expect(hashSpec(spec('a:1'))).not.toBe(hashSpec(spec('a:1', { user: 'nobody' })));
+  expect(asSpecHash(hashSpec(v1))).toMatch(/^[0-9a-f]{64}$/);
+});

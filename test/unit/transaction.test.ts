@@ -1,0 +1,208 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AgentError } from '../../agent/core/errors.js';
+import { asImageRef } from '../../agent/core/ids.js';
+import { LABELS } from '../../agent/core/labels.js';
+import { hashSpec } from '../../agent/desired/load.js';
+import type { AgentOptions, ContainerSpec } from '../../agent/desired/types.js';
+import { runHealthGate } from '../../agent/health/gate.js';
+import { resumeTransaction, runTransaction, type TransactionOutcome, type TransactionRequest } from '../../agent/apply/transaction.js';
+import type { TxDeps } from '../../agent/apply/types.js';
+import { FORWARD_PHASES, JournalStore, ROLLBACK_PHASES } from '../../agent/state/journal.js';
+import { fakeClock } from './fakes/clock.js';
+import { FakeDocker, type Behaviour } from './fakes/fake-docker.js';
+
+const V1 = `reg:5000/web:1.0.0@sha256:${'1'.repeat(64)}`;
+const V2 = `reg:5000/web:1.1.0@sha256:${'2'.repeat(64)}`;
+const agent: AgentOptions = { policy: 'auto', health: { timeoutMs: 5000, stabilizationMs: 1000, probes: [] } };
+const spec = (image: string, restart: ContainerSpec['restart'] = 'always'): ContainerSpec => ({ image: asImageRef(image), environment: { SECRET: 's3cr3t' }, ports: [], volumes: [{ type: 'volume', source: 's_data', target: '/data', readOnly: false }], networkMode: 'host', restart, labels: {} });
+
+class Crash extends Error {}
+
+let dir: string;
+let docker: FakeDocker;
+let journals: JournalStore;
+let recorded: TransactionOutcome[];
+
+let txCounter = 0;
+
+function deps(failpoint?: string): TxDeps {
+  const clock = fakeClock();
+  return {
+    docker,
+    journals,
+    clock,
+    log: pino({ level: 'silent' }),
+    backup: async () => undefined,
+    failpoint: (name) => {
+      if (name === failpoint) throw new Crash(name);
+    },
+    gate: (id, opts, signal) => runHealthGate({ docker, clock, pollMs: 100 }, id, opts, signal),
+    newTxId: () => `tx${++txCounter}`,
+  };
+}
+
+const record = async (o: TransactionOutcome) => {
+  recorded.push(o);
+};
+
+async function deployV1(): Promise<void> {
+  docker.addImage(V1, 'healthy', true);
+  const out = await runTransaction(deps(), { stack: 's', service: 'web', kind: 'create', revision: 'r1', target: { hash: hashSpec(spec(V1)), spec: spec(V1), agent, dependsOn: [], externalVolumes: [] } }, record);
+  expect(out.record.result).toBe('succeeded');
+  recorded = [];
+}
+
+async function updateRequest(): Promise<TransactionRequest> {
+  const old = await docker.inspectContainer('s-web');
+  return { stack: 's', service: 'web', kind: 'update', revision: 'r2', old, oldAgent: agent, target: { hash: hashSpec(spec(V2)), spec: spec(V2), agent, dependsOn: [], externalVolumes: [] } };
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'tx-test-'));
+  docker = new FakeDocker();
+  journals = new JournalStore(join(dir, 'journal'));
+  recorded = [];
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('runTransaction', () => {
+  it('first deploy: pulls, creates the volume, starts, passes the gate', async () => {
+    docker.addImage(V1);
+    const out = await runTransaction(deps(), { stack: 's', service: 'web', kind: 'create', revision: 'r1', target: { hash: 'h1', spec: spec(V1), agent, dependsOn: [], externalVolumes: [] } }, record);
+    expect(out.record).toMatchObject({ result: 'succeeded', kind: 'create', to: V1 });
+    expect(out.hold).toBe(false);
+    expect(docker.snapshot()).toEqual([{ name: 's-web', status: 'running', image: V1 }]);
+    expect(docker.volumes.has('s_data')).toBe(true);
+    expect(await journals.list()).toEqual([]);
+    expect(recorded).toHaveLength(1);
+    const c = await docker.inspectContainer('s-web');
+    expect(c?.labels).toMatchObject({ [LABELS.stack]: 's', [LABELS.service]: 'web', [LABELS.specHash]: 'h1', [LABELS.revision]: 'r1', [LABELS.managed]: 'true' });
+  });
+
+  it('update: replaces the old container, which is removed only after the gate', async () => {
+    await deployV1();
+    docker.addImage(V2);
+    const out = await runTransaction(deps(), await updateRequest(), record);
+    expect(out.record).toMatchObject({ result: 'succeeded', from: V1, to: V2 });
+    expect(docker.snapshot()).toEqual([{ name: 's-web', status: 'running', image: V2 }]);
+    const order = docker.calls.filter((c) => /^(stopContainer|startContainer|removeContainer)/.test(c)).map((c) => c.split(' ')[0]);
+    expect(order).toEqual(['startContainer', 'stopContainer', 'startContainer', 'removeContainer']);
+  });
+
+  it('a tag that does not exist: failed and held, nothing running is touched', async () => {
+    await deployV1();
+    const out = await runTransaction(deps(), await updateRequest(), record);
+    expect(out.record).toMatchObject({ result: 'failed', code: 'IMAGE_NOT_FOUND', failedPhase: 'pull' });
+    expect(out.hold).toBe(true);
+    expect(docker.snapshot()).toEqual([{ name: 's-web', status: 'running', image: V1 }]);
+    expect(docker.calls.some((c) => c.startsWith('stopContainer'))).toBe(false);
+  });
+
+  it('a transient registry failure is not held', async () => {
+    await deployV1();
+    docker.addImage(V2);
+    docker.failNext('pullImage', new AgentError('PULL_FAILED', 'connection refused'));
+    const out = await runTransaction(deps(), await updateRequest(), record);
+    expect(out.record.result).toBe('failed');
+    expect(out.hold).toBe(false);
+  });
+
+  it.each<[Behaviour, string]>([
+    ['crash', 'container exited with code 3'],
+    ['unhealthy', 'Docker health check reports unhealthy'],
+  ])('a new version that is %s is rolled back to the old container', async (behaviour, reason) => {
+    await deployV1();
+    docker.addImage(V2, behaviour);
+    const out = await runTransaction(deps(), await updateRequest(), record);
+    expect(out.record.result).toBe('rolled-back');
+    expect(out.record.reason).toContain(`rolled back: ${reason}`);
+    expect(out.hold).toBe(true);
+    expect(docker.snapshot()).toEqual([{ name: 's-web', status: 'running', image: V1 }]);
+    expect((await docker.inspectContainer('s-web'))?.restartPolicy).toBe('always');
+  });
+
+  it('keeps the crashed container output in the record', async () => {
+    await deployV1();
+    docker.addImage(V2, 'crash');
+    const out = await runTransaction(deps(), await updateRequest(), record);
+    expect(out.record.reason).toContain('fatal: config invalid');
+  });
+
+  it('a failing first deploy leaves nothing running and is reported failed', async () => {
+    docker.addImage(V1, 'crash');
+    const out = await runTransaction(deps(), { stack: 's', service: 'web', kind: 'create', revision: 'r1', target: { hash: 'h1', spec: spec(V1), agent, dependsOn: [], externalVolumes: [] } }, record);
+    expect(out.record.result).toBe('failed');
+    expect(docker.snapshot()).toEqual([]);
+  });
+
+  it('reports rollback-failed when the old version does not come back healthy', async () => {
+    await deployV1();
+    docker.addImage(V2, 'crash');
+    const req = await updateRequest();
+    // The old image now crashes too (a host change, a lost volume...).
+    docker.registry.set(`reg:5000/web@sha256:${'1'.repeat(64)}`, 'crash');
+    for (const c of docker.containers.values()) c.behaviour = 'crash';
+    const out = await runTransaction(deps(), req, record);
+    expect(out.record.result).toBe('rollback-failed');
+    expect(out.record.reason).toMatch(/^rollback failed: container exited/);
+  });
+
+  it('refuses to touch a container with the service name that it does not manage', async () => {
+    docker.addImage(V1, 'healthy', true);
+    await docker.createContainer({ name: 's-web', spec: spec(V1), labels: {} });
+    const out = await runTransaction(deps(), { stack: 's', service: 'web', kind: 'create', revision: 'r1', target: { hash: 'h1', spec: spec(V1), agent, dependsOn: [], externalVolumes: [] } }, record);
+    expect(out.record).toMatchObject({ result: 'failed', code: 'CONTAINER_CREATE_FAILED' });
+    expect(docker.snapshot()).toEqual([{ name: 's-web', status: 'created', image: V1 }]);
+  });
+
+  it('a Docker outage after the old container stopped keeps the journal to resume later', async () => {
+    await deployV1();
+    docker.addImage(V2);
+    docker.failNext('startContainer', new AgentError('DOCKER_UNAVAILABLE', 'engine down'));
+    await expect(runTransaction(deps(), await updateRequest(), record)).rejects.toMatchObject({ code: 'DOCKER_UNAVAILABLE' });
+    const [j] = await journals.list();
+    expect(j?.phase).toBe('start-new');
+    const out = await resumeTransaction(deps(), j!, record);
+    expect(out.record).toMatchObject({ result: 'succeeded', recovered: true });
+    expect(docker.running().map((c) => c.spec.image)).toEqual([V2]);
+  });
+});
+
+const forwardPoints = FORWARD_PHASES.flatMap((p) => [`before:${p}`, `after:${p}`]);
+const rollbackPoints = [...FORWARD_PHASES.filter((p) => p !== 'remove-old'), ...ROLLBACK_PHASES].flatMap((p) => [`before:${p}`, `after:${p}`]);
+
+describe('crash at any journal step, then resume: exactly one version runs', () => {
+  it.each(forwardPoints)('good update, killed at %s', async (point) => {
+    await deployV1();
+    docker.addImage(V2);
+    await expect(runTransaction(deps(point), await updateRequest(), record)).rejects.toBeInstanceOf(Crash);
+    const [j] = await journals.list();
+    expect(j).toBeDefined();
+    const out = await resumeTransaction(deps(), j!, record);
+    const running = docker.running();
+    expect(running).toHaveLength(1);
+    expect(running[0]?.name).toBe('s-web');
+    const preChange = point === 'before:pull' || point === 'after:pull' || point === 'before:backup' || point === 'after:backup';
+    expect(out.record.result).toBe(preChange ? 'interrupted' : 'succeeded');
+    expect(running[0]?.spec.image).toBe(preChange ? V1 : V2);
+    expect(docker.containers.size).toBe(1);
+    expect(await journals.list()).toEqual([]);
+  });
+
+  it.each(rollbackPoints)('failing update, killed at %s', async (point) => {
+    await deployV1();
+    docker.addImage(V2, 'crash');
+    await expect(runTransaction(deps(point), await updateRequest(), record)).rejects.toBeInstanceOf(Crash);
+    const [j] = await journals.list();
+    const out = await resumeTransaction(deps(), j!, record);
+    const running = docker.running();
+    expect(running.map((c) => [c.name, c.spec.image])).toEqual([['s-web', V1]]);
+    expect(docker.containers.size).toBe(1);
+    expect(['rolled-back', 'interrupted']).toContain(out.record.result);
+    expect((await docker.inspectContainer('s-web'))?.restartPolicy).toBe('always');
+  });
+});
