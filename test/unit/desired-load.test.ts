@@ -94,7 +94,7 @@ const INVALID: [string, string, [string, number, string][]][] = [
   ['undeclared named volume', svc('    volumes: ["data:/data"]\n'), [['/services/web/volumes/0', 4, 'not declared']]],
   ['relative container path', svc('    volumes: ["/srv:data"]\n'), [['/services/web/volumes/0', 4, 'must be absolute']]],
   ['reserved label', svc('    labels: {io.gitops-agent.stack: x}\n'), [['/services/web/labels/io.gitops-agent.stack', 4, 'reserved']]],
-  ['unset variable', svc('    environment: {P: "\${SECRET}"}\n'), [['/services/web/environment/P', 4, 'variable SECRET is not set']]],
+  ['unset variable', svc('    environment: {P: "${SECRET}"}\n'), [['/services/web/environment/P', 4, 'variable SECRET is not set']]],
   ['port range', svc('    ports: ["8000-8010:80"]\n'), [['/services/web/ports/0', 4, 'ranges are not supported']]],
   ['bad service name', `services:\n  "bad name":\n    image: a:1@${DIGEST}\n`, [['/services/bad name', 2, 'invalid name']]],
   ['empty file', '', [['', 1, 'empty']]],

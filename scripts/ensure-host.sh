@@ -1,0 +1,50 @@
+#!/bin/bash
+# Make sure the Debian packages the tests and the demo need are installed; install the missing
+# ones with apt-get. Idempotent and fast (one dpkg-query) when everything is present.
+# It never starts a service: the tests run their own private dockerd and registry.
+#   docker.io        dockerd, containerd, runc, docker-init (private test engine)
+#   docker-registry  OCI registry on 127.0.0.1 (test registry)
+#   busybox-static   rootfs of the offline fixture images
+#   postgresql-15    host binaries copied into the PostgreSQL fixture image; psql for checks
+#   docker-compose   peer to compare against (bench)
+#   iproute2         `ip`, to create the test engines' link-local bridge
+#   curl, git        recipes and the Git server of the tests
+set -euo pipefail
+
+PACKAGES=(docker.io docker-registry busybox-static postgresql-15 docker-compose iproute2 curl git)
+
+missing=()
+# one dpkg-query for all packages; unknown ones are simply absent from the output
+installed=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${PACKAGES[@]}" 2>/dev/null || true)
+for p in "${PACKAGES[@]}"; do
+  grep -qE "^${p} ii" <<<"$installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "ensure-host: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+echo "ensure-host: missing Debian packages: ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "ensure-host: ERROR: not root, cannot install them. Run as root:" >&2
+  echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
+  exit 1
+fi
+
+# No service may start during the install: postinst scripts would otherwise launch the host's
+# own dockerd (creating docker0 on 172.17/16) and a PostgreSQL cluster on port 5432.
+# invoke-rc.d honours /usr/sbin/policy-rc.d; add a temporary one unless one exists.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+echo "ensure-host: apt-get update"
+apt-get update -qq
+echo "ensure-host: installing ${missing[*]}"
+apt-get install -y -q --no-install-recommends "${missing[@]}"
+echo "ensure-host: installed ${missing[*]}"

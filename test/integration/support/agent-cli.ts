@@ -1,0 +1,156 @@
+/**
+ * Drives the real agent CLI (dist/, built by `npm test`'s pretest) as a subprocess against
+ * the run's private engine, with a stack of its own: each test gets unique names, its own
+ * state and desired-state directories, and a free port on 127.0.0.1.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { freePort, uniqueName } from '../../harness/ports.js';
+import { harness } from '../../harness/provided.js';
+import type { FixtureVersion } from '../../harness/images.js';
+import type { StatusView } from '../../../agent/cli/status-view.js';
+
+export const CLI = resolve(import.meta.dirname, '../../../dist/agent/cli/main.js');
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface WebOptions {
+  version: FixtureVersion | string;
+  /** Use the tag only, no digest (for "tag does not exist"). */
+  unpinned?: boolean;
+  timeout?: string;
+  stabilization?: string;
+  restart?: string;
+  probes?: string[];
+  env?: Record<string, string>;
+  extra?: string;
+}
+
+export class AgentFixture {
+  readonly stack = uniqueName('st').replace(/\./g, '-');
+  readonly root = mkdtempSync(join(tmpdir(), 'gadt-agent-'));
+  readonly sourceDir = join(this.root, 'desired');
+  readonly stateDir = join(this.root, 'state');
+  readonly h = harness();
+
+  private constructor(readonly port: number) {}
+
+  static async create(): Promise<AgentFixture> {
+    if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` (npm test does it first)`);
+    const f = new AgentFixture(await freePort());
+    rmSync(f.sourceDir, { recursive: true, force: true });
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(f.sourceDir, { recursive: true });
+    return f;
+  }
+
+  image(version: string, unpinned = false): string {
+    const img = this.h.images[version as FixtureVersion];
+    if (!img) return `${this.h.registryHost}/fixture/web:${version}`;
+    return unpinned ? img.ref : img.pinned;
+  }
+
+  /** A one-service stack of the fixture web app, listening on this fixture's port. */
+  webYaml(o: WebOptions): string {
+    const env = { PORT: String(this.port), ...(o.env ?? {}) };
+    const probes = (o.probes ?? [`- http: http://127.0.0.1:${this.port}/\n            interval: 250ms`]).map((p) => `          ${p}`).join('\n');
+    return [
+      `name: ${this.stack}`,
+      'services:',
+      '  web:',
+      `    image: ${this.image(o.version, o.unpinned)}`,
+      '    network_mode: host',
+      '    init: true',
+      `    restart: ${o.restart ?? 'unless-stopped'}`,
+      '    stop_grace_period: 2s',
+      '    environment:',
+      ...Object.entries(env).map(([k, v]) => `      ${k}: "${v}"`),
+      '    x-agent:',
+      '      policy: auto',
+      '      health:',
+      `        timeout: ${o.timeout ?? '20s'}`,
+      `        stabilization: ${o.stabilization ?? '1s'}`,
+      '        probes:',
+      probes,
+      o.extra ?? '',
+    ].join('\n');
+  }
+
+  writeDesired(yaml: string, file = 'stack.yaml'): void {
+    writeFileSync(join(this.sourceDir, file), yaml);
+  }
+
+  args(command: string, extra: string[] = []): string[] {
+    return [CLI, command, '--source', this.sourceDir, '--state-dir', this.stateDir, '--docker-host', this.h.dockerHost, ...extra];
+  }
+
+  run(command: string, extra: string[] = [], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<CliResult> {
+    return runNode(this.args(command, extra), env, timeoutMs);
+  }
+
+  async status(): Promise<StatusView> {
+    const r = await this.run('status', ['--json']);
+    if (r.code !== 0) throw new Error(`agent status failed (${r.code}): ${r.stderr}`);
+    return JSON.parse(r.stdout) as StatusView;
+  }
+
+  /** The page the web service serves, or the error. */
+  async page(): Promise<string> {
+    try {
+      const res = await fetch(`http://127.0.0.1:${this.port}/`, { signal: AbortSignal.timeout(2000) });
+      return (await res.text()).trim();
+    } catch (err) {
+      return `unreachable: ${(err as Error).message}`;
+    }
+  }
+
+  /** Every container of this stack, running or not. */
+  async containers(): Promise<{ id: string; name: string; state: string; image: string }[]> {
+    const list = await this.h.docker.listContainers({ all: true, filters: { label: [`io.gitops-agent.stack=${this.stack}`] } });
+    return list.map((c) => ({ id: c.Id, name: (c.Names[0] ?? '').replace(/^\//, ''), state: c.State, image: c.Image })).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async cleanup(): Promise<void> {
+    for (const c of await this.containers()) await this.h.docker.getContainer(c.id).remove({ force: true }).catch(() => undefined);
+    const vols = await this.h.docker.listVolumes({ filters: { label: [`io.gitops-agent.stack=${this.stack}`] } });
+    for (const v of vols.Volumes ?? []) await this.h.docker.getVolume(v.Name).remove().catch(() => undefined);
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+export function runNode(args: string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<CliResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, args, { env: { ...process.env, AGENT_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`agent ${args[1]} timed out after ${timeoutMs} ms\n${stderr}`));
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolvePromise({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** Polls until `check` returns a value, or fails with the last value seen. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 30_000, everyMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
