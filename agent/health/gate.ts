@@ -98,7 +98,7 @@ async function describeBroken(docker: DockerPort, c: ContainerInfo, baseline: { 
   }
   if (c.status === 'restarting' || c.restartCount > baseline.restartCount || (c.startedAt !== baseline.startedAt && baseline.startedAt !== '0001-01-01T00:00:00Z')) {
     const logs = await docker.logs(c.id, 20).catch(() => '');
-    return `container restarted (exit code ${c.exitCode})${logs ? `; output: ${excerpt(logs)}` : ''}`;
+    return `container exited with code ${c.exitCode} and was restarted by its restart policy${logs ? `; output: ${excerpt(logs)}` : ''}`;
   }
   if (c.status !== 'running') return `container is ${c.status}`;
   if (c.hasHealthcheck && c.health === 'unhealthy') return `Docker health check reports unhealthy${c.healthOutput ? `: ${excerpt(c.healthOutput)}` : ''}`;
