@@ -1,0 +1,67 @@
+/**
+ * The agent SIGKILLed at every journal step of a real update (a failpoint kills the process
+ * right before or after the step), then started again: the service must end on exactly one
+ * healthy version, never two running copies, and the status must say what happened.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT } from '../../agent/cli/exit-codes.js';
+import { FORWARD_PHASES, ROLLBACK_PHASES } from '../../agent/state/journal.js';
+import { AgentFixture } from './support/agent-cli.js';
+
+const GOOD = ['1.0.0', '1.1.0', '1.2.0'] as const;
+
+describe.each([
+  {
+    family: 'good update',
+    points: FORWARD_PHASES.flatMap((p) => [`before:${p}`, `after:${p}`]),
+    failing: false,
+  },
+  {
+    family: 'failing update (crash at start) being rolled back',
+    points: ['before:health-gate', 'after:health-gate', ...ROLLBACK_PHASES.flatMap((p) => [`before:${p}`, `after:${p}`])],
+    failing: true,
+  },
+])('SIGKILL during a $family', ({ points, failing }) => {
+  let f: AgentFixture;
+  let current: string = GOOD[0];
+  let attempt = 0;
+
+  beforeAll(async () => {
+    f = await AgentFixture.create();
+    f.writeDesired(f.webYaml({ version: current }));
+    const r = await f.run('apply');
+    expect(r.code, r.stderr).toBe(EXIT.ok);
+  });
+  afterAll(async () => {
+    await f.cleanup();
+  });
+
+  it.each(points)('killed at %s, then restarted', async (point) => {
+    attempt++;
+    const target = failing ? '1.3.0' : (GOOD.find((v) => v !== current) as string);
+    // A fresh variable per attempt makes every failing target a new spec: a held one is never retried.
+    f.writeDesired(f.webYaml({ version: target, env: { ATTEMPT: String(attempt) } }));
+
+    const killed = await f.run('apply', [], { AGENT_FAILPOINTS: point });
+    expect(killed.signal, `expected the failpoint ${point} to kill the agent; stdout: ${killed.stdout}\nstderr: ${killed.stderr}`).toBe('SIGKILL');
+    const whileDead = await f.containers();
+    expect(whileDead.filter((c) => c.state === 'running').length).toBeLessThanOrEqual(1);
+
+    const recovered = await f.run('apply');
+    expect(recovered.code, recovered.stdout + recovered.stderr).toBe(failing ? EXIT.updateFailed : EXIT.ok);
+    const expected = failing ? current : target;
+    const containers = await f.containers();
+    expect(containers.map((c) => [c.name, c.state])).toEqual([[`${f.stack}-web`, 'running']]);
+    expect(await f.page()).toBe(expected);
+
+    const s = await f.status();
+    expect(s.interruptedTransactions).toEqual([]);
+    const svc = s.services[0];
+    expect(svc?.running?.health).toBe('healthy');
+    expect(svc?.lastTransaction?.result).toBe(failing ? 'rolled-back' : 'succeeded');
+    // What happened is in the history: the interrupted transaction, finished or dropped on restart.
+    const recent = s.recentTransactions.slice(-2);
+    expect(recent.some((t) => t.recovered === true || t.result === 'interrupted'), JSON.stringify(recent)).toBe(true);
+    current = expected;
+  });
+});
