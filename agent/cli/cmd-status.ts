@@ -13,12 +13,12 @@ export async function statusCommand(rt: Runtime, opts: { json?: boolean }, versi
 export function formatStatus(v: StatusView): string {
   const lines: string[] = [];
   const src = v.source;
-  lines.push(`Stack:     ${v.stack ?? '(unknown)'}${v.agent.runningPid ? `   agent pid ${v.agent.runningPid}` : ''}`);
-  lines.push(`Source:    ${src ? `${src.kind} ${src.location}` : '(not read yet)'}${src?.revision ? `   revision ${src.revision}` : ''}${src?.lastLoadedAt ? `   read ${shortTime(src.lastLoadedAt)}` : ''}`);
-  if (src?.error) lines.push(`           last read failed: ${src.error}`);
-  if (v.lastAppliedRevision) lines.push(`Applied:   revision ${v.lastAppliedRevision}`);
-  if (v.lastReconcile) lines.push(`Reconcile: ${v.lastReconcile.result} at ${shortTime(v.lastReconcile.finishedAt)}: ${v.lastReconcile.message}`);
-  for (const c of v.conditions) lines.push(`${`${c.type}:`.padEnd(11)}${c.status} (${c.reason}) ${c.message}`);
+  lines.push(`Stack:       ${v.stack ?? '(unknown)'}${v.agent.runningPid ? `   agent pid ${v.agent.runningPid}` : ''}`);
+  lines.push(`Source:      ${src ? `${src.kind} ${src.location}` : '(not read yet)'}${src?.revision ? `   revision ${src.revision}` : ''}${src?.lastLoadedAt ? `   read ${shortTime(src.lastLoadedAt)}` : ''}`);
+  if (src?.error) lines.push(`             last read failed: ${src.error}`);
+  if (v.lastAppliedRevision) lines.push(`Applied:     revision ${v.lastAppliedRevision}`);
+  if (v.lastReconcile) lines.push(`Reconcile:   ${v.lastReconcile.result} at ${shortTime(v.lastReconcile.finishedAt)}: ${v.lastReconcile.message}`);
+  for (const c of v.conditions) lines.push(`${`${c.type}:`.padEnd(13)}${c.status} (${c.reason}) ${c.message}`);
   if (v.liveErrors.length > 0) lines.push(`Live view: unavailable (${v.liveErrors.join('; ')}); showing the recorded state`);
   if (v.invalid) {
     lines.push('', `Desired state ${v.invalid.revision} is INVALID: nothing was applied, running services are untouched.`);
@@ -37,7 +37,7 @@ export function formatStatus(v: StatusView): string {
 
   const details: string[] = [];
   for (const s of v.services) {
-    if (s.lastTransaction?.reason && s.lastTransaction.result !== 'succeeded') details.push(`  ${s.name}: ${s.lastTransaction.result}: ${s.lastTransaction.reason}`);
+    if (s.lastTransaction?.reason && s.lastTransaction.result !== 'succeeded') details.push(`  ${s.name}: ${s.lastTransaction.reason}`);
     if (s.held) details.push(`  ${s.name}: held ${displayImage(s.held.image)} (failed ${shortTime(s.held.at)}); change the desired state to retry`);
     if (s.waiting) details.push(`  ${s.name}: ${s.waiting}`);
     if (s.pending && s.pending.action !== 'none') details.push(`  ${s.name}: pending ${s.pending.action}: ${s.pending.reasons.join('; ')}`);

@@ -130,7 +130,11 @@ export async function reconcileOnce(ctx: ReconcileContext, opts: { signal?: Abor
   const after = planChanges({ desired, actual: await observeStack(ctx.docker, desired.stack), applied: await ctx.store.loadApplied(), failed: heldSpecs(state), prune: assessment.prune });
   const failed = transactions.filter((t) => t.result !== 'succeeded' && t.result !== 'interrupted');
   const result: ReconcileResult = failed.length > 0 || Object.keys(summary.interrupted).length > 0 ? 'failed' : plan.changes === 0 && transactions.length === 0 ? 'no-op' : 'succeeded';
-  const message = failed.length > 0 ? failed.map((t) => `${t.service}: ${t.reason ?? t.result}`).join('; ') : `${transactions.length} transaction(s), ${after.changes} change(s) pending`;
+  const held = after.steps.filter((s) => s.held).map((s) => s.service);
+  const message =
+    failed.length > 0
+      ? failed.map((t) => `${t.service}: ${t.reason ?? t.result}`).join('; ')
+      : `${transactions.length} transaction(s), ${after.changes} change(s) pending${held.length > 0 ? `, held after a failed update: ${held.join(', ')}` : ''}`;
   return finish({ result, message, revision: desired.revision, plan }, { pending: after });
 }
 

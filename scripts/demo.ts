@@ -1,0 +1,150 @@
+/**
+ * The whole update cycle on local components, in about a minute:
+ *   a private Docker engine and registry (unless DEMO_DOCKER_HOST points at an engine),
+ *   images built offline, a two-service stack applied, a good update, a failing update that
+ *   is rolled back, and `agent status` after each step.
+ * Everything runs through the real `agent` CLI. Run: `npm run demo` (keep it up: `-- --keep`).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import Docker from 'dockerode';
+import { startTestEngine, type TestEngine } from '../test/harness/engine.js';
+import { buildFixtureImages, type FixtureImages } from '../test/harness/images.js';
+import { freePort } from '../test/harness/ports.js';
+import { startRegistry } from '../test/harness/registry.js';
+
+const CLI = resolve(import.meta.dirname, '../dist/agent/cli/main.js');
+const keep = process.argv.includes('--keep');
+const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
+
+function banner(text: string): void {
+  process.stdout.write(`\n${bold(`== ${text}`)}\n`);
+}
+
+async function main(): Promise<number> {
+  const root = mkdtempSync(join(tmpdir(), 'agent-demo-'));
+  const sourceDir = join(root, 'desired-state');
+  const stateDir = join(root, 'state');
+  mkdirSync(sourceDir);
+  let engine: TestEngine | undefined;
+  const registry = await startRegistry();
+  try {
+    let dockerHost = process.env.DEMO_DOCKER_HOST;
+    let docker: Docker;
+    if (dockerHost) {
+      docker = new Docker({ socketPath: dockerHost.replace(/^unix:\/\//, '') });
+      await docker.ping();
+      banner(`Using the engine at ${dockerHost}`);
+    } else {
+      banner('Starting a private Docker engine and a local registry (nothing else on this host is touched)');
+      engine = await startTestEngine();
+      dockerHost = engine.dockerHost;
+      docker = engine.docker;
+    }
+    process.stdout.write(`engine ${dockerHost}\nregistry ${registry.host}\n`);
+    banner('Building the demo images offline and pushing them to the local registry');
+    const images = await buildFixtureImages({ docker }, registry);
+    process.stdout.write(Object.values(images).map((i) => `${i.pinned}`).join('\n') + '\n');
+
+    const ports = { api: await freePort(), web: await freePort() };
+    const agent = (...args: string[]) => {
+      process.stdout.write(`\n$ agent ${args.join(' ')}\n`);
+      const r = spawnSync(process.execPath, [CLI, ...args, '--source', sourceDir, '--state-dir', stateDir, '--docker-host', dockerHost as string], { stdio: ['ignore', 'inherit', 'pipe'], env: { ...process.env, AGENT_LOG_LEVEL: 'fatal' } });
+      const stderr = r.stderr.toString().trim();
+      if (stderr) process.stdout.write(`${stderr}\n`);
+      process.stdout.write(`(exit code ${r.status})\n`);
+      return r.status;
+    };
+    const write = (api: string, web: string) => writeFileSync(join(sourceDir, 'compose.yaml'), stackYaml(images, ports, api, web));
+
+    banner('1. First deploy: api 1.0.0, web 1.0.0 (web depends on api)');
+    write('1.0.0', '1.0.0');
+    agent('validate');
+    agent('plan');
+    agent('apply');
+    agent('status');
+
+    banner('2. A good update: api 1.0.0 -> 1.1.0 (pull, recreate, health gate, old container removed)');
+    write('1.1.0', '1.0.0');
+    agent('plan');
+    agent('apply');
+    process.stdout.write(`api now serves: ${await page(ports.api)}\n`);
+
+    banner('3. A failing update: api 1.1.0 -> 1.3.0, which crashes at start: rolled back automatically');
+    write('1.3.0', '1.0.0');
+    agent('plan');
+    const code = agent('apply');
+    process.stdout.write(`api still serves: ${await page(ports.api)} (apply exit code ${code}: an update failed)\n`);
+
+    banner('4. agent status: the failure is reported, the failed version is held until the desired state changes');
+    agent('status');
+    agent('apply');
+
+    if (keep) {
+      process.stdout.write(`\nKept running. Desired state: ${sourceDir}\nState: ${stateDir}\nEngine: ${dockerHost}\n`);
+      return 0;
+    }
+    banner('Cleaning up');
+    for (const c of await docker.listContainers({ all: true, filters: { label: ['io.gitops-agent.stack=demo'] } })) await docker.getContainer(c.Id).remove({ force: true });
+    return 0;
+  } finally {
+    if (!keep) {
+      await registry.stop();
+      await engine?.stop();
+      rmSync(root, { recursive: true, force: true });
+    }
+  }
+}
+
+function stackYaml(images: FixtureImages, ports: { api: number; web: number }, api: string, web: string): string {
+  const img = (v: string) => images[v as keyof FixtureImages].pinned;
+  return `# yaml-language-server: $schema=${resolve(import.meta.dirname, '../schema/desired-state.schema.json')}
+name: demo
+services:
+  api:
+    image: ${img(api)}
+    network_mode: host
+    init: true
+    restart: unless-stopped
+    environment:
+      PORT: "${ports.api}"
+    x-agent:
+      policy: manual
+      health:
+        timeout: 30s
+        stabilization: 3s
+        probes:
+          - http: http://127.0.0.1:${ports.api}/
+            interval: 500ms
+  web:
+    image: ${img(web)}
+    network_mode: host
+    init: true
+    restart: unless-stopped
+    depends_on:
+      api:
+        condition: service_healthy
+    environment:
+      PORT: "${ports.web}"
+    x-agent:
+      policy: auto
+      health:
+        timeout: 30s
+        stabilization: 3s
+`;
+}
+
+async function page(port: number): Promise<string> {
+  try {
+    return (await (await fetch(`http://127.0.0.1:${port}/`)).text()).trim();
+  } catch (err) {
+    return `unreachable (${(err as Error).message})`;
+  }
+}
+
+process.exitCode = await main().catch((err: unknown) => {
+  process.stderr.write(`demo failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  return 1;
+});
