@@ -7,6 +7,11 @@ import type { Runtime } from './runtime.js';
 export async function planCommand(rt: Runtime, opts: { json?: boolean; detailedExitcode?: boolean }, out: (s: string) => void): Promise<void> {
   const ctx = await rt.reconcileContext();
   const a = await assess(ctx, await rt.store.loadApplied(), await rt.store.load());
+  if (a.kind === 'refused') {
+    if (opts.json) out(JSON.stringify({ valid: false, revision: a.snapshot.revision, signatureRefused: a.reason }, null, 2));
+    else out(`commit ${a.snapshot.revision}: signature refused: ${a.reason}`);
+    throw new ExitError(EXIT.invalidDesiredState, 'refused commit: nothing would be applied');
+  }
   if (a.kind === 'invalid') {
     if (opts.json) out(JSON.stringify({ valid: false, revision: a.snapshot.revision, issues: a.load.issues }, null, 2));
     else out(formatIssues(a.load.issues));

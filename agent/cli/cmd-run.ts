@@ -1,19 +1,24 @@
+import type { Logger } from 'pino';
 import { errorMessage } from '../core/errors.js';
+import { reply, startHttpServer, type Route } from '../http/server.js';
+import { pushedBranch, verifyWebhookSignature } from '../http/webhook.js';
 import { createLoop } from '../reconcile/loop.js';
 import { reconcileOnce } from '../reconcile/reconcile.js';
 import { acquireStateLock } from '../state/lock.js';
 import type { Runtime } from './runtime.js';
 
+export const WEBHOOK_PATH = '/hooks/git';
+
 /**
- * `agent run`: reconcile at start, on every change of the source and at each resync interval,
- * until SIGTERM/SIGINT. The first signal lets the transaction in flight finish; a second one
- * cuts it short (its journal resumes it at the next start).
+ * `agent run`: reconcile at start, on every change of the source (directory watch, or webhook
+ * for Git) and at each interval, until SIGTERM/SIGINT. The first signal lets the transaction
+ * in flight finish; a second one cuts it short (its journal resumes it at the next start).
  */
 export async function runCommand(rt: Runtime, signals: { signal: AbortSignal; txSignal: AbortSignal }): Promise<void> {
   await rt.store.init();
   const lock = await acquireStateLock(rt.config.stateDir);
   const log = rt.log;
-  let stopWatching: (() => Promise<void>) | undefined;
+  const cleanups: (() => Promise<void>)[] = [];
   try {
     const ctx = await rt.reconcileContext();
     const loop = createLoop({
@@ -23,22 +28,49 @@ export async function runCommand(rt: Runtime, signals: { signal: AbortSignal; tx
       log,
       reconcile: async (signal) => {
         // Re-read the env file each pass: a rotated secret applies without a restart.
-        const fresh = { ...ctx, env: (await rt.reconcileContext()).env };
-        return reconcileOnce(fresh, { signal, txSignal: signals.txSignal });
+        const fresh = await rt.reconcileContext();
+        return reconcileOnce({ ...ctx, env: fresh.env, secrets: fresh.secrets }, { signal, txSignal: signals.txSignal });
       },
       onReport: (r) => log.info({ result: r.result, revision: r.revision, transactions: r.transactions.length }, 'Reconcile finished'),
     });
     if (rt.source.watch) {
-      stopWatching = await rt.source.watch(() => loop.trigger('source changed')).catch((err: unknown) => {
+      const stop = await rt.source.watch(() => loop.trigger('source changed')).catch((err: unknown) => {
         log.warn({ err: errorMessage(err) }, 'Cannot watch the source; relying on the resync interval');
         return undefined;
       });
+      if (stop) cleanups.push(stop);
     }
-    log.info({ source: rt.source.location, stateDir: rt.config.stateDir, intervalMs: rt.config.reconcile.intervalMs }, 'Agent started');
+    if (rt.config.http.listen) {
+      const server = await startHttpServer(rt.config.http.listen, [webhookRoute(rt, await rt.webhookSecret(), () => loop.trigger('webhook'), log)], log);
+      cleanups.push(server.close);
+    }
+    log.info({ source: rt.source.location, branch: rt.source.branch, stateDir: rt.config.stateDir, intervalMs: rt.config.reconcile.intervalMs }, 'Agent started');
     await loop.run(signals.signal);
     log.info('Agent stopped');
   } finally {
-    await stopWatching?.();
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
     await lock.release();
   }
+}
+
+/** POST /hooks/git: a push event signed with the shared secret triggers an immediate sync. */
+export function webhookRoute(rt: Runtime, secret: string | undefined, trigger: () => void, log: Logger): Route {
+  if (!secret) log.warn('No webhook secret configured: webhook calls are refused (set webhook.secretFile)');
+  return {
+    method: 'POST',
+    path: WEBHOOK_PATH,
+    handle(req, body, res) {
+      if (!secret) return reply(res, 401, { error: 'webhook secret not configured on the agent' });
+      const verdict = verifyWebhookSignature(req.headers, body, secret);
+      if (!verdict.ok) {
+        log.warn({ reason: verdict.reason, remote: req.socket.remoteAddress }, 'Webhook refused');
+        return reply(res, 401, { error: verdict.reason });
+      }
+      const branch = pushedBranch(body);
+      if (branch && rt.source.branch && branch !== rt.source.branch) return reply(res, 202, { accepted: false, reason: `push to ${branch}, tracking ${rt.source.branch}` });
+      log.info({ header: verdict.header, branch }, 'Webhook accepted: syncing now');
+      trigger();
+      return reply(res, 202, { accepted: true });
+    },
+  };
 }

@@ -14,9 +14,15 @@ export function formatStatus(v: StatusView): string {
   const lines: string[] = [];
   const src = v.source;
   lines.push(`Stack:       ${v.stack ?? '(unknown)'}${v.agent.runningPid ? `   agent pid ${v.agent.runningPid}` : ''}`);
-  lines.push(`Source:      ${src ? `${src.kind} ${src.location}` : '(not read yet)'}${src?.revision ? `   revision ${src.revision}` : ''}${src?.lastLoadedAt ? `   read ${shortTime(src.lastLoadedAt)}` : ''}`);
-  if (src?.error) lines.push(`             last read failed: ${src.error}`);
-  if (v.lastAppliedRevision) lines.push(`Applied:     revision ${v.lastAppliedRevision}`);
+  if (src?.kind === 'git') {
+    lines.push(`Repository:  ${src.location}   branch ${src.branch ?? '?'}   path ${src.path || '/'}`);
+    lines.push(`Fetched:     ${src.commit ? describeCommit(src.commit) : src.revision ?? '-'}   last fetch ${shortTime(src.lastLoadedAt)}`);
+  } else {
+    lines.push(`Source:      ${src ? `${src.kind} ${src.location}` : '(not read yet)'}${src?.revision ? `   revision ${src.revision}` : ''}${src?.lastLoadedAt ? `   read ${shortTime(src.lastLoadedAt)}` : ''}`);
+  }
+  if (src?.error) lines.push(`             last ${src.kind === 'git' ? 'fetch' : 'read'} FAILED ${shortTime(src.errorAt)}: ${src.error}`);
+  if (v.lastAppliedCommit) lines.push(`Applied:     ${describeCommit(v.lastAppliedCommit)}`);
+  else if (v.lastAppliedRevision) lines.push(`Applied:     revision ${v.lastAppliedRevision}`);
   if (v.lastReconcile) lines.push(`Reconcile:   ${v.lastReconcile.result} at ${shortTime(v.lastReconcile.finishedAt)}: ${v.lastReconcile.message}`);
   for (const c of v.conditions) lines.push(`${`${c.type}:`.padEnd(13)}${c.status} (${c.reason}) ${c.message}`);
   if (v.liveErrors.length > 0) lines.push(`Live view: unavailable (${v.liveErrors.join('; ')}); showing the recorded state`);
@@ -40,10 +46,16 @@ export function formatStatus(v: StatusView): string {
     if (s.lastTransaction?.reason && s.lastTransaction.result !== 'succeeded') details.push(`  ${s.name}: ${s.lastTransaction.reason}`);
     if (s.held) details.push(`  ${s.name}: held ${displayImage(s.held.image)} (failed ${shortTime(s.held.at)}); change the desired state to retry`);
     if (s.waiting) details.push(`  ${s.name}: ${s.waiting}`);
+    if (s.revert?.state === 'pushed') details.push(`  ${s.name}: revert commit ${s.revert.commit?.slice(0, 12)} pushed (reverts ${s.revert.reverts?.slice(0, 12)})${s.revert.quarantined ? `; ${s.revert.quarantined} quarantined in renovate.json` : ''}`);
+    else if (s.revert) details.push(`  ${s.name}: revert commit ${s.revert.state.toUpperCase()}${s.revert.reason ? `: ${s.revert.reason}` : ''}${s.revert.nextAttemptAt ? ` (next attempt ${shortTime(s.revert.nextAttemptAt)})` : ''}`);
     if (s.pending && s.pending.action !== 'none') details.push(`  ${s.name}: pending ${s.pending.action}: ${s.pending.reasons.join('; ')}`);
   }
   for (const t of v.interruptedTransactions) details.push(`  ${t.service}: transaction ${t.txId} interrupted at ${t.phase}; the agent finishes it on its next pass`);
   if (details.length > 0) lines.push('', 'Attention:', ...details);
+  if (v.quarantined.length > 0) {
+    lines.push('', 'Quarantined versions (renovate.json; remove the rule to allow one again):');
+    for (const q of v.quarantined) lines.push(`  ${q.service ?? q.image} ${q.version}${q.blocking ? ' (ASKED FOR BY THE DESIRED STATE: not applied)' : ''}: ${q.description}`);
+  }
   if (v.recentTransactions.length > 0) {
     lines.push('', 'Recent transactions:');
     for (const t of [...v.recentTransactions].reverse().slice(0, 5)) {
@@ -51,4 +63,8 @@ export function formatStatus(v: StatusView): string {
     }
   }
   return lines.join('\n');
+}
+
+function describeCommit(c: { sha: string; subject: string; author: string; time: string }): string {
+  return `${c.sha.slice(0, 12)} "${c.subject}" by ${c.author} at ${shortTime(c.time)}`;
 }

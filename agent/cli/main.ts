@@ -49,6 +49,9 @@ function common(cmd: Command): Command {
     .option('-c, --config <file>', 'configuration file (YAML); env AGENT_CONFIG')
     .option('--state-dir <dir>', 'state directory; env AGENT_STATE_DIR (default /var/lib/gitops-agent)')
     .option('--source <dir>', 'desired-state directory; env AGENT_SOURCE_DIR (default ./desired-state)')
+    .option('--git-url <url>', 'desired state from this Git repository (HTTP(S)); env AGENT_GIT_URL')
+    .option('--git-branch <branch>', 'tracked branch (default main); env AGENT_GIT_BRANCH')
+    .option('--git-path <path>', 'desired-state directory in the repository (default desired-state); env AGENT_GIT_PATH')
     .option('--stack <name>', 'stack name when the desired state has no `name:`; env AGENT_STACK')
     .option('--docker-host <url>', 'Docker engine, unix:///path or tcp://127.0.0.1:port; env DOCKER_HOST')
     .option('--env-file <file>', 'KEY=VALUE file for ${VAR} in the desired state; env AGENT_ENV_FILE')
@@ -58,7 +61,7 @@ function common(cmd: Command): Command {
 function overrides(o: Record<string, unknown>): ConfigOverrides {
   const pickString = (k: string) => (typeof o[k] === 'string' ? (o[k] as string) : undefined);
   const r: ConfigOverrides = {};
-  for (const k of ['config', 'stateDir', 'source', 'stack', 'dockerHost', 'interval', 'logLevel', 'envFile'] as const) {
+  for (const k of ['config', 'stateDir', 'source', 'gitUrl', 'gitBranch', 'gitPath', 'stack', 'dockerHost', 'interval', 'logLevel', 'envFile', 'listen'] as const) {
     const v = pickString(k);
     if (v !== undefined) r[k] = v;
   }
@@ -74,7 +77,8 @@ async function main(argv: string[]): Promise<number> {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
   common(program.command('run').description('reconcile continuously: on start, on every change, and at each interval'))
-    .option('--interval <duration>', 'resync interval, e.g. 60s; env AGENT_INTERVAL')
+    .option('--interval <duration>', 'resync (poll) interval, e.g. 60s; env AGENT_INTERVAL')
+    .option('--listen <host:port>', "HTTP listener for the webhook (default 127.0.0.1:9180, '' for none); env AGENT_HTTP_LISTEN")
     .addOption(new Option('--prune', 'remove containers of services no longer desired').default(undefined))
     .action(async (o) => runCommand(await createRuntime(overrides(o)), shutdownSignals()));
 

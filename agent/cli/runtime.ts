@@ -1,6 +1,9 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { systemClock, type Clock } from '../core/clock.js';
-import { loadConfig, loadInterpolationEnv, type AgentConfig, type ConfigOverrides } from '../config/config.js';
+import { AgentError } from '../core/errors.js';
+import { loadConfig, loadInterpolationEnv, parseEnvFile, type AgentConfig, type ConfigOverrides, type GitSourceConfig } from '../config/config.js';
 import { createDockerAdapter } from '../docker/dockerode-adapter.js';
 import type { DockerPort } from '../docker/port.js';
 import { runHealthGate } from '../health/gate.js';
@@ -8,6 +11,10 @@ import { failpointsFromEnv } from '../apply/failpoints.js';
 import { newTxId } from '../apply/transaction.js';
 import type { BackupHook } from '../apply/types.js';
 import type { ReconcileContext } from '../reconcile/reconcile.js';
+import { resolveGitCredentials } from '../source/git/credentials.js';
+import { createGitSource } from '../source/git/git-source.js';
+import { GitRepo } from '../source/git/repo.js';
+import { loadCommitSigner, loadTrustedKeys } from '../source/git/signature.js';
 import { createLocalDirSource } from '../source/local-dir.js';
 import type { DesiredSource } from '../source/source.js';
 import { StateStore } from '../state/store.js';
@@ -19,7 +26,11 @@ export interface Runtime {
   docker: DockerPort;
   store: StateStore;
   source: DesiredSource;
+  /** Git sources: the agent's copy of the repository. */
+  repo?: GitRepo;
   reconcileContext(): Promise<ReconcileContext>;
+  /** The webhook's HMAC secret, when one is configured. */
+  webhookSecret(): Promise<string | undefined>;
 }
 
 /** Backups arrive with the backup issue; until then the hook point does nothing. */
@@ -37,7 +48,30 @@ export async function createRuntime(overrides: ConfigOverrides, options: { defau
     onCredentialHelper: (ref, helper) => log.warn({ image: ref, helper }, 'Registry credentials need a credential helper, which the agent does not run; pulling without credentials'),
   });
   const store = new StateStore(config.stateDir);
-  const source = createLocalDirSource(config.source.path);
+  let source: DesiredSource;
+  let repo: GitRepo | undefined;
+  let revertSetup: (() => Promise<ReconcileContext['revert']>) | undefined;
+  if (config.source.kind === 'git') {
+    const git: GitSourceConfig = config.source;
+    const { url, credentials } = await resolveGitCredentials(git.url, git.auth);
+    repo = new GitRepo(join(config.stateDir, 'git', 'repo.git'), url, git.branch, credentials);
+    const trustedKeys = git.verify ? await loadTrustedKeys(git.verify.publicKeyFiles) : undefined;
+    source = createGitSource({ repo, path: git.path, renovateConfigPath: git.renovateConfig, clock, ...(trustedKeys ? { trustedKeys } : {}) });
+    const gitRepo = repo;
+    if (git.revert) {
+      revertSetup = async () => ({
+        repo: gitRepo,
+        path: git.path,
+        renovateConfigPath: git.renovateConfig,
+        identity: git.author,
+        maxAttempts: git.revertAttempts,
+        host: config.host,
+        ...(git.signing ? { signer: await loadCommitSigner(git.signing.keyFile, git.signing.passphraseFile) } : {}),
+      });
+    }
+  } else {
+    source = createLocalDirSource(config.source.path);
+  }
   return {
     config,
     log,
@@ -45,6 +79,7 @@ export async function createRuntime(overrides: ConfigOverrides, options: { defau
     docker,
     store,
     source,
+    ...(repo ? { repo } : {}),
     async reconcileContext() {
       const ctx: ReconcileContext = {
         source,
@@ -59,9 +94,28 @@ export async function createRuntime(overrides: ConfigOverrides, options: { defau
         failpoint: failpointsFromEnv(),
         gate: (id, opts, signal) => runHealthGate({ docker, clock }, id, opts, signal),
         newTxId: () => newTxId(clock.now()),
+        secrets: config.envFile ? Object.values(parseEnvFile(await readFile(config.envFile, 'utf8'))).filter((v) => v.length >= 4) : [],
       };
       if (config.reconcile.prune !== undefined) ctx.prune = config.reconcile.prune;
+      const revert = await revertSetup?.();
+      if (revert) ctx.revert = revert;
       return ctx;
+    },
+    async webhookSecret() {
+      const w = config.webhook;
+      if (w.secretFile) {
+        try {
+          return (await readFile(w.secretFile, 'utf8')).replace(/\r?\n$/, '');
+        } catch (err) {
+          throw new AgentError('CONFIG_INVALID', `cannot read the webhook secret file ${w.secretFile}: ${(err as Error).message}`, { cause: err });
+        }
+      }
+      if (w.secretEnv) {
+        const v = process.env[w.secretEnv];
+        if (v === undefined) throw new AgentError('CONFIG_INVALID', `environment variable ${w.secretEnv} (webhook secret) is not set`);
+        return v;
+      }
+      return undefined;
     },
   };
 }

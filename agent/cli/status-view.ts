@@ -20,6 +20,8 @@ export interface ServiceView {
   held?: FailedRecord;
   waiting?: string;
   pending?: { action: PlanStep['action']; reasons: string[] };
+  /** The rollback written back to Git, or being written. */
+  revert?: { state: string; commit?: string; reverts?: string; quarantined?: string; reason?: string; at: string; nextAttemptAt?: string };
 }
 
 /** Everything `agent status` shows; the `--json` output. Holds no secrets: images, hashes, reasons. */
@@ -30,6 +32,9 @@ export interface StatusView {
   conditions: Condition[];
   lastReconcile?: AgentState['lastReconcile'];
   lastAppliedRevision?: string;
+  lastAppliedCommit?: AgentState['lastAppliedCommit'];
+  /** Versions the desired state asks for that renovate.json quarantines: not applied. */
+  quarantined: NonNullable<AgentState['quarantined']>;
   invalid?: { revision: string; at: string; issues: ValidationIssue[] };
   services: ServiceView[];
   interruptedTransactions: { service: string; txId: string; phase: string; startedAt: string }[];
@@ -47,6 +52,7 @@ export async function buildStatusView(rt: Runtime, version: string): Promise<Sta
     agent: { version, stateDir: rt.config.stateDir },
     conditions: state.conditions,
     services: [],
+    quarantined: state.quarantined ?? [],
     interruptedTransactions: journals.map((j) => ({ service: j.service, txId: j.txId, phase: j.phase, startedAt: j.startedAt })),
     recentTransactions: await rt.store.readHistory(10),
     liveErrors: [],
@@ -57,6 +63,7 @@ export async function buildStatusView(rt: Runtime, version: string): Promise<Sta
   if (state.source) view.source = state.source;
   if (state.lastReconcile) view.lastReconcile = state.lastReconcile;
   if (state.lastAppliedRevision) view.lastAppliedRevision = state.lastAppliedRevision;
+  if (state.lastAppliedCommit) view.lastAppliedCommit = state.lastAppliedCommit;
   if (state.invalid) view.invalid = state.invalid;
 
   let desired: Record<string, { image: string; hash: string; policy?: string }> = state.desired?.services ?? {};
@@ -70,7 +77,7 @@ export async function buildStatusView(rt: Runtime, version: string): Promise<Sta
       pending = new Map(a.plan.steps.map((s) => [s.service, s]));
       running = currentContainers(a.actual.services);
     } else if (!view.invalid) {
-      view.invalid = { revision: a.snapshot.revision, at: '', issues: a.load.issues };
+      view.invalid = { revision: a.snapshot.revision, at: '', issues: a.kind === 'invalid' ? a.load.issues : [{ file: `commit ${a.snapshot.revision.slice(0, 12)}`, line: 1, column: 1, pointer: '', message: `signature refused: ${a.reason}` }] };
     }
   } catch (err) {
     view.liveErrors.push(errorMessage(err));
@@ -98,6 +105,10 @@ export async function buildStatusView(rt: Runtime, version: string): Promise<Sta
     if (s?.lastTransaction) sv.lastTransaction = s.lastTransaction;
     if (s?.failed && (!d || s.failed.hash === d.hash)) sv.held = s.failed;
     if (s?.waiting) sv.waiting = s.waiting;
+    if (s?.revert) {
+      const { request: _request, attempts: _attempts, ...shown } = s.revert;
+      sv.revert = shown;
+    }
     if (step && (step.action !== 'none' || step.held)) sv.pending = { action: step.action, reasons: step.reasons };
     view.services.push(sv);
   }

@@ -1,19 +1,42 @@
 import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
+import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
+import schema from '../../schema/agent-config.schema.json' with { type: 'json' };
 import { parseDuration } from '../core/duration.js';
 import { AgentError } from '../core/errors.js';
 import { dockerConfigPath } from '../docker/registry-auth.js';
+import type { GitAuthConfig } from '../source/git/credentials.js';
+import { ENV_OVERRIDES, setPath, type RawConfig } from './env-overrides.js';
+
+export interface GitSourceConfig {
+  kind: 'git';
+  url: string;
+  branch: string;
+  path: string;
+  auth?: GitAuthConfig;
+  author: { name: string; email: string };
+  revert: boolean;
+  revertAttempts: number;
+  renovateConfig: string;
+  verify?: { publicKeyFiles: string[] };
+  signing?: { keyFile: string; passphraseFile?: string };
+}
 
 export interface AgentConfig {
   stateDir: string;
   /** Stack name when the desired state has no `name:`. */
   stack: string;
-  source: { kind: 'dir'; path: string };
+  /** This host's name in revert commits and notifications. */
+  host: string;
+  source: { kind: 'dir'; path: string } | GitSourceConfig;
   docker: { host?: string; configPath: string };
   reconcile: { intervalMs: number; jitter: number; concurrency: number; prune?: boolean };
   /** KEY=VALUE file whose variables `${VAR}` in the desired state may use (secrets). */
   envFile?: string;
+  http: { listen?: { host: string; port: number } };
+  webhook: { secretFile?: string; secretEnv?: string };
   logLevel: string;
 }
 
@@ -22,64 +45,134 @@ export interface ConfigOverrides {
   config?: string;
   stateDir?: string;
   source?: string;
+  gitUrl?: string;
+  gitBranch?: string;
+  gitPath?: string;
   stack?: string;
   dockerHost?: string;
   prune?: boolean;
   interval?: string;
   logLevel?: string;
   envFile?: string;
+  listen?: string;
 }
 
 export const DEFAULT_STATE_DIR = '/var/lib/gitops-agent';
+export const DEFAULT_LISTEN = '127.0.0.1:9180';
 
+let validator: ReturnType<Ajv['compile']> | undefined;
+
+/** Defaults, then the configuration file, then environment variables, then flags. */
 export async function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv = process.env): Promise<AgentConfig> {
   const path = overrides.config ?? env.AGENT_CONFIG;
-  const file = path ? await readConfigFile(path) : {};
-  const pick = <T>(flag: T | undefined, envValue: string | undefined, fileValue: unknown, parse: (v: string) => T, fallback: T): T => {
-    if (flag !== undefined) return flag;
-    if (envValue !== undefined && envValue !== '') return parse(envValue);
-    if (fileValue !== undefined && fileValue !== null) return parse(String(fileValue));
-    return fallback;
+  const raw: RawConfig = path ? await readConfigFile(path) : {};
+  for (const o of ENV_OVERRIDES) {
+    const v = env[o.env];
+    if (v !== undefined && v !== '') setPath(raw, o.path, o.parse(v, o.env));
+  }
+  const flags: [string | boolean | undefined, string[]][] = [
+    [overrides.stateDir, ['stateDir']],
+    [overrides.stack, ['stack']],
+    [overrides.dockerHost, ['docker', 'host']],
+    [overrides.interval, ['reconcile', 'interval']],
+    [overrides.prune, ['reconcile', 'prune']],
+    [overrides.envFile, ['envFile']],
+    [overrides.logLevel, ['log', 'level']],
+    [overrides.listen, ['http', 'listen']],
+    [overrides.gitUrl, ['source', 'git', 'url']],
+    [overrides.gitBranch, ['source', 'git', 'branch']],
+    [overrides.gitPath, ['source', 'git', 'path']],
+  ];
+  for (const [value, p] of flags) if (value !== undefined) setPath(raw, p, value);
+  // An explicit directory on the command line means "this directory", whatever the file says.
+  if (overrides.source !== undefined) {
+    setPath(raw, ['source', 'dir'], overrides.source);
+    if (overrides.gitUrl === undefined) delete (raw.source as RawConfig).git;
+  }
+  validate(raw, path);
+  return resolveConfig(raw, env);
+}
+
+function validate(raw: RawConfig, path: string | undefined): void {
+  validator ??= new Ajv({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true }).compile(schema);
+  if (validator(raw)) return;
+  const problems = (validator.errors ?? []).map((e) => {
+    const at = e.instancePath.replace(/^\//, '').replace(/\//g, '.') || '(top level)';
+    const extra = e.keyword === 'additionalProperties' ? ` "${String((e.params as { additionalProperty: string }).additionalProperty)}"` : '';
+    return `${at}: ${e.message ?? e.keyword}${extra}`;
+  });
+  throw new AgentError('CONFIG_INVALID', `invalid configuration${path ? ` in ${path}` : ''} (after environment overrides): ${problems.join('; ')}`, { data: { problems } });
+}
+
+function resolveConfig(raw: RawConfig, env: NodeJS.ProcessEnv): AgentConfig {
+  const r = raw as {
+    stateDir?: string;
+    stack?: string;
+    host?: string;
+    source?: { dir?: string; git?: Omit<GitSourceConfig, 'kind'> & { author?: { name: string; email: string } } };
+    docker?: { host?: string; config?: string };
+    reconcile?: { interval?: string; concurrency?: number; prune?: boolean };
+    envFile?: string;
+    http?: { listen?: string };
+    webhook?: { secretFile?: string; secretEnv?: string };
+    log?: { level?: string };
   };
-  const f = file as Record<string, Record<string, unknown> | undefined> & Record<string, unknown>;
-  const intervalText = pick(overrides.interval, env.AGENT_INTERVAL, f.reconcile?.interval, String, '60s');
-  const intervalMs = parseDuration(intervalText);
-  if (intervalMs === undefined || intervalMs < 1000) throw new AgentError('CONFIG_INVALID', `reconcile interval "${intervalText}" must be a duration of at least 1s`);
-  const concurrency = pick(undefined, env.AGENT_CONCURRENCY, f.reconcile?.concurrency, Number, 2);
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 32) throw new AgentError('CONFIG_INVALID', `reconcile concurrency must be 1..32, not ${concurrency}`);
-  const pruneText = pick(overrides.prune === undefined ? undefined : String(overrides.prune), env.AGENT_PRUNE, f.reconcile?.prune, String, '');
+  const intervalMs = parseDuration(r.reconcile?.interval ?? '60s');
+  if (intervalMs === undefined || intervalMs < 1000) throw new AgentError('CONFIG_INVALID', `reconcile interval "${r.reconcile?.interval}" must be at least 1s`);
   const config: AgentConfig = {
-    stateDir: resolve(pick(overrides.stateDir, env.AGENT_STATE_DIR, f.stateDir, String, DEFAULT_STATE_DIR)),
-    stack: pick(overrides.stack, env.AGENT_STACK, f.stack, String, 'default'),
-    source: { kind: 'dir', path: resolve(pick(overrides.source, env.AGENT_SOURCE_DIR, f.source?.dir, String, 'desired-state')) },
-    docker: {
-      host: pick<string | undefined>(overrides.dockerHost, env.DOCKER_HOST, f.docker?.host, String, undefined),
-      configPath: pick(undefined, env.AGENT_DOCKER_CONFIG, f.docker?.config, String, dockerConfigPath(env)),
-    },
-    reconcile: { intervalMs, jitter: 0.1, concurrency },
-    logLevel: pick(overrides.logLevel, env.AGENT_LOG_LEVEL, (f.log as Record<string, unknown> | undefined)?.level, String, 'info'),
+    stateDir: resolve(r.stateDir ?? DEFAULT_STATE_DIR),
+    stack: r.stack ?? 'default',
+    host: r.host ?? hostname(),
+    source: { kind: 'dir', path: resolve(r.source?.dir ?? 'desired-state') },
+    docker: { configPath: r.docker?.config ?? dockerConfigPath(env) },
+    reconcile: { intervalMs, jitter: 0.1, concurrency: r.reconcile?.concurrency ?? 2 },
+    http: {},
+    webhook: { ...r.webhook },
+    logLevel: r.log?.level ?? 'info',
   };
-  if (pruneText !== '') config.reconcile.prune = pruneText === 'true';
-  const envFile = pick<string | undefined>(overrides.envFile, env.AGENT_ENV_FILE, f.envFile, String, undefined);
-  if (envFile) config.envFile = resolve(envFile);
+  const g = r.source?.git;
+  if (g?.url) {
+    config.source = {
+      kind: 'git',
+      url: g.url,
+      branch: g.branch ?? 'main',
+      path: (g.path ?? 'desired-state').replace(/^\/+|\/+$/g, ''),
+      author: g.author ?? { name: 'gitops-agent', email: 'gitops-agent@localhost' },
+      revert: g.revert ?? true,
+      revertAttempts: g.revertAttempts ?? 3,
+      renovateConfig: g.renovateConfig ?? 'renovate.json',
+    };
+    if (g.auth) config.source.auth = g.auth;
+    if (g.verify) config.source.verify = g.verify;
+    if (g.signing) config.source.signing = g.signing;
+  }
+  if (r.docker?.host) config.docker.host = r.docker.host;
+  if (r.reconcile?.prune !== undefined) config.reconcile.prune = r.reconcile.prune;
+  if (r.envFile) config.envFile = resolve(r.envFile);
+  const listen = r.http?.listen ?? DEFAULT_LISTEN;
+  if (listen !== '') {
+    const i = listen.lastIndexOf(':');
+    config.http.listen = { host: listen.slice(0, i), port: Number(listen.slice(i + 1)) };
+  }
   return config;
 }
 
-async function readConfigFile(path: string): Promise<Record<string, unknown>> {
+async function readConfigFile(path: string): Promise<RawConfig> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
     throw new AgentError('CONFIG_INVALID', `cannot read configuration file ${path}: ${(err as Error).message}`, { cause: err });
   }
+  let value: unknown;
   try {
-    const value = parseYaml(text) as unknown;
-    if (value === null || value === undefined) return {};
-    if (typeof value !== 'object' || Array.isArray(value)) throw new Error('the top level must be a map');
-    return value as Record<string, unknown>;
+    value = parseYaml(text);
   } catch (err) {
-    throw new AgentError('CONFIG_INVALID', `configuration file ${path} is not valid: ${(err as Error).message}`, { cause: err });
+    throw new AgentError('CONFIG_INVALID', `configuration file ${path} is not valid YAML: ${(err as Error).message.split('\n')[0]}`, { cause: err });
   }
+  if (value === null || value === undefined) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) throw new AgentError('CONFIG_INVALID', `configuration file ${path}: the top level must be a map`);
+  return value as RawConfig;
 }
 
 /** Variables for `${VAR}` in the desired state: the agent's environment, then the env file. */

@@ -108,3 +108,15 @@ function unsetMessage(name: string): string {
 function preview(text: string): string {
   return text.length > 40 ? `${text.slice(0, 40)}...` : text;
 }
+
+/** Names of the variables a value refers to (`$$` escapes excluded): their values are treated as secrets. */
+export function referencedVariables(value: unknown, into: Set<string> = new Set()): Set<string> {
+  if (typeof value === 'string') {
+    for (const m of value.replace(/\$\$/g, '').matchAll(/\$\{?([A-Za-z_][A-Za-z0-9_]*)/g)) into.add(m[1] as string);
+  } else if (Array.isArray(value)) {
+    for (const v of value) referencedVariables(v, into);
+  } else if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) referencedVariables(v, into);
+  }
+  return into;
+}

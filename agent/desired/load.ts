@@ -1,6 +1,6 @@
 import { canonicalJson, sha256Hex } from '../core/canonical.js';
 import { asSpecHash, type Revision, type SpecHash } from '../core/ids.js';
-import { interpolateValue, type Env } from './interpolate.js';
+import { interpolateValue, referencedVariables, type Env } from './interpolate.js';
 import { formatIssue, type ValidationIssue } from './issues.js';
 import { normalizeService } from './normalize-service.js';
 import { DEFAULT_PARSE_LIMITS, issueAt, locate, parseYamlFile, type ParseLimits, type ParsedFile, type SourceFile } from './parse.js';
@@ -21,7 +21,7 @@ export interface LoadInput {
 }
 
 export type LoadResult =
-  | { ok: true; state: DesiredState; prune: boolean; warnings: ValidationIssue[] }
+  | { ok: true; state: DesiredState; prune: boolean; warnings: ValidationIssue[]; secrets: string[] }
   | { ok: false; issues: ValidationIssue[] };
 
 interface FileValue {
@@ -41,10 +41,12 @@ export function loadDesiredState(input: LoadInput): LoadResult {
   }
   const valid: FileValue[] = [];
   const skipped = new Set<string>();
+  const variables = new Set<string>();
   for (const file of [...input.files].sort((a, b) => a.path.localeCompare(b.path))) {
     const { parsed, issues: parseIssues } = parseYamlFile(file, input.limits ?? DEFAULT_PARSE_LIMITS);
     issues.push(...parseIssues);
     if (!parsed) continue;
+    referencedVariables(parsed.value, variables);
     const interpolated = interpolateValue(parsed.value, input.env);
     const withValues = { ...parsed, value: interpolated.value };
     const schemaIssues = [...validateAgainstSchema(withValues), ...interpolated.issues.map((i) => issueAt(parsed, i.path, i.message))];
@@ -108,6 +110,8 @@ export function loadDesiredState(input: LoadInput): LoadResult {
     state: { stack, revision: input.revision, services: sorted, volumes, files: valid.map((v) => v.parsed.path) },
     prune,
     warnings: sortIssues(issues),
+    // Values of the variables the desired state uses: kept out of every text the agent writes.
+    secrets: [...variables].map((v) => input.env[v]).filter((v): v is string => v !== undefined && v.length >= 4),
   };
 }
 

@@ -22,16 +22,21 @@ export function computeConditions(input: ConditionInputs): Condition[] {
   const notRunning = pending?.steps.filter((s) => !s.held && (s.action === 'create' || (s.action === 'update' && s.reasons.some((r) => r.startsWith('container '))))) ?? [];
   const waiting = Object.entries(state.services).filter(([, s]) => s.waiting);
 
-  if (state.invalid) {
-    const first = state.invalid.issues[0];
-    const msg = `desired state ${state.invalid.revision} is invalid (${state.invalid.issues.length} error${state.invalid.issues.length === 1 ? '' : 's'})${first ? `: ${first.file}:${first.line}: ${first.message}` : ''}`;
+  if (state.invalid?.kind === 'signature') {
+    conds.push({ type: 'Stalled', status: 'True', reason: 'SignatureRefused', message: `commit ${state.invalid.revision.slice(0, 12)}: ${state.invalid.issues[0]?.message ?? 'signature refused'}` });
+  } else if (state.invalid) {
+    const errors = state.invalid.issues.filter((i) => i.severity !== 'warning');
+    const first = errors[0];
+    const msg = `desired state ${state.invalid.revision} is invalid (${errors.length} error${errors.length === 1 ? '' : 's'})${first ? `: ${first.file}:${first.line}: ${first.message}` : ''}`;
     conds.push({ type: 'Stalled', status: 'True', reason: 'ValidationFailed', message: msg });
   } else {
     conds.push({ type: 'Stalled', status: 'False', reason: 'Succeeded', message: 'desired state is valid' });
   }
 
+  const revertRefused = Object.entries(state.services).filter(([, s]) => s.revert && (s.revert.state === 'refused' || s.revert.state === 'failed'));
   let degraded: { reason: ConditionReason; message: string } | undefined;
-  if (rollbackFailed.length > 0) degraded = { reason: 'RollbackFailed', message: rollbackFailed.map(([n, s]) => `${n}: ${s.lastTransaction?.reason}`).join('; ') };
+  if (revertRefused.length > 0) degraded = { reason: 'RevertRefused', message: revertRefused.map(([n, s]) => `${n}: held on its last good version, but the revert commit could not be pushed: ${s.revert?.reason}`).join('; ') };
+  else if (rollbackFailed.length > 0) degraded = { reason: 'RollbackFailed', message: rollbackFailed.map(([n, s]) => `${n}: ${s.lastTransaction?.reason}`).join('; ') };
   else if (held.length > 0) degraded = { reason: 'UpdateFailed', message: held.map(([n, s]) => `${n}: ${s.failed?.reason}`).join('; ') };
   else if (notRunning.length > 0) degraded = { reason: 'ServiceNotRunning', message: notRunning.map((s) => `${s.service}: ${s.reasons.join(', ')}`).join('; ') };
   conds.push(degraded ? { type: 'Degraded', status: 'True', ...degraded } : { type: 'Degraded', status: 'False', reason: 'Succeeded', message: 'no failed update' });
@@ -39,8 +44,10 @@ export function computeConditions(input: ConditionInputs): Condition[] {
   conds.push({ type: 'Reconciling', status: 'False', reason: 'Idle', message: 'waiting for the next change' });
 
   let notReady: { reason: ConditionReason; message: string } | undefined = blocked;
-  if (!notReady && state.invalid) notReady = { reason: 'ValidationFailed', message: 'the newest desired state is invalid; nothing was applied, running services are untouched' };
+  if (!notReady && state.invalid) notReady = { reason: state.invalid.kind === 'signature' ? 'SignatureRefused' : 'ValidationFailed', message: 'the newest desired state was refused; nothing was applied, running services are untouched' };
   if (!notReady && degraded) notReady = degraded;
+  const blocking = (state.quarantined ?? []).filter((q) => q.blocking);
+  if (!notReady && blocking.length > 0) notReady = { reason: 'Quarantined', message: blocking.map((q) => `${q.service}: ${q.version} is quarantined in renovate.json; remove the rule to allow it`).join('; ') };
   if (!notReady && waiting.length > 0) notReady = { reason: 'DependencyNotReady', message: waiting.map(([n, s]) => `${n}: ${s.waiting}`).join('; ') };
   if (!notReady && pending && pending.changes > 0) notReady = { reason: 'Progressing', message: `${pending.changes} change(s) pending` };
   conds.push(notReady ? { type: 'Ready', status: 'False', ...notReady } : { type: 'Ready', status: 'True', reason: 'Succeeded', message: `applied revision ${state.lastAppliedRevision ?? state.desired?.revision ?? ''}`.trim() });

@@ -1,13 +1,14 @@
 import type { Logger } from 'pino';
-import { AgentError } from '../core/errors.js';
 import { loadDesiredState, type LoadResult } from '../desired/load.js';
 import type { Env } from '../desired/interpolate.js';
+import type { DesiredState } from '../desired/types.js';
 import type { DockerPort } from '../docker/port.js';
 import { observeStack, type ActualState } from '../observe/observe.js';
 import { planChanges } from '../plan/plan.js';
 import type { AppliedRecord, FailedRecord, Plan } from '../plan/types.js';
+import { imageName, imageTag, parseQuarantineRules } from '../revert/quarantine.js';
 import type { DesiredSource, SourceSnapshot } from '../source/source.js';
-import type { AgentState } from '../state/agent-state.js';
+import type { AgentState, QuarantineEntry } from '../state/agent-state.js';
 
 export interface PlanContext {
   source: DesiredSource;
@@ -20,8 +21,9 @@ export interface PlanContext {
 }
 
 export type Assessment =
+  | { kind: 'refused'; snapshot: SourceSnapshot; reason: string }
   | { kind: 'invalid'; snapshot: SourceSnapshot; load: Extract<LoadResult, { ok: false }> }
-  | { kind: 'planned'; snapshot: SourceSnapshot; load: Extract<LoadResult, { ok: true }>; actual: ActualState; plan: Plan; prune: boolean };
+  | { kind: 'planned'; snapshot: SourceSnapshot; load: Extract<LoadResult, { ok: true }>; actual: ActualState; plan: Plan; prune: boolean; quarantined: QuarantineEntry[]; held: Record<string, FailedRecord> };
 
 /**
  * Read the source, validate it, observe the engine and plan: everything `agent plan`,
@@ -29,20 +31,38 @@ export type Assessment =
  */
 export async function assess(ctx: PlanContext, applied: Readonly<Record<string, AppliedRecord>>, state: AgentState, signal?: AbortSignal): Promise<Assessment> {
   const snapshot = await ctx.source.read(signal);
+  if (snapshot.signatureRefused) return { kind: 'refused', snapshot, reason: snapshot.signatureRefused };
   const load = loadDesiredState({ files: snapshot.files, revision: snapshot.revision, env: ctx.env, defaultStack: ctx.defaultStack, rootLabel: ctx.source.location });
   if (!load.ok) return { kind: 'invalid', snapshot, load };
   const actual = await observeStack(ctx.docker, load.state.stack);
   const prune = ctx.prune ?? load.prune;
-  const plan = planChanges({ desired: load.state, actual, applied, failed: heldSpecs(state), prune });
-  return { kind: 'planned', snapshot, load, actual, plan, prune };
+  const quarantined = quarantinedServices(load.state, snapshot);
+  const held = heldSpecs(state, load.state, quarantined);
+  const plan = planChanges({ desired: load.state, actual, applied, failed: held, prune });
+  return { kind: 'planned', snapshot, load, actual, plan, prune, quarantined, held };
 }
 
-export function heldSpecs(state: AgentState): Record<string, FailedRecord> {
-  const out: Record<string, FailedRecord> = {};
-  for (const [name, s] of Object.entries(state.services)) if (s.failed) out[name] = s.failed;
+/** The agent's quarantine rules, each with the service using the image and whether it asks for that version. */
+export function quarantinedServices(desired: DesiredState, snapshot: SourceSnapshot): QuarantineEntry[] {
+  const out: QuarantineEntry[] = [];
+  for (const rule of parseQuarantineRules(snapshot.renovateConfig?.content)) {
+    const users = Object.values(desired.services).filter((s) => imageName(s.spec.image) === rule.image);
+    if (users.length === 0) out.push({ image: rule.image, version: rule.version, description: rule.description, blocking: false });
+    for (const s of users) out.push({ service: s.name, image: rule.image, version: rule.version, description: rule.description, blocking: imageTag(s.spec.image) === rule.version });
+  }
   return out;
 }
 
-export function assertNever(x: never): never {
-  throw new AgentError('INTERNAL', `unexpected ${String(x)}`);
+/**
+ * Specs not to apply: those that failed (until the desired state changes) and quarantined
+ * versions (until a person removes the rule).
+ */
+export function heldSpecs(state: AgentState, desired?: DesiredState, quarantined: QuarantineEntry[] = []): Record<string, FailedRecord> {
+  const out: Record<string, FailedRecord> = {};
+  for (const [name, s] of Object.entries(state.services)) if (s.failed) out[name] = s.failed;
+  for (const q of quarantined.filter((x) => x.blocking && x.service)) {
+    const d = desired?.services[q.service as string];
+    if (d && out[d.name]?.hash !== d.hash) out[d.name] = { hash: d.hash, image: d.spec.image, revision: desired.revision, reason: `${q.version} is quarantined in renovate.json: ${q.description}`, at: '' };
+  }
+  return out;
 }

@@ -2,19 +2,22 @@ import type { Logger } from 'pino';
 import { isoTime, type Clock } from '../core/clock.js';
 import { AgentError, errorMessage, isAgentError } from '../core/errors.js';
 import type { DesiredState } from '../desired/types.js';
-import type { ActualState } from '../observe/observe.js';
+import type { ValidationIssue } from '../desired/issues.js';
+import { observeStack, type ActualState } from '../observe/observe.js';
+import { planChanges } from '../plan/plan.js';
+import type { Plan } from '../plan/types.js';
 import { resumeTransaction } from '../apply/transaction.js';
 import type { BackupHook, Failpoint, TxDeps } from '../apply/types.js';
-import type { Plan } from '../plan/types.js';
-import type { ReconcileResult, TransactionRecord } from '../state/agent-state.js';
+import type { RevertDeps } from '../revert/revert.js';
+import { redactText } from '../source/git/credentials.js';
+import type { SourceSnapshot } from '../source/source.js';
+import type { AgentState, ReconcileResult, TransactionRecord } from '../state/agent-state.js';
 import type { StateStore } from '../state/store.js';
-import type { ValidationIssue } from '../desired/issues.js';
-import { computeConditions, setReconciling } from './conditions.js';
+import { computeConditions, setReconciling, type ConditionInputs } from './conditions.js';
 import { executePlan } from './execute.js';
-import { assess, heldSpecs, type PlanContext } from './inspect-desired.js';
+import { assess, type PlanContext } from './inspect-desired.js';
 import { StateRecorder, recordOutcomes } from './recorder.js';
-import { planChanges } from '../plan/plan.js';
-import { observeStack } from '../observe/observe.js';
+import { processReverts, queueReverts } from './reverts.js';
 
 export interface ReconcileContext extends PlanContext {
   store: StateStore;
@@ -24,6 +27,10 @@ export interface ReconcileContext extends PlanContext {
   failpoint: Failpoint;
   gate: TxDeps['gate'];
   newTxId: () => string;
+  /** Values never to write anywhere (the env file's): redacted from container output. */
+  secrets: string[];
+  /** Git sources: how to write a rollback back to the repository. Absent: no revert commits. */
+  revert?: Omit<RevertDeps, 'env' | 'defaultStack' | 'clock' | 'log'>;
 }
 
 export interface ReconcileReport {
@@ -39,43 +46,43 @@ export interface ReconcileReport {
 
 /**
  * One reconcile: finish interrupted transactions, read and validate the desired state, observe,
- * plan, apply each change as a transaction, and record conditions. Invalid desired state
- * changes nothing that runs. The caller holds the state directory lock.
+ * plan, apply each change as a transaction, write rollbacks back to Git, and record conditions.
+ * Invalid desired state changes nothing that runs. The caller holds the state directory lock.
  */
 export async function reconcileOnce(ctx: ReconcileContext, opts: { signal?: AbortSignal; txSignal?: AbortSignal } = {}): Promise<ReconcileReport> {
   const startedAt = isoTime(ctx.clock);
-  const state = await ctx.store.load();
-  const recorder = new StateRecorder(ctx.store, state);
+  const recorder = new StateRecorder(ctx.store, await ctx.store.load());
   const log = ctx.log;
-  const record = recordOutcomes(ctx.store, recorder, log);
+  const secrets = new Set(ctx.secrets);
+  const record = recordOutcomes(ctx.store, recorder, log, (text) => redactText(text, [...secrets]));
   const tx: TxDeps = { docker: ctx.docker, journals: ctx.store.journals, clock: ctx.clock, log, backup: ctx.backup, failpoint: ctx.failpoint, gate: ctx.gate, newTxId: ctx.newTxId };
   const transactions: TransactionRecord[] = [];
 
-  const finish = async (report: Omit<ReconcileReport, 'transactions'>, extra?: { pending?: Plan; blocked?: Parameters<typeof computeConditions>[0]['blocked'] }): Promise<ReconcileReport> => {
+  const finish = async (report: Omit<ReconcileReport, 'transactions'>, extra: Omit<ConditionInputs, 'state' | 'now'> = {}): Promise<ReconcileReport> => {
     await recorder.update((s) => {
       s.lastReconcile = { startedAt, finishedAt: isoTime(ctx.clock), result: report.result, message: report.message, ...(report.revision ? { revision: report.revision } : {}) };
-      s.conditions = computeConditions({ state: s, pending: extra?.pending, blocked: extra?.blocked, now: isoTime(ctx.clock) });
+      s.conditions = computeConditions({ state: s, ...extra, now: isoTime(ctx.clock) });
     });
     return { ...report, transactions };
   };
+  const blocked = (result: ReconcileResult, message: string, errorClass: ReconcileReport['errorClass'], reason: 'DockerUnavailable' | 'SourceUnavailable' | 'InternalError') =>
+    finish({ result, message, ...(errorClass ? { errorClass } : {}) }, { blocked: { reason, message } });
 
   await recorder.update((s) => setReconciling(s, startedAt, 'reconciling'));
   try {
     await ctx.docker.ping(opts.signal);
   } catch (err) {
-    const message = `Docker engine unavailable: ${errorMessage(err)}`;
     log.error({ err: errorMessage(err) }, 'Docker engine unavailable');
-    return finish({ result: 'error', message, errorClass: 'transient' }, { blocked: { reason: 'DockerUnavailable', message } });
+    return blocked('error', `Docker engine unavailable: ${errorMessage(err)}`, 'transient', 'DockerUnavailable');
   }
 
   // 1. Finish what an earlier run left half-done, before looking at anything else.
   for (const journal of await ctx.store.journals.list()) {
     try {
-      const outcome = await resumeTransaction(tx, journal, record, opts.txSignal);
-      transactions.push(outcome.record);
+      transactions.push((await resumeTransaction(tx, journal, record, opts.txSignal)).record);
     } catch (err) {
       log.error({ service: journal.service, tx: journal.txId, err: errorMessage(err) }, 'Could not resume transaction; will retry');
-      return finish({ result: 'error', message: `transaction ${journal.txId} of ${journal.service} could not be resumed: ${errorMessage(err)}`, errorClass: 'transient' }, { blocked: { reason: 'DockerUnavailable', message: errorMessage(err) } });
+      return blocked('error', `transaction ${journal.txId} of ${journal.service} could not be resumed: ${errorMessage(err)}`, 'transient', 'DockerUnavailable');
     }
   }
 
@@ -83,36 +90,40 @@ export async function reconcileOnce(ctx: ReconcileContext, opts: { signal?: Abor
   const applied = await ctx.store.loadApplied();
   let assessment;
   try {
-    assessment = await assess(ctx, applied, state, opts.signal);
+    assessment = await assess(ctx, applied, recorder.state, opts.signal);
   } catch (err) {
     const message = errorMessage(err);
-    const reason = isAgentError(err, 'SOURCE_UNAVAILABLE') ? 'SourceUnavailable' : isAgentError(err, 'DOCKER_UNAVAILABLE') ? 'DockerUnavailable' : 'InternalError';
     await recorder.update((s) => {
-      s.source = { ...(s.source ?? { kind: ctx.source.kind, location: ctx.source.location }), error: message };
+      s.source = { ...(s.source ?? { kind: ctx.source.kind, location: ctx.source.location }), error: message, errorAt: isoTime(ctx.clock) };
     });
     log.error({ err: message }, 'Could not read the desired state');
-    return finish({ result: 'error', message, errorClass: isAgentError(err) ? err.errorClass : 'terminal' }, { blocked: { reason, message } });
+    const reason = isAgentError(err, 'DOCKER_UNAVAILABLE') ? 'DockerUnavailable' : isAgentError(err, 'SOURCE_UNAVAILABLE') ? 'SourceUnavailable' : 'InternalError';
+    return blocked('error', message, isAgentError(err) ? err.errorClass : 'terminal', reason);
   }
   const { snapshot } = assessment;
-  await recorder.update((s) => {
-    s.source = { kind: ctx.source.kind, location: ctx.source.location, revision: snapshot.revision, lastLoadedAt: isoTime(ctx.clock) };
-  });
-  if (assessment.kind === 'invalid') {
-    const issues = assessment.load.issues;
+  await recorder.update((s) => recordSource(s, ctx, snapshot, isoTime(ctx.clock)));
+  if (snapshot.fetchError) log.warn({ err: snapshot.fetchError, revision: snapshot.revision }, 'Fetch failed; using the last fetched commit');
+  const sourceTrouble = snapshot.fetchError ? { reason: 'SourceUnavailable' as const, message: `cannot fetch: ${snapshot.fetchError}; running the last fetched commit ${snapshot.revision.slice(0, 12)}` } : undefined;
+
+  if (assessment.kind === 'refused' || assessment.kind === 'invalid') {
+    const issues: ValidationIssue[] =
+      assessment.kind === 'refused' ? [{ file: `commit ${snapshot.revision.slice(0, 12)}`, line: 1, column: 1, pointer: '', message: `signature refused: ${assessment.reason}` }] : assessment.load.issues;
     await recorder.update((s) => {
-      s.invalid = { revision: snapshot.revision, at: isoTime(ctx.clock), issues };
+      s.invalid = { revision: snapshot.revision, at: isoTime(ctx.clock), issues, kind: assessment.kind === 'refused' ? 'signature' : 'validation' };
     });
-    log.error({ revision: snapshot.revision, errors: issues.filter((i) => i.severity !== 'warning').length }, 'Desired state is invalid; nothing applied');
-    return finish({ result: 'invalid', message: `desired state ${snapshot.revision} is invalid`, revision: snapshot.revision, issues });
+    log.error({ revision: snapshot.revision, errors: issues.filter((i) => i.severity !== 'warning').length, kind: assessment.kind }, 'Desired state refused; nothing applied');
+    return finish({ result: 'invalid', message: `desired state ${snapshot.revision} ${assessment.kind === 'refused' ? 'has a refused signature' : 'is invalid'}`, revision: snapshot.revision, issues }, sourceTrouble ? { blocked: sourceTrouble } : {});
   }
 
-  const { load, actual, plan } = assessment;
+  const { load, actual, plan, quarantined } = assessment;
   const desired = load.state;
+  for (const s of load.secrets) secrets.add(s);
   await recorder.update((s) => {
     delete s.invalid;
     s.stack = desired.stack;
+    s.quarantined = quarantined;
     s.desired = { revision: desired.revision, loadedAt: isoTime(ctx.clock), services: Object.fromEntries(Object.values(desired.services).map((d) => [d.name, { image: d.spec.image, hash: d.hash, policy: d.agent.policy }])) };
-    forgetStaleFailures(s.services, desired);
+    forgetStaleFailures(s, desired);
   });
   await tidyLeftovers(ctx, actual, log);
 
@@ -123,25 +134,48 @@ export async function reconcileOnce(ctx: ReconcileContext, opts: { signal?: Abor
   await recorder.update((s) => {
     for (const name of Object.keys(s.services)) delete (s.services[name] as { waiting?: string }).waiting;
     for (const [name, why] of Object.entries({ ...summary.waiting, ...summary.interrupted })) (s.services[name] ??= {}).waiting = why;
-    if (summary.outcomes.every((o) => o.record.result === 'succeeded') && Object.keys(summary.waiting).length === 0) s.lastAppliedRevision = desired.revision;
+    const allGood = summary.outcomes.every((o) => o.record.result === 'succeeded') && Object.keys(summary.waiting).length === 0 && Object.keys(summary.interrupted).length === 0;
+    if (allGood && plan.steps.every((st) => !st.held)) {
+      s.lastAppliedRevision = desired.revision;
+      if (snapshot.commit) s.lastAppliedCommit = snapshot.commit;
+    }
   });
 
-  // 4. What is still pending after this pass, for the conditions.
-  const after = planChanges({ desired, actual: await observeStack(ctx.docker, desired.stack), applied: await ctx.store.loadApplied(), failed: heldSpecs(state), prune: assessment.prune });
+  // 4. Git says what runs: rollbacks are written back as revert commits.
+  if (ctx.revert) {
+    await queueReverts(recorder, summary.outcomes, applied, ctx.clock);
+    const hashes = Object.fromEntries(Object.values(desired.services).map((d) => [d.name, d.hash]));
+    await processReverts(recorder, { ...ctx.revert, env: ctx.env, defaultStack: ctx.defaultStack, clock: ctx.clock, log: rlog }, hashes, rlog);
+  }
+
+  // 5. What is still pending after this pass, for the conditions.
+  const after = planChanges({ desired, actual: await observeStack(ctx.docker, desired.stack), applied: await ctx.store.loadApplied(), failed: assessment.held, prune: assessment.prune });
   const failed = transactions.filter((t) => t.result !== 'succeeded' && t.result !== 'interrupted');
   const result: ReconcileResult = failed.length > 0 || Object.keys(summary.interrupted).length > 0 ? 'failed' : plan.changes === 0 && transactions.length === 0 ? 'no-op' : 'succeeded';
   const held = after.steps.filter((s) => s.held).map((s) => s.service);
   const message =
     failed.length > 0
       ? failed.map((t) => `${t.service}: ${t.reason ?? t.result}`).join('; ')
-      : `${transactions.length} transaction(s), ${after.changes} change(s) pending${held.length > 0 ? `, held after a failed update: ${held.join(', ')}` : ''}`;
-  return finish({ result, message, revision: desired.revision, plan }, { pending: after });
+      : `${transactions.length} transaction(s), ${after.changes} change(s) pending${held.length > 0 ? `, held: ${held.join(', ')}` : ''}`;
+  return finish({ result, message, revision: desired.revision, plan }, sourceTrouble ? { pending: after, blocked: sourceTrouble } : { pending: after });
+}
+
+function recordSource(s: AgentState, ctx: ReconcileContext, snapshot: SourceSnapshot, now: string): void {
+  const src: NonNullable<AgentState['source']> = { kind: ctx.source.kind, location: ctx.source.location, revision: snapshot.revision, lastLoadedAt: snapshot.fetchedAt ?? now };
+  if (ctx.source.branch) src.branch = ctx.source.branch;
+  if (ctx.source.path !== undefined) src.path = ctx.source.path;
+  if (snapshot.commit) src.commit = snapshot.commit;
+  if (snapshot.fetchError) {
+    src.error = snapshot.fetchError;
+    src.errorAt = now;
+  }
+  s.source = src;
 }
 
 /** A held spec is forgotten once the desired state asks for something else. */
-function forgetStaleFailures(services: Record<string, { failed?: { hash: string } }>, desired: DesiredState): void {
-  for (const [name, s] of Object.entries(services)) {
-    if (s.failed && desired.services[name]?.hash !== s.failed.hash) delete s.failed;
+function forgetStaleFailures(s: AgentState, desired: DesiredState): void {
+  for (const [name, svc] of Object.entries(s.services)) {
+    if (svc.failed && desired.services[name]?.hash !== svc.failed.hash) delete svc.failed;
   }
 }
 

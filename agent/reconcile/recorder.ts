@@ -26,8 +26,14 @@ export class StateRecorder {
 }
 
 /** Persists a transaction's outcome: last applied spec, held spec, history, status. Idempotent. */
-export function recordOutcomes(store: StateStore, recorder: StateRecorder, log: Logger): RecordOutcome {
-  return async ({ record, hold, journal }) => {
+export function recordOutcomes(store: StateStore, recorder: StateRecorder, log: Logger, redact: (text: string) => string = (t) => t): RecordOutcome {
+  return async (outcome) => {
+    const { hold, journal } = outcome;
+    // Container output can echo its environment: secrets are cut before anything is written.
+    const record = { ...outcome.record };
+    if (record.reason) record.reason = redact(record.reason);
+    if (record.logs) record.logs = redact(record.logs);
+    outcome.record = record;
     const service = journal.service;
     if (record.result === 'succeeded' && journal.kind === 'remove') await store.removeApplied(service);
     else if (record.result === 'succeeded' && journal.new) {

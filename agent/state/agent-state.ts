@@ -1,6 +1,8 @@
 import type { ErrorCode } from '../core/errors.js';
 import type { ValidationIssue } from '../desired/issues.js';
 import type { FailedRecord } from '../plan/types.js';
+import type { RevertRequest } from '../revert/revert.js';
+import type { CommitSummary } from '../source/source.js';
 import type { TxKind, TxPhase } from './journal.js';
 
 /** interrupted: the agent stopped before anything had changed; the update will be tried again. */
@@ -39,6 +41,9 @@ export type ConditionReason =
   | 'ValidationFailed'
   | 'SourceUnavailable'
   | 'DockerUnavailable'
+  | 'SignatureRefused'
+  | 'RevertRefused'
+  | 'Quarantined'
   | 'InternalError';
 
 export interface Condition {
@@ -49,9 +54,34 @@ export interface Condition {
   lastTransitionTime: string;
 }
 
+/** The rollback written back to Git: pending until pushed; refused or failed ones are retried. */
+export interface RevertState {
+  state: 'pending' | 'pushed' | 'refused' | 'failed';
+  request: RevertRequest;
+  attempts: number;
+  at: string;
+  commit?: string;
+  reverts?: string;
+  quarantined?: string;
+  reason?: string;
+  nextAttemptAt?: string;
+}
+
+/** A version quarantined by a rule the agent wrote into renovate.json. */
+export interface QuarantineEntry {
+  /** The service using that image, when one does. */
+  service?: string;
+  image: string;
+  version: string;
+  description: string;
+  /** The desired state asks for this very version: the agent refuses to apply it. */
+  blocking: boolean;
+}
+
 export interface ServiceState {
   /** The desired spec that failed, held until the desired state changes. */
   failed?: FailedRecord;
+  revert?: RevertState;
   lastTransaction?: TransactionRecord;
   /** Why the last reconcile did not act on the service (a dependency not ready). */
   waiting?: string;
@@ -64,10 +94,18 @@ export interface AgentState {
   stack?: string;
   source?: {
     kind: 'dir' | 'git';
+    /** A path, or a repository URL with credentials redacted. */
     location: string;
+    branch?: string;
+    path?: string;
     revision?: string;
+    /** The last time the source was read successfully (for Git: fetched). */
     lastLoadedAt?: string;
+    /** Git: the commit the desired state was read from. */
+    commit?: CommitSummary;
+    /** The last read or fetch failed: why. Cleared by the next success. */
     error?: string;
+    errorAt?: string;
   };
   /** What the last valid desired state asked for. */
   desired?: {
@@ -75,10 +113,14 @@ export interface AgentState {
     loadedAt: string;
     services: Record<string, { image: string; hash: string; policy: string }>;
   };
-  /** Set while the newest desired state is invalid: nothing is applied. */
-  invalid?: { revision: string; at: string; issues: ValidationIssue[] };
+  /** Set while the newest desired state is invalid, or its commit signature refused: nothing is applied. */
+  invalid?: { revision: string; at: string; issues: ValidationIssue[]; kind?: 'validation' | 'signature' };
+  /** The agent's quarantine rules in renovate.json; `blocking` ones are asked for and not applied. */
+  quarantined?: QuarantineEntry[];
   lastReconcile?: { startedAt: string; finishedAt: string; revision?: string; result: ReconcileResult; message: string };
   lastAppliedRevision?: string;
+  /** Git: the commit of the last revision applied in full. */
+  lastAppliedCommit?: CommitSummary;
   conditions: Condition[];
   services: Record<string, ServiceState>;
 }

@@ -22,7 +22,7 @@ afterEach(async () => {
 });
 
 function startAgent(): ChildProcess {
-  const child = spawn(process.execPath, f.args('run', ['--interval', '2s']), { env: { ...process.env, AGENT_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, f.args('run', ['--interval', '2s', '--listen', '']), { env: { ...process.env, AGENT_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout?.on('data', (d: Buffer) => (logs += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (logs += d.toString()));
   return child;

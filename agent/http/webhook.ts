@@ -1,0 +1,37 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+
+/**
+ * The signature headers forges send: Gitea `X-Gitea-Signature` and Forgejo
+ * `X-Forgejo-Signature` (hex HMAC-SHA256 of the body), GitHub `X-Hub-Signature-256`
+ * (`sha256=<hex>`). Gogs sends `X-Gogs-Signature` like Gitea.
+ */
+const HEADERS = ['x-hub-signature-256', 'x-gitea-signature', 'x-forgejo-signature', 'x-gogs-signature'] as const;
+
+export type WebhookVerdict = { ok: true; header: string } | { ok: false; reason: 'missing-signature' | 'bad-signature' };
+
+/** Checks the body's HMAC-SHA256 against every signature header present, in constant time. */
+export function verifyWebhookSignature(headers: IncomingHttpHeaders, body: Buffer, secret: string): WebhookVerdict {
+  const expected = createHmac('sha256', secret).update(body).digest();
+  let seen = false;
+  for (const name of HEADERS) {
+    const raw = headers[name];
+    const value = Array.isArray(raw) ? raw[0] : raw;
+    if (!value) continue;
+    seen = true;
+    const hex = value.replace(/^sha256=/i, '').trim();
+    if (!/^[0-9a-fA-F]{64}$/.test(hex)) continue;
+    if (timingSafeEqual(Buffer.from(hex, 'hex'), expected)) return { ok: true, header: name };
+  }
+  return { ok: false, reason: seen ? 'bad-signature' : 'missing-signature' };
+}
+
+/** What a push event says, when it says it: the branch, to ignore pushes to other branches. */
+export function pushedBranch(body: Buffer): string | undefined {
+  try {
+    const ref = (JSON.parse(body.toString('utf8')) as { ref?: unknown }).ref;
+    return typeof ref === 'string' && ref.startsWith('refs/heads/') ? ref.slice('refs/heads/'.length) : undefined;
+  } catch {
+    return undefined;
+  }
+}

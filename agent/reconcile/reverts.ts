@@ -1,0 +1,88 @@
+import type { Logger } from 'pino';
+import { isoTime, type Clock } from '../core/clock.js';
+import { errorMessage } from '../core/errors.js';
+import type { TransactionOutcome } from '../apply/transaction.js';
+import type { AppliedRecord } from '../plan/types.js';
+import { revertFailedUpdate, type RevertDeps, type RevertRequest } from '../revert/revert.js';
+import type { StateRecorder } from './recorder.js';
+
+/** A refused or failed revert is tried again after this long; a pending one at every pass. */
+export const REVERT_RETRY_MS = 10 * 60 * 1000;
+
+const COMMIT_SHA = /^[0-9a-f]{40}$/;
+
+/**
+ * Queues a revert for each update that failed and was held, when the service has a previous
+ * spec applied from a commit: recorded in the state before any attempt, so a crash while the
+ * commit is being made only repeats it.
+ */
+export async function queueReverts(recorder: StateRecorder, outcomes: TransactionOutcome[], applied: Readonly<Record<string, AppliedRecord>>, clock: Clock): Promise<void> {
+  const queued = outcomes.filter((o) => o.hold && o.journal.new && ['rolled-back', 'rollback-failed', 'failed'].includes(o.record.result));
+  await recorder.update((state) => {
+    for (const o of queued) {
+      const good = applied[o.journal.service];
+      const n = o.journal.new;
+      if (!good || !n || !COMMIT_SHA.test(good.revision) || !COMMIT_SHA.test(o.journal.revision)) continue;
+      const request: RevertRequest = {
+        service: o.journal.service,
+        failedHash: n.hash,
+        failedImage: n.image,
+        failedRevision: o.journal.revision,
+        goodImage: good.spec.image,
+        goodRevision: good.revision,
+        reason: o.record.reason ?? o.record.result,
+        at: o.record.finishedAt,
+      };
+      if (o.record.logs) request.logs = o.record.logs;
+      (state.services[o.journal.service] ??= {}).revert = { state: 'pending', request, attempts: 0, at: isoTime(clock) };
+    }
+  });
+}
+
+/** Tries every revert that is pending, or due for another attempt; records what happened. */
+export async function processReverts(recorder: StateRecorder, deps: RevertDeps, currentHashes: Readonly<Record<string, string | undefined>>, log: Logger): Promise<void> {
+  const now = deps.clock.now();
+  for (const [service, s] of Object.entries(recorder.state.services)) {
+    const r = s.revert;
+    if (!r || r.state === 'pushed') continue;
+    // The desired state moved on by itself (a person fixed or reverted it): nothing to write.
+    if (currentHashes[service] !== r.request.failedHash) {
+      await recorder.update((st) => {
+        delete (st.services[service] as { revert?: unknown }).revert;
+      });
+      continue;
+    }
+    if (r.nextAttemptAt && Date.parse(r.nextAttemptAt) > now) continue;
+    let result;
+    try {
+      result = await revertFailedUpdate(deps, r.request);
+    } catch (err) {
+      log.error({ service, err: errorMessage(err) }, 'Revert commit could not be made; will retry');
+      await recorder.update((st) => {
+        const cur = st.services[service]?.revert;
+        if (cur) Object.assign(cur, { attempts: cur.attempts + 1, reason: errorMessage(err) });
+      });
+      continue;
+    }
+    await recorder.update((st) => {
+      const entry = st.services[service];
+      const cur = entry?.revert;
+      if (!entry || !cur) return;
+      cur.attempts++;
+      cur.at = isoTime(deps.clock);
+      if (result.status === 'pushed') {
+        Object.assign(cur, { state: 'pushed', commit: result.sha, reverts: result.reverts });
+        if (result.quarantined) cur.quarantined = result.quarantined;
+        delete cur.reason;
+        delete cur.nextAttemptAt;
+      } else if (result.status === 'not-needed') {
+        delete entry.revert;
+      } else {
+        Object.assign(cur, { state: result.status, reason: result.reason, nextAttemptAt: new Date(deps.clock.now() + REVERT_RETRY_MS).toISOString() });
+      }
+    });
+    if (result.status === 'refused' || result.status === 'failed') {
+      log.error({ service, reason: result.reason }, 'Revert commit refused: the service is held on its last good version, Git still names the failed one');
+    }
+  }
+}

@@ -1,0 +1,145 @@
+import type { Logger } from 'pino';
+import { isoTime, type Clock } from '../core/clock.js';
+import { errorMessage } from '../core/errors.js';
+import { canonicalJson } from '../core/canonical.js';
+import { asRevision } from '../core/ids.js';
+import { loadDesiredState } from '../desired/load.js';
+import type { Env } from '../desired/interpolate.js';
+import type { CommitSigner, GitRepo, Identity } from '../source/git/repo.js';
+import { addQuarantineRule, imageTag } from './quarantine.js';
+import { restoreServiceBlock, serviceBlock } from './edit.js';
+
+/** What failed, and what to go back to: recorded before the revert is tried, so it survives a crash. */
+export interface RevertRequest {
+  service: string;
+  failedHash: string;
+  failedImage: string;
+  /** Commit at which the failed spec was the desired state. */
+  failedRevision: string;
+  goodImage: string;
+  /** Commit at which the good spec was applied. */
+  goodRevision: string;
+  /** Why it failed, already free of secrets. */
+  reason: string;
+  logs?: string;
+  at: string;
+}
+
+export type RevertResult =
+  | { status: 'pushed'; sha: string; reverts: string; quarantined?: string }
+  | { status: 'not-needed'; reason: string }
+  | { status: 'refused'; reason: string }
+  | { status: 'failed'; reason: string };
+
+export interface RevertDeps {
+  repo: GitRepo;
+  /** Directory of the desired state inside the repository ('' for the root). */
+  path: string;
+  renovateConfigPath: string;
+  identity: Identity;
+  signer?: CommitSigner;
+  maxAttempts: number;
+  host: string;
+  env: Env;
+  defaultStack: string;
+  clock: Clock;
+  log: Logger;
+}
+
+const HISTORY_DEPTH = 200;
+
+/**
+ * Writes the rollback back to Git: a commit on the tracked branch that restores the service's
+ * block from the commit where it last worked, and adds a Renovate rule that stops the failed
+ * version from being proposed again. When the branch moved meanwhile, the revert is rebuilt
+ * on the new tip (or dropped, when the new tip no longer asks for the failed spec).
+ */
+export async function revertFailedUpdate(deps: RevertDeps, req: RevertRequest): Promise<RevertResult> {
+  const { repo, log } = deps;
+  let lastReason = '';
+  for (let attempt = 1; attempt <= deps.maxAttempts; attempt++) {
+    const tip = await repo.fetch();
+    const files = await yamlFiles(deps, tip);
+    const loaded = loadDesiredState({ files: files.map((f) => ({ path: f.path, content: f.content })), revision: asRevision(tip), env: deps.env, defaultStack: deps.defaultStack });
+    if (!loaded.ok) return { status: 'failed', reason: `the tip ${tip.slice(0, 12)} is not a valid desired state; not reverting on top of it` };
+    if (loaded.state.services[req.service]?.hash !== req.failedHash) {
+      return { status: 'not-needed', reason: `the tip ${tip.slice(0, 12)} no longer asks for the failed spec of ${req.service}` };
+    }
+    const tipFile = files.find((f) => serviceBlock(f.content, req.service) !== undefined);
+    const goodFiles = await yamlFiles(deps, req.goodRevision).catch(() => []);
+    const goodFile = goodFiles.find((f) => serviceBlock(f.content, req.service) !== undefined);
+    if (!tipFile || !goodFile) return { status: 'failed', reason: `cannot find service ${req.service} at ${tipFile ? req.goodRevision.slice(0, 12) : tip.slice(0, 12)}` };
+
+    const culprit = await findCulprit(deps, tip, req.goodRevision, req.service);
+    const changes: Record<string, string> = { [tipFile.path]: restoreServiceBlock(tipFile.content, goodFile.content, req.service) };
+    const failedTag = imageTag(req.failedImage);
+    const quarantine = failedTag && failedTag !== imageTag(req.goodImage) ? failedTag : undefined;
+    if (quarantine) {
+      const why = `${req.service} ${quarantine} failed on ${deps.host} at ${req.at} (${firstLine(req.reason)}). Remove this rule to allow it again.`;
+      changes[deps.renovateConfigPath] = addQuarantineRule(await repo.readFile(tip, deps.renovateConfigPath), req.failedImage, quarantine, why);
+    }
+    const message = revertMessage(deps, req, culprit, quarantine);
+    const sha = await repo.commitFiles(tip, changes, message, deps.identity, deps.signer);
+    const pushed = await repo.push(sha);
+    if (pushed.ok) {
+      log.info({ service: req.service, commit: sha, reverts: culprit.sha }, 'Revert commit pushed');
+      return quarantine ? { status: 'pushed', sha, reverts: culprit.sha, quarantined: quarantine } : { status: 'pushed', sha, reverts: culprit.sha };
+    }
+    if (pushed.kind !== 'non-fast-forward') return { status: 'refused', reason: `${pushed.kind === 'auth' ? 'credentials refused' : 'push refused'}: ${pushed.reason}` };
+    lastReason = pushed.reason;
+    log.warn({ service: req.service, attempt }, 'The branch moved while the revert was made; rebuilding it on the new tip');
+  }
+  return { status: 'failed', reason: `the branch kept moving: ${deps.maxAttempts} attempts (${lastReason})` };
+}
+
+async function yamlFiles(deps: RevertDeps, sha: string): Promise<{ path: string; content: string }[]> {
+  const entries = (await deps.repo.listFiles(sha, deps.path)).filter((e) => /^[^.].*\.ya?ml$/.test(e.path));
+  const out: { path: string; content: string }[] = [];
+  for (const e of entries) out.push({ path: deps.path ? `${deps.path}/${e.path}` : e.path, content: (await deps.repo.readBlob(e.oid)).toString('utf8') });
+  return out;
+}
+
+/** The newest commit between the good one and the tip that changed the service's block: the one being reverted. */
+async function findCulprit(deps: RevertDeps, tip: string, good: string, service: string): Promise<{ sha: string; subject: string }> {
+  const history = await deps.repo.log(tip, HISTORY_DEPTH);
+  const blockAt = async (sha: string) => {
+    for (const f of await yamlFiles(deps, sha)) {
+      const b = serviceBlock(f.content, service);
+      if (b !== undefined) return canonicalJson(b);
+    }
+    return undefined;
+  };
+  for (const c of history) {
+    if (c.sha === good) break;
+    const parent = c.parents[0];
+    if (!parent) return { sha: c.sha, subject: c.subject };
+    try {
+      if ((await blockAt(c.sha)) !== (await blockAt(parent))) return { sha: c.sha, subject: c.subject };
+    } catch (err) {
+      deps.log.warn({ commit: c.sha, err: errorMessage(err) }, 'Cannot compare commit with its parent');
+    }
+  }
+  const head = history[0];
+  return { sha: head?.sha ?? tip, subject: head?.subject ?? 'update' };
+}
+
+function revertMessage(deps: RevertDeps, req: RevertRequest, culprit: { sha: string; subject: string }, quarantined: string | undefined): string {
+  const lines = [
+    `Revert "${culprit.subject.replace(/^Revert "(.*)"$/, '$1')}"`,
+    '',
+    `The update of ${req.service} from ${req.goodImage} to ${req.failedImage} failed on ${deps.host}`,
+    `and was rolled back at ${req.at}. This commit puts the ${req.service} service back to its`,
+    `definition at ${req.goodRevision.slice(0, 12)}, so that this branch says what runs.`,
+    '',
+    `Failed check: ${req.reason}`,
+  ];
+  if (req.logs) lines.push('', 'Output of the failed container (last lines):', ...req.logs.split('\n').slice(-15).map((l) => `    ${l}`));
+  if (quarantined) lines.push('', `Version ${quarantined} is quarantined in ${deps.renovateConfigPath}: Renovate will not propose it again,`, 'and the agent refuses it until the rule is removed. Later versions are still proposed.');
+  lines.push('', `Reverts: ${culprit.sha}`, `Failed-version: ${req.failedImage}`, `Rolled-back-at: ${req.at}`, `Rolled-back-by: gitops-agent on ${deps.host}`, `Recorded-at: ${isoTime(deps.clock)}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function firstLine(s: string): string {
+  const l = s.split('\n')[0] ?? s;
+  return l.length > 160 ? `${l.slice(0, 160)}...` : l;
+}

@@ -1,0 +1,210 @@
+import * as fs from 'node:fs';
+import git, { Errors } from 'isomorphic-git';
+import http from 'isomorphic-git/http/node';
+import { AgentError, errorMessage } from '../../core/errors.js';
+import type { GitCredentials } from './credentials.js';
+
+export interface CommitInfo {
+  sha: string;
+  subject: string;
+  body: string;
+  author: string;
+  /** ISO time of the author date. */
+  time: string;
+  parents: string[];
+}
+
+export interface Identity {
+  name: string;
+  email: string;
+}
+
+export type PushResult = { ok: true } | { ok: false; kind: 'non-fast-forward' | 'refused' | 'auth'; reason: string };
+
+/** Signs a commit payload; returns an armored detached signature. */
+export type CommitSigner = (payload: string) => Promise<string>;
+
+/**
+ * The agent's private copy of the desired-state repository: a bare git directory under the
+ * state directory, fetched over HTTP(S) with isomorphic-git. No working tree: files are read
+ * from commits and commits are written from trees, so nothing on disk can drift from Git.
+ */
+export class GitRepo {
+  constructor(
+    readonly gitdir: string,
+    readonly url: string,
+    readonly branch: string,
+    private readonly credentials: GitCredentials | undefined,
+  ) {}
+
+  private get remoteRef(): string {
+    return `refs/remotes/origin/${this.branch}`;
+  }
+
+  private onAuth = () => (this.credentials ? { username: this.credentials.username, password: this.credentials.password } : { cancel: true });
+
+  async init(): Promise<void> {
+    if (fs.existsSync(`${this.gitdir}/HEAD`)) return;
+    await git.init({ fs, gitdir: this.gitdir, bare: true, defaultBranch: this.branch });
+  }
+
+  /** Fetches the tracked branch; returns its tip. SOURCE_UNAVAILABLE when the server cannot be reached or refuses. */
+  async fetch(signal?: AbortSignal): Promise<string> {
+    await this.init();
+    if (signal?.aborted) throw new AgentError('ABORTED', 'fetch aborted');
+    try {
+      const r = await git.fetch({ fs, http, gitdir: this.gitdir, url: this.url, ref: this.branch, remoteRef: this.branch, singleBranch: true, tags: false, onAuth: this.onAuth, onAuthFailure: () => ({ cancel: true }) });
+      if (!r.fetchHead) throw new AgentError('SOURCE_UNAVAILABLE', `branch ${this.branch} not found in the repository`);
+      await git.writeRef({ fs, gitdir: this.gitdir, ref: this.remoteRef, value: r.fetchHead, force: true });
+      return r.fetchHead;
+    } catch (err) {
+      if (err instanceof AgentError) throw err;
+      throw new AgentError('SOURCE_UNAVAILABLE', `fetch failed: ${describeGitError(err)}`, { cause: err });
+    }
+  }
+
+  /** The last fetched tip, if any fetch ever succeeded. */
+  async lastFetched(): Promise<string | undefined> {
+    try {
+      return await git.resolveRef({ fs, gitdir: this.gitdir, ref: this.remoteRef });
+    } catch {
+      return undefined;
+    }
+  }
+
+  async commitInfo(sha: string): Promise<CommitInfo> {
+    const { commit } = await git.readCommit({ fs, gitdir: this.gitdir, oid: sha });
+    const [subject, ...rest] = commit.message.split('\n');
+    return {
+      sha,
+      subject: subject ?? '',
+      body: rest.join('\n').trim(),
+      author: `${commit.author.name} <${commit.author.email}>`,
+      time: new Date(commit.author.timestamp * 1000).toISOString(),
+      parents: commit.parent,
+    };
+  }
+
+  /** The raw commit and its signature, for verification. */
+  async signedPayload(sha: string): Promise<{ payload: string; signature?: string }> {
+    const r = await git.readCommit({ fs, gitdir: this.gitdir, oid: sha });
+    return r.commit.gpgsig ? { payload: r.payload, signature: r.commit.gpgsig } : { payload: r.payload };
+  }
+
+  /** Files directly in `dir` at a commit ('' for the root), with their content; symlinks and sub-directories are skipped. */
+  async listFiles(sha: string, dir: string): Promise<{ path: string; oid: string }[]> {
+    try {
+      const { tree } = await git.readTree({ fs, gitdir: this.gitdir, oid: sha, filepath: dir || undefined });
+      return tree.filter((e) => e.type === 'blob' && e.mode !== '120000').map((e) => ({ path: e.path, oid: e.oid }));
+    } catch (err) {
+      if (err instanceof Errors.NotFoundError) return [];
+      throw err;
+    }
+  }
+
+  async readBlob(oid: string): Promise<Buffer> {
+    const { blob } = await git.readBlob({ fs, gitdir: this.gitdir, oid });
+    return Buffer.from(blob);
+  }
+
+  /** Content of a file at a commit, undefined when it does not exist there. */
+  async readFile(sha: string, filepath: string): Promise<string | undefined> {
+    try {
+      const { blob } = await git.readBlob({ fs, gitdir: this.gitdir, oid: sha, filepath });
+      return Buffer.from(blob).toString('utf8');
+    } catch (err) {
+      if (err instanceof Errors.NotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  /** First-parent history from `sha`, newest first, at most `depth` commits. */
+  async log(sha: string, depth: number): Promise<CommitInfo[]> {
+    const entries = await git.log({ fs, gitdir: this.gitdir, ref: sha, depth });
+    return entries.map((e) => {
+      const [subject, ...rest] = e.commit.message.split('\n');
+      return { sha: e.oid, subject: subject ?? '', body: rest.join('\n').trim(), author: `${e.commit.author.name} <${e.commit.author.email}>`, time: new Date(e.commit.author.timestamp * 1000).toISOString(), parents: e.commit.parent };
+    });
+  }
+
+  /**
+   * A new commit on top of `parent` with some files replaced (path -> content), written from
+   * trees: no working tree, no index. Returns its sha; the branch is not moved.
+   */
+  async commitFiles(parent: string, files: Record<string, string>, message: string, identity: Identity, sign?: CommitSigner): Promise<string> {
+    const { commit } = await git.readCommit({ fs, gitdir: this.gitdir, oid: parent });
+    const tree = await this.replaceInTree(commit.tree, Object.entries(files).map(([p, c]) => [p.split('/'), c] as const));
+    const now = Math.floor(Date.now() / 1000);
+    const who = { name: identity.name, email: identity.email, timestamp: now, timezoneOffset: 0 };
+    return git.commit({
+      fs,
+      gitdir: this.gitdir,
+      message,
+      author: who,
+      committer: who,
+      parent: [parent],
+      tree,
+      noUpdateBranch: true,
+      ...(sign ? { signingKey: 'configured', onSign: async ({ payload }: { payload: string }) => ({ signature: await sign(payload) }) } : {}),
+    });
+  }
+
+  private async replaceInTree(treeOid: string, changes: (readonly [string[], string])[]): Promise<string> {
+    const { tree } = await git.readTree({ fs, gitdir: this.gitdir, oid: treeOid });
+    const entries = [...tree];
+    const byHead = new Map<string, (readonly [string[], string])[]>();
+    for (const [parts, content] of changes) {
+      const [head, ...rest] = parts as [string, ...string[]];
+      if (rest.length === 0) {
+        const oid = await git.writeBlob({ fs, gitdir: this.gitdir, blob: Buffer.from(content, 'utf8') });
+        const i = entries.findIndex((e) => e.path === head);
+        const entry = { mode: '100644', path: head, oid, type: 'blob' as const };
+        if (i >= 0) entries[i] = entry;
+        else entries.push(entry);
+      } else {
+        byHead.set(head, [...(byHead.get(head) ?? []), [rest, content] as const]);
+      }
+    }
+    for (const [head, sub] of byHead) {
+      const i = entries.findIndex((e) => e.path === head && e.type === 'tree');
+      const base = i >= 0 ? (entries[i] as { oid: string }).oid : await git.writeTree({ fs, gitdir: this.gitdir, tree: [] });
+      const oid = await this.replaceInTree(base, sub);
+      const entry = { mode: '040000', path: head, oid, type: 'tree' as const };
+      if (i >= 0) entries[i] = entry;
+      else entries.push(entry);
+    }
+    return git.writeTree({ fs, gitdir: this.gitdir, tree: entries });
+  }
+
+  /** Pushes `sha` to the tracked branch (fast-forward only). */
+  async push(sha: string): Promise<PushResult> {
+    const local = `refs/heads/${this.branch}`;
+    await git.writeRef({ fs, gitdir: this.gitdir, ref: local, value: sha, force: true });
+    try {
+      const r = await git.push({ fs, http, gitdir: this.gitdir, url: this.url, ref: local, remoteRef: local, onAuth: this.onAuth, onAuthFailure: () => ({ cancel: true }) });
+      const refResult = r.refs?.[local];
+      if (!r.ok || (refResult && !refResult.ok)) return { ok: false, kind: 'refused', reason: refResult?.error ?? r.error ?? 'refused by the server' };
+      await git.writeRef({ fs, gitdir: this.gitdir, ref: this.remoteRef, value: sha, force: true });
+      return { ok: true };
+    } catch (err) {
+      if (err instanceof Errors.PushRejectedError) return { ok: false, kind: 'non-fast-forward', reason: describeGitError(err) };
+      if (err instanceof Errors.HttpError && [401, 403].includes((err.data as { statusCode?: number }).statusCode ?? 0)) return { ok: false, kind: 'auth', reason: describeGitError(err) };
+      if (err instanceof Errors.GitPushError) return { ok: false, kind: 'refused', reason: describeGitError(err) };
+      throw new AgentError('SOURCE_UNAVAILABLE', `push failed: ${describeGitError(err)}`, { cause: err });
+    }
+  }
+}
+
+/** A one-line description of an isomorphic-git or network error, without credentials. */
+export function describeGitError(err: unknown): string {
+  const e = err as { code?: string; data?: Record<string, unknown>; cause?: { code?: string } };
+  if (e?.code === 'HttpError') return `HTTP ${String(e.data?.statusCode)} ${String(e.data?.statusMessage ?? '')}`.trim();
+  if (e?.code === 'GitPushError') {
+    const details = (e.data?.prettyDetails as string | undefined) ?? JSON.stringify(e.data?.result ?? {});
+    return `push refused by the server: ${details.replace(/\s+/g, ' ').trim().slice(0, 500)}`;
+  }
+  if (e?.code === 'PushRejectedError') return `push rejected: ${String(e.data?.reason ?? 'not a fast-forward')}`;
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (code && /^E[A-Z]+$/.test(code)) return `${code} (${errorMessage(err).replace(/https?:\/\/[^\s]*/g, (u) => u.replace(/\/\/[^/@]*@/, '//***@'))})`;
+  return errorMessage(err).replace(/\/\/[^/@\s]*@/g, '//***@');
+}
