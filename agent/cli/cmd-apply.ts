@@ -24,6 +24,7 @@ export async function applyCommand(rt: Runtime, opts: { dryRun?: boolean; json?:
     if (report.result === 'invalid') throw new ExitError(EXIT.invalidDesiredState, 'invalid desired state: nothing was applied');
     if (report.result === 'error') throw new ExitError(report.errorClass === 'transient' ? EXIT.unavailable : EXIT.internal, report.message);
     if (report.result === 'failed') throw new ExitError(EXIT.updateFailed, 'an update did not succeed; see agent status');
+    if (report.sourceError) throw new ExitError(EXIT.unavailable, `the source could not be fetched (${report.sourceError}); the last fetched commit was applied`);
   } finally {
     await lock.release();
   }

@@ -75,6 +75,7 @@ export async function buildStatusView(rt: Runtime, version: string): Promise<Sta
       view.stack = a.load.state.stack;
       desired = Object.fromEntries(Object.values(a.load.state.services).map((s) => [s.name, { image: s.spec.image, hash: s.hash, policy: s.agent.policy }]));
       pending = new Map(a.plan.steps.map((s) => [s.service, s]));
+      view.quarantined = a.quarantined;
       running = currentContainers(a.actual.services);
     } else if (!view.invalid) {
       view.invalid = { revision: a.snapshot.revision, at: '', issues: a.kind === 'invalid' ? a.load.issues : [{ file: `commit ${a.snapshot.revision.slice(0, 12)}`, line: 1, column: 1, pointer: '', message: `signature refused: ${a.reason}` }] };

@@ -61,11 +61,14 @@ function planService(name: string, input: PlanInput): PlanStep {
   let target: Target = { hash: d.hash, image: d.spec.image, spec: d.spec };
   if (failed && failed.hash === d.hash) {
     step.held = { image: failed.image, hash: failed.hash, reason: failed.reason, at: failed.at };
+    const quarantined = failed.kind === 'quarantined';
     if (!applied) {
-      step.reasons.push(`held: ${displayImage(failed.image)} failed (${failed.reason}); change the desired state to retry`);
+      step.reasons.push(quarantined ? `held: ${failed.reason}` : `held: ${displayImage(failed.image)} failed (${failed.reason}); change the desired state to retry`);
       return step;
     }
-    step.reasons.push(`held: ${describeImageChange(applied.spec.image, failed.image).replace(/^image /, '')} failed; keeping the last applied spec`);
+    step.reasons.push(
+      quarantined ? `held: ${failed.reason}; keeping the last applied spec` : `held: ${describeImageChange(applied.spec.image, failed.image).replace(/^image /, '')} failed; keeping the last applied spec`,
+    );
     target = { hash: applied.hash, image: applied.spec.image, spec: applied.spec };
   }
   step.to = { image: target.image, hash: target.hash };

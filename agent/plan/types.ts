@@ -39,6 +39,8 @@ export interface AppliedRecord {
 
 /** A desired spec whose update failed: held until the desired state changes. */
 export interface FailedRecord {
+  /** failed: the update was tried and did not succeed; quarantined: renovate.json forbids the version. */
+  kind?: 'failed' | 'quarantined';
   hash: string;
   image: string;
   revision: string;

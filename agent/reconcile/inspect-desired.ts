@@ -62,7 +62,7 @@ export function heldSpecs(state: AgentState, desired?: DesiredState, quarantined
   for (const [name, s] of Object.entries(state.services)) if (s.failed) out[name] = s.failed;
   for (const q of quarantined.filter((x) => x.blocking && x.service)) {
     const d = desired?.services[q.service as string];
-    if (d && out[d.name]?.hash !== d.hash) out[d.name] = { hash: d.hash, image: d.spec.image, revision: desired.revision, reason: `${q.version} is quarantined in renovate.json: ${q.description}`, at: '' };
+    if (d && out[d.name]?.hash !== d.hash) out[d.name] = { kind: 'quarantined', hash: d.hash, image: d.spec.image, revision: desired.revision, reason: `${q.version} is quarantined in renovate.json: ${q.description}`, at: '' };
   }
   return out;
 }

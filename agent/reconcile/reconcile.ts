@@ -30,7 +30,7 @@ export interface ReconcileContext extends PlanContext {
   /** Values never to write anywhere (the env file's): redacted from container output. */
   secrets: string[];
   /** Git sources: how to write a rollback back to the repository. Absent: no revert commits. */
-  revert?: Omit<RevertDeps, 'env' | 'defaultStack' | 'clock' | 'log'>;
+  revert?: Omit<RevertDeps, 'env' | 'defaultStack' | 'clock' | 'log' | 'failpoint'>;
 }
 
 export interface ReconcileReport {
@@ -42,6 +42,8 @@ export interface ReconcileReport {
   issues?: ValidationIssue[];
   /** The error class when the reconcile could not run: the loop backs off on transient ones. */
   errorClass?: 'terminal' | 'transient' | 'waiting';
+  /** The source could not be read fresh (a failed fetch): the pass used the last commit fetched. */
+  sourceError?: string;
 }
 
 /**
@@ -145,7 +147,7 @@ export async function reconcileOnce(ctx: ReconcileContext, opts: { signal?: Abor
   if (ctx.revert) {
     await queueReverts(recorder, summary.outcomes, applied, ctx.clock);
     const hashes = Object.fromEntries(Object.values(desired.services).map((d) => [d.name, d.hash]));
-    await processReverts(recorder, { ...ctx.revert, env: ctx.env, defaultStack: ctx.defaultStack, clock: ctx.clock, log: rlog }, hashes, rlog);
+    await processReverts(recorder, { ...ctx.revert, env: ctx.env, defaultStack: ctx.defaultStack, clock: ctx.clock, log: rlog, failpoint: ctx.failpoint }, hashes, rlog);
   }
 
   // 5. What is still pending after this pass, for the conditions.
@@ -157,7 +159,8 @@ export async function reconcileOnce(ctx: ReconcileContext, opts: { signal?: Abor
     failed.length > 0
       ? failed.map((t) => `${t.service}: ${t.reason ?? t.result}`).join('; ')
       : `${transactions.length} transaction(s), ${after.changes} change(s) pending${held.length > 0 ? `, held: ${held.join(', ')}` : ''}`;
-  return finish({ result, message, revision: desired.revision, plan }, sourceTrouble ? { pending: after, blocked: sourceTrouble } : { pending: after });
+  const report = { result, message, revision: desired.revision, plan, ...(snapshot.fetchError ? { sourceError: snapshot.fetchError, errorClass: 'transient' as const } : {}) };
+  return finish(report, sourceTrouble ? { pending: after, blocked: sourceTrouble } : { pending: after });
 }
 
 function recordSource(s: AgentState, ctx: ReconcileContext, snapshot: SourceSnapshot, now: string): void {

@@ -44,6 +44,8 @@ export interface RevertDeps {
   defaultStack: string;
   clock: Clock;
   log: Logger;
+  /** Crash and race tests stop here: `before:revert-push`, `after:revert-push`. */
+  failpoint?: (name: string) => void;
 }
 
 const HISTORY_DEPTH = 200;
@@ -80,7 +82,9 @@ export async function revertFailedUpdate(deps: RevertDeps, req: RevertRequest): 
     }
     const message = revertMessage(deps, req, culprit, quarantine);
     const sha = await repo.commitFiles(tip, changes, message, deps.identity, deps.signer);
+    deps.failpoint?.('before:revert-push');
     const pushed = await repo.push(sha);
+    deps.failpoint?.('after:revert-push');
     if (pushed.ok) {
       log.info({ service: req.service, commit: sha, reverts: culprit.sha }, 'Revert commit pushed');
       return quarantine ? { status: 'pushed', sha, reverts: culprit.sha, quarantined: quarantine } : { status: 'pushed', sha, reverts: culprit.sha };

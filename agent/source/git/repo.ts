@@ -43,9 +43,14 @@ export class GitRepo {
 
   private onAuth = () => (this.credentials ? { username: this.credentials.username, password: this.credentials.password } : { cancel: true });
 
+  private initialised = false;
+
   async init(): Promise<void> {
-    if (fs.existsSync(`${this.gitdir}/HEAD`)) return;
-    await git.init({ fs, gitdir: this.gitdir, bare: true, defaultBranch: this.branch });
+    if (this.initialised) return;
+    if (!fs.existsSync(`${this.gitdir}/HEAD`)) await git.init({ fs, gitdir: this.gitdir, bare: true, defaultBranch: this.branch });
+    // The remote's URL follows the configuration (it may have changed since the last run).
+    await git.addRemote({ fs, gitdir: this.gitdir, remote: 'origin', url: this.url, force: true });
+    this.initialised = true;
   }
 
   /** Fetches the tracked branch; returns its tip. SOURCE_UNAVAILABLE when the server cannot be reached or refuses. */
@@ -53,7 +58,7 @@ export class GitRepo {
     await this.init();
     if (signal?.aborted) throw new AgentError('ABORTED', 'fetch aborted');
     try {
-      const r = await git.fetch({ fs, http, gitdir: this.gitdir, url: this.url, ref: this.branch, remoteRef: this.branch, singleBranch: true, tags: false, onAuth: this.onAuth, onAuthFailure: () => ({ cancel: true }) });
+      const r = await git.fetch({ fs, http, gitdir: this.gitdir, remote: 'origin', ref: this.branch, remoteRef: this.branch, singleBranch: true, tags: false, onAuth: this.onAuth, onAuthFailure: () => ({ cancel: true }) });
       if (!r.fetchHead) throw new AgentError('SOURCE_UNAVAILABLE', `branch ${this.branch} not found in the repository`);
       await git.writeRef({ fs, gitdir: this.gitdir, ref: this.remoteRef, value: r.fetchHead, force: true });
       return r.fetchHead;

@@ -10,7 +10,10 @@ export async function loadTrustedKeys(files: string[]): Promise<openpgp.PublicKe
   const keys: openpgp.PublicKey[] = [];
   for (const file of files) {
     try {
-      keys.push(...(await openpgp.readKeys({ armoredKeys: await readFile(file, 'utf8') })));
+      // A file may hold several armored blocks one after the other (`cat a.asc b.asc`): read each.
+      const text = await readFile(file, 'utf8');
+      const blocks = text.match(/-----BEGIN PGP PUBLIC KEY BLOCK-----[\s\S]*?-----END PGP PUBLIC KEY BLOCK-----/g) ?? [text];
+      for (const block of blocks) keys.push(...(await openpgp.readKeys({ armoredKeys: block })));
     } catch (err) {
       throw new AgentError('CONFIG_INVALID', `cannot read trusted OpenPGP keys from ${file}: ${errorMessage(err)}`, { cause: err });
     }

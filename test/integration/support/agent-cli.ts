@@ -40,7 +40,20 @@ export class AgentFixture {
   readonly stateDir = join(this.root, 'state');
   readonly h = harness();
 
+  /** How the agent finds the desired state: this directory by default, or a Git repository (useGit). */
+  sourceArgs: string[] = ['--source', this.sourceDir];
+
   private constructor(readonly port: number) {}
+
+  /** Point the agent at a Git repository instead of the directory; the password goes in a file. */
+  useGit(url: string, password: string, extra: string[] = []): void {
+    const pwFile = join(this.root, 'git-password');
+    writeFileSync(pwFile, `${password}\n`, { mode: 0o600 });
+    this.sourceArgs = ['--git-url', url, '--git-path', 'desired-state', ...extra];
+    this.gitEnv = { AGENT_GIT_USERNAME: 'agent', AGENT_GIT_PASSWORD_FILE: pwFile, AGENT_HOST_NAME: 'test-host' };
+  }
+
+  gitEnv: Record<string, string> = {};
 
   static async create(): Promise<AgentFixture> {
     if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` (npm test does it first)`);
@@ -88,11 +101,25 @@ export class AgentFixture {
   }
 
   args(command: string, extra: string[] = []): string[] {
-    return [CLI, command, '--source', this.sourceDir, '--state-dir', this.stateDir, '--docker-host', this.h.dockerHost, ...extra];
+    return [CLI, command, ...this.sourceArgs, '--state-dir', this.stateDir, '--docker-host', this.h.dockerHost, ...extra];
   }
 
   run(command: string, extra: string[] = [], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<CliResult> {
-    return runNode(this.args(command, extra), env, timeoutMs);
+    return runNode(this.args(command, extra), { ...this.gitEnv, ...env }, timeoutMs);
+  }
+
+  /** Starts a command without waiting: its output so far, and its end. */
+  start(command: string, extra: string[] = [], env: Record<string, string> = {}): { output: () => string; done: Promise<CliResult> } {
+    let out = '';
+    let err = '';
+    const child = spawn(process.execPath, this.args(command, extra), { env: { ...process.env, AGENT_LOG_LEVEL: 'info', ...this.gitEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const done = new Promise<CliResult>((resolvePromise, reject) => {
+      child.on('error', reject);
+      child.on('close', (code, signal) => resolvePromise({ code, signal, stdout: out, stderr: err }));
+    });
+    return { output: () => out + err, done };
   }
 
   async status(): Promise<StatusView> {
