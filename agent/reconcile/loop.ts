@@ -52,6 +52,8 @@ export function createLoop(options: LoopOptions) {
       try {
         const report = await options.reconcile(signal);
         options.onReport?.(report);
+        // A pass that pushed a revert changed the source: read it back at once.
+        if (report.revertsPushed) pending = true;
         if (report.errorClass === 'transient') {
           failures++;
           delay = Math.min(delay, options.minBackoffMs * 2 ** (failures - 1));

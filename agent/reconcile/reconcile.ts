@@ -44,6 +44,8 @@ export interface ReconcileReport {
   errorClass?: 'terminal' | 'transient' | 'waiting';
   /** The source could not be read fresh (a failed fetch): the pass used the last commit fetched. */
   sourceError?: string;
+  /** Revert commits pushed by this pass: the source changed, another pass should follow at once. */
+  revertsPushed?: number;
 }
 
 /**
@@ -144,10 +146,11 @@ export async function reconcileOnce(ctx: ReconcileContext, opts: { signal?: Abor
   });
 
   // 4. Git says what runs: rollbacks are written back as revert commits.
+  let revertsPushed = 0;
   if (ctx.revert) {
     await queueReverts(recorder, summary.outcomes, applied, ctx.clock);
     const hashes = Object.fromEntries(Object.values(desired.services).map((d) => [d.name, d.hash]));
-    await processReverts(recorder, { ...ctx.revert, env: ctx.env, defaultStack: ctx.defaultStack, clock: ctx.clock, log: rlog, failpoint: ctx.failpoint }, hashes, rlog);
+    revertsPushed = await processReverts(recorder, { ...ctx.revert, env: ctx.env, defaultStack: ctx.defaultStack, clock: ctx.clock, log: rlog, failpoint: ctx.failpoint }, hashes, rlog);
   }
 
   // 5. What is still pending after this pass, for the conditions.
@@ -159,7 +162,7 @@ export async function reconcileOnce(ctx: ReconcileContext, opts: { signal?: Abor
     failed.length > 0
       ? failed.map((t) => `${t.service}: ${t.reason ?? t.result}`).join('; ')
       : `${transactions.length} transaction(s), ${after.changes} change(s) pending${held.length > 0 ? `, held: ${held.join(', ')}` : ''}`;
-  const report = { result, message, revision: desired.revision, plan, ...(snapshot.fetchError ? { sourceError: snapshot.fetchError, errorClass: 'transient' as const } : {}) };
+  const report = { result, message, revision: desired.revision, plan, ...(revertsPushed > 0 ? { revertsPushed } : {}), ...(snapshot.fetchError ? { sourceError: snapshot.fetchError, errorClass: 'transient' as const } : {}) };
   return finish(report, sourceTrouble ? { pending: after, blocked: sourceTrouble } : { pending: after });
 }
 

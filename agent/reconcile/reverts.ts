@@ -39,9 +39,10 @@ export async function queueReverts(recorder: StateRecorder, outcomes: Transactio
   });
 }
 
-/** Tries every revert that is pending, or due for another attempt; records what happened. */
-export async function processReverts(recorder: StateRecorder, deps: RevertDeps, currentHashes: Readonly<Record<string, string | undefined>>, log: Logger): Promise<void> {
+/** Tries every revert that is pending, or due for another attempt; records what happened. Returns how many were pushed. */
+export async function processReverts(recorder: StateRecorder, deps: RevertDeps, currentHashes: Readonly<Record<string, string | undefined>>, log: Logger): Promise<number> {
   const now = deps.clock.now();
+  let pushed = 0;
   for (const [service, s] of Object.entries(recorder.state.services)) {
     const r = s.revert;
     if (!r || r.state === 'pushed') continue;
@@ -71,6 +72,7 @@ export async function processReverts(recorder: StateRecorder, deps: RevertDeps, 
       cur.attempts++;
       cur.at = isoTime(deps.clock);
       if (result.status === 'pushed') {
+        pushed++;
         Object.assign(cur, { state: 'pushed', commit: result.sha, reverts: result.reverts });
         if (result.quarantined) cur.quarantined = result.quarantined;
         delete cur.reason;
@@ -85,4 +87,5 @@ export async function processReverts(recorder: StateRecorder, deps: RevertDeps, 
       log.error({ service, reason: result.reason }, 'Revert commit refused: the service is held on its last good version, Git still names the failed one');
     }
   }
+  return pushed;
 }

@@ -208,6 +208,27 @@ describe('a failed update is written back to Git', () => {
     expect(await f.page()).toBe('1.0.0');
   });
 
+  it.each(['before:revert-push', 'after:revert-push'])('the agent killed at %s: on restart the revert is pushed exactly once', async (point) => {
+    expect((await f.run('apply')).code).toBe(EXIT.ok);
+    const bad = await bump('1.3.0');
+    const killed = await f.run('apply', [], { AGENT_FAILPOINTS: point });
+    expect(killed.signal).toBe('SIGKILL');
+    expect(await f.page()).toBe('1.0.0');
+    const again = await f.run('apply');
+    expect([EXIT.ok, EXIT.updateFailed]).toContain(again.code);
+    await ws.pull();
+    const log = await ws.log(5);
+    const reverts = log.filter((c) => c.subject === 'Revert "Update fixture/web to 1.3.0"');
+    expect(reverts).toHaveLength(1);
+    expect(reverts[0]?.body).toContain(`Reverts: ${bad}`);
+    expect(await f.page()).toBe('1.0.0');
+    // The next pass reads the revert commit: Git and what runs agree again.
+    expect((await f.run('apply')).code).toBe(EXIT.ok);
+    const s = await f.status();
+    expect(s.services[0]?.held).toBeUndefined();
+    expect(s.conditions.find((c) => c.type === 'Ready')).toMatchObject({ status: 'True' });
+  });
+
   it('push refused by a pre-receive hook: held on the last good version, Degraded with the reason', async () => {
     expect((await f.run('apply')).code).toBe(EXIT.ok);
     const bad = await bump('1.3.0');
