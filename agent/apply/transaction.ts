@@ -94,11 +94,25 @@ async function drive(deps: TxDeps, j: Journal, record: RecordOutcome, signal: Ab
     } catch (err) {
       const e = toAgentError(err, 'INTERNAL');
       const inRollback = (ROLLBACK_PHASES as readonly string[]).includes(phase);
-      // Transient trouble (engine restarting, aborted) after something changed: keep the
-      // journal and resume later, rather than judging the new version by it.
-      if (inRollback || (e.errorClass === 'transient' && !PRE_CHANGE_PHASES.includes(phase))) throw e;
-      j.failure = { code: e.code, message: e.message, phase, at: isoTime(deps.clock) };
-      next = PRE_CHANGE_PHASES.includes(phase) || j.kind === 'remove' ? 'finish' : 'rollback-remove-new';
+      if (inRollback && (phase === 'rollback-restore-files' || phase === 'rollback-restore-db') && e.code !== 'DOCKER_UNAVAILABLE') {
+        // Data that cannot be put back must not keep the old version down: start it, and say
+        // loudly that it runs on the new version's data.
+        j.rollbackFailure = `the data could not be restored from backup ${j.backup?.id}: ${e.message}`;
+        next = phase === 'rollback-restore-files' ? 'rollback-restore-old' : 'rollback-check-old';
+      } else if (inRollback) {
+        throw e;
+      } else if (phase === 'backup-files') {
+        // The old container is only stopped: undo that, nothing else changed.
+        j.failure = { code: e.code, message: e.message, phase, at: isoTime(deps.clock) };
+        next = 'rollback-restore-old';
+      } else if (e.errorClass === 'transient' && !PRE_CHANGE_PHASES.includes(phase)) {
+        // Transient trouble (engine restarting, aborted) after something changed: keep the
+        // journal and resume later, rather than judging the new version by it.
+        throw e;
+      } else {
+        j.failure = { code: e.code, message: e.message, phase, at: isoTime(deps.clock) };
+        next = PRE_CHANGE_PHASES.includes(phase) || j.kind === 'remove' ? 'finish' : 'rollback-remove-new';
+      }
     }
     deps.failpoint(`after:${phase}`);
     if (next === 'finish') j.result = resultOf(j);
@@ -120,9 +134,22 @@ async function runPhase(deps: TxDeps, j: Journal, phase: Exclude<TxPhase, 'finis
       if (!(await docker.hasImage(image))) await docker.pullImage(image, { signal });
       return 'backup';
     }
-    case 'backup':
-      await deps.backup({ stack: j.stack, service: j.service, txId: j.txId, old: j.old, target: j.new, signal });
+    case 'backup': {
+      // Nothing to keep for a first deploy: there is no previous version to return to.
+      const backup = j.old ? await deps.backup.begin(j, signal) : undefined;
+      if (backup) {
+        j.backup = backup;
+        await deps.journals.write(j);
+      }
       return j.old ? 'stop-old' : 'create-new';
+    }
+    case 'backup-files':
+      if (j.backup && !j.backup.complete) {
+        await deps.backup.complete(j, j.backup, signal);
+        j.backup.complete = true;
+        await deps.journals.write(j);
+      }
+      return 'rename-old';
     case 'stop-old': {
       const old = j.old as NonNullable<Journal['old']>;
       const c = await docker.inspectContainer(old.containerId);
@@ -132,7 +159,7 @@ async function runPhase(deps: TxDeps, j: Journal, phase: Exclude<TxPhase, 'finis
         if (c.restartPolicy !== 'no') await docker.setRestartPolicy(c.id, 'no');
         await docker.stopContainer(c.id, old.stopTimeoutMs);
       }
-      return j.kind === 'remove' ? 'remove-old' : 'rename-old';
+      return j.kind === 'remove' ? 'remove-old' : 'backup-files';
     }
     case 'rename-old': {
       const old = j.old as NonNullable<Journal['old']>;
@@ -180,8 +207,15 @@ async function runPhase(deps: TxDeps, j: Journal, phase: Exclude<TxPhase, 'finis
         }
         await docker.removeContainer(c.id);
       }
-      return j.old ? 'rollback-restore-old' : 'finish';
+      if (!j.old) return 'finish';
+      return restoringData(j) ? 'rollback-restore-files' : 'rollback-restore-old';
     }
+    case 'rollback-restore-files':
+      if (j.backup) await deps.backup.restoreFiles(j, j.backup);
+      return 'rollback-restore-old';
+    case 'rollback-restore-db':
+      if (j.backup) await deps.backup.restoreDatabase(j, j.backup);
+      return 'rollback-check-old';
     case 'rollback-restore-old': {
       const old = j.old as NonNullable<Journal['old']>;
       const c = await docker.inspectContainer(old.containerId);
@@ -192,7 +226,7 @@ async function runPhase(deps: TxDeps, j: Journal, phase: Exclude<TxPhase, 'finis
       if (c.name !== canonical) await docker.renameContainer(c.id, canonical);
       if (c.restartPolicy !== old.restartPolicy) await docker.setRestartPolicy(c.id, old.restartPolicy);
       await docker.startContainer(c.id);
-      return 'rollback-check-old';
+      return restoringData(j) && j.backup && deps.backup.needsDatabaseRestore(j, j.backup) && !j.rollbackFailure ? 'rollback-restore-db' : 'rollback-check-old';
     }
     case 'rollback-check-old': {
       const old = j.old as NonNullable<Journal['old']>;
@@ -217,17 +251,22 @@ async function finish(deps: TxDeps, j: Journal, record: RecordOutcome, recovered
   return outcome;
 }
 
+/** A rollback puts the data back too when the new version may have changed it and a complete backup exists. */
+function restoringData(j: Journal): boolean {
+  return !!j.backup?.complete && j.backup.restoreOnRollback && j.failure?.phase !== 'backup-files';
+}
+
 function resultOf(j: Journal): TxResult {
   if (!j.failure) return 'succeeded';
   if (j.rollbackFailure !== undefined) return 'rollback-failed';
-  const changedNothing = PRE_CHANGE_PHASES.includes(j.failure.phase);
+  const changedNothing = PRE_CHANGE_PHASES.includes(j.failure.phase) || j.failure.phase === 'backup-files';
   return j.old && !changedNothing && j.kind !== 'remove' ? 'rolled-back' : 'failed';
 }
 
 /** A version is held only when it failed on its own account, never for a transient outage. */
 function shouldHold(j: Journal, result: TxResult): boolean {
   if (result === 'succeeded' || result === 'interrupted' || !j.failure) return false;
-  const transient = ['DOCKER_UNAVAILABLE', 'PULL_FAILED', 'ABORTED', 'BACKUP_FAILED', 'STATE_LOCKED'].includes(j.failure.code);
+  const transient = ['DOCKER_UNAVAILABLE', 'PULL_FAILED', 'ABORTED', 'BACKUP_FAILED', 'STATE_LOCKED', 'SOURCE_UNAVAILABLE'].includes(j.failure.code);
   return !transient && j.kind !== 'remove';
 }
 
@@ -236,6 +275,7 @@ function toRecord(deps: TxDeps, j: Journal, result: TxResult, recovered: boolean
   if (j.old) rec.from = j.old.image;
   if (j.new) rec.to = j.new.image;
   if (recovered) rec.recovered = true;
+  if (j.backup?.complete) rec.backup = j.backup.id;
   if (j.failure) {
     rec.code = j.failure.code;
     rec.failedPhase = j.failure.phase;
@@ -253,11 +293,11 @@ function describeResult(j: Journal, result: TxResult): string | undefined {
     case 'interrupted':
       return `interrupted during ${j.phase}; nothing had changed, the update will be planned again`;
     case 'rolled-back':
-      return `rolled back: ${why}`;
+      return `rolled back${restoringData(j) ? ` (data restored from backup ${j.backup?.id})` : ''}: ${why}`;
     case 'rollback-failed':
       return `rollback failed: ${j.rollbackFailure}; the update had failed: ${why}`;
     case 'failed':
-      return `failed: ${why}`;
+      return j.failure?.phase === 'backup-files' || j.failure?.phase === 'backup' ? `backup failed, update aborted, nothing changed: ${j.failure.message}` : `failed: ${why}`;
   }
 }
 

@@ -9,7 +9,6 @@ import type { DockerPort } from '../docker/port.js';
 import { runHealthGate } from '../health/gate.js';
 import { failpointsFromEnv } from '../apply/failpoints.js';
 import { newTxId } from '../apply/transaction.js';
-import type { BackupHook } from '../apply/types.js';
 import type { ReconcileContext } from '../reconcile/reconcile.js';
 import { resolveGitCredentials } from '../source/git/credentials.js';
 import { createGitSource } from '../source/git/git-source.js';
@@ -18,6 +17,10 @@ import { loadCommitSigner, loadTrustedKeys } from '../source/git/signature.js';
 import { createLocalDirSource } from '../source/local-dir.js';
 import type { DesiredSource } from '../source/source.js';
 import { StateStore } from '../state/store.js';
+import { createTxBackup } from '../backup/tx-backup.js';
+import { createLocalStore } from '../backup/store/local.js';
+import { createS3Store } from '../backup/store/s3.js';
+import type { BackupStore } from '../backup/store/port.js';
 
 export interface Runtime {
   config: AgentConfig;
@@ -25,6 +28,7 @@ export interface Runtime {
   clock: Clock;
   docker: DockerPort;
   store: StateStore;
+  backupStore: BackupStore;
   source: DesiredSource;
   /** Git sources: the agent's copy of the repository. */
   repo?: GitRepo;
@@ -33,8 +37,13 @@ export interface Runtime {
   webhookSecret(): Promise<string | undefined>;
 }
 
-/** Backups arrive with the backup issue; until then the hook point does nothing. */
-const noBackup: BackupHook = async () => undefined;
+export function createBackupStore(config: AgentConfig): BackupStore {
+  if (config.backup.kind === 's3') {
+    const { kind: _kind, ...options } = config.backup;
+    return createS3Store(options);
+  }
+  return createLocalStore(config.backup.dir);
+}
 
 /** Wires the agent from its configuration: the only place that picks the adapters. */
 export async function createRuntime(overrides: ConfigOverrides, options: { defaultLogLevel?: string } = {}): Promise<Runtime> {
@@ -48,6 +57,7 @@ export async function createRuntime(overrides: ConfigOverrides, options: { defau
     onCredentialHelper: (ref, helper) => log.warn({ image: ref, helper }, 'Registry credentials need a credential helper, which the agent does not run; pulling without credentials'),
   });
   const store = new StateStore(config.stateDir);
+  const backupStore = createBackupStore(config);
   let source: DesiredSource;
   let repo: GitRepo | undefined;
   let revertSetup: (() => Promise<ReconcileContext['revert']>) | undefined;
@@ -78,6 +88,7 @@ export async function createRuntime(overrides: ConfigOverrides, options: { defau
     clock,
     docker,
     store,
+    backupStore,
     source,
     ...(repo ? { repo } : {}),
     async reconcileContext() {
@@ -90,7 +101,7 @@ export async function createRuntime(overrides: ConfigOverrides, options: { defau
         store,
         clock,
         concurrency: config.reconcile.concurrency,
-        backup: noBackup,
+        backupFor: (policy) => createTxBackup({ docker, store: backupStore, clock, log, host: config.host, stack: '' }, policy, store.journals),
         failpoint: failpointsFromEnv(),
         gate: (id, opts, signal) => runHealthGate({ docker, clock }, id, opts, signal),
         newTxId: () => newTxId(clock.now()),

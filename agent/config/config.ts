@@ -8,6 +8,7 @@ import { parseDuration } from '../core/duration.js';
 import { AgentError } from '../core/errors.js';
 import { dockerConfigPath } from '../docker/registry-auth.js';
 import type { GitAuthConfig } from '../source/git/credentials.js';
+import type { S3StoreOptions } from '../backup/store/s3.js';
 import { ENV_OVERRIDES, setPath, type RawConfig } from './env-overrides.js';
 
 export interface GitSourceConfig {
@@ -36,6 +37,7 @@ export interface AgentConfig {
   /** KEY=VALUE file whose variables `${VAR}` in the desired state may use (secrets). */
   envFile?: string;
   http: { listen?: { host: string; port: number } };
+  backup: { kind: 'local'; dir: string } | ({ kind: 's3' } & S3StoreOptions);
   webhook: { secretFile?: string; secretEnv?: string };
   logLevel: string;
 }
@@ -116,6 +118,7 @@ function resolveConfig(raw: RawConfig, env: NodeJS.ProcessEnv): AgentConfig {
     http?: { listen?: string };
     webhook?: { secretFile?: string; secretEnv?: string };
     log?: { level?: string };
+    backup?: { dir?: string; s3?: { bucket: string; prefix?: string; region?: string; endpoint?: string; forcePathStyle?: boolean; serverSideEncryption?: 'AES256' | 'aws:kms'; kmsKeyId?: string; partSizeMiB?: number } };
   };
   const intervalMs = parseDuration(r.reconcile?.interval ?? '60s');
   if (intervalMs === undefined || intervalMs < 1000) throw new AgentError('CONFIG_INVALID', `reconcile interval "${r.reconcile?.interval}" must be at least 1s`);
@@ -127,6 +130,7 @@ function resolveConfig(raw: RawConfig, env: NodeJS.ProcessEnv): AgentConfig {
     docker: { configPath: r.docker?.config ?? dockerConfigPath(env) },
     reconcile: { intervalMs, jitter: 0.1, concurrency: r.reconcile?.concurrency ?? 2 },
     http: {},
+    backup: { kind: 'local', dir: resolve(r.backup?.dir ?? `${resolve(r.stateDir ?? DEFAULT_STATE_DIR)}/backups`) },
     webhook: { ...r.webhook },
     logLevel: r.log?.level ?? 'info',
   };
@@ -145,6 +149,11 @@ function resolveConfig(raw: RawConfig, env: NodeJS.ProcessEnv): AgentConfig {
     if (g.auth) config.source.auth = g.auth;
     if (g.verify) config.source.verify = g.verify;
     if (g.signing) config.source.signing = g.signing;
+  }
+  const s3 = r.backup?.s3;
+  if (s3) {
+    const { partSizeMiB, ...rest } = s3;
+    config.backup = { kind: 's3', ...rest, prefix: s3.prefix ?? '', ...(partSizeMiB ? { partSizeBytes: partSizeMiB * 1024 * 1024 } : {}) };
   }
   if (r.docker?.host) config.docker.host = r.docker.host;
   if (r.reconcile?.prune !== undefined) config.reconcile.prune = r.reconcile.prune;

@@ -2,6 +2,7 @@ import { canonicalJson, sha256Hex } from '../core/canonical.js';
 import { asSpecHash, type Revision, type SpecHash } from '../core/ids.js';
 import { interpolateValue, referencedVariables, type Env } from './interpolate.js';
 import { formatIssue, type ValidationIssue } from './issues.js';
+import { normalizeStackBackups } from './normalize-backup.js';
 import { normalizeService } from './normalize-service.js';
 import { DEFAULT_PARSE_LIMITS, issueAt, locate, parseYamlFile, type ParseLimits, type ParsedFile, type SourceFile } from './parse.js';
 import { validateAgainstSchema } from './schema-validate.js';
@@ -101,13 +102,29 @@ export function loadDesiredState(input: LoadInput): LoadResult {
     issues.push(issueAt(fv.parsed, ['services', p.service, ...p.at], p.message));
   }
 
+  // Stack options: backups and jobs, from the first file that has them.
+  const stackFile = valid.find((fv) => fv.value['x-agent'] !== undefined);
+  const stackReport = (path: (string | number)[], message: string) => stackFile && issues.push(issueAt(stackFile.parsed, path, message));
+  const { backups, jobs } = normalizeStackBackups(stackFile?.value['x-agent'] as Record<string, unknown> | undefined, stackReport);
+  for (const s of Object.values(services)) {
+    const pg = s.agent.backup?.postgres;
+    if (pg && !services[pg.service] && !skipped.has(pg.service)) issues.push(issueAt(origin.get(s.name)!.parsed, ['services', s.name, 'x-agent', 'backup', 'postgres', 'service'], `unknown service "${pg.service}"`));
+  }
+  for (const job of Object.values(jobs)) {
+    job.backup?.services.forEach((name, i) => {
+      const svc = services[name];
+      if (!svc && !skipped.has(name)) stackReport(['x-agent', 'jobs', job.name, 'backup', 'services', i], `unknown service "${name}"`);
+      else if (svc && !svc.agent.backup) stackReport(['x-agent', 'jobs', job.name, 'backup', 'services', i], `service "${name}" has no x-agent.backup block`);
+    });
+  }
+
   const errors = issues.filter((i) => i.severity !== 'warning');
   if (errors.length > 0) return { ok: false, issues: sortIssues(issues) };
   const prune = valid.some((fv) => (fv.value['x-agent'] as { prune?: boolean } | undefined)?.prune === true);
   const sorted = Object.fromEntries(Object.keys(services).sort().map((k) => [k, services[k] as DesiredService]));
   return {
     ok: true,
-    state: { stack, revision: input.revision, services: sorted, volumes, files: valid.map((v) => v.parsed.path) },
+    state: { stack, revision: input.revision, services: sorted, volumes, backups, jobs, files: valid.map((v) => v.parsed.path) },
     prune,
     warnings: sortIssues(issues),
     // Values of the variables the desired state uses: kept out of every text the agent writes.

@@ -3,6 +3,7 @@ import { parseDuration } from '../core/duration.js';
 import { asImageRef } from '../core/ids.js';
 import { parseImageRef } from '../core/image-ref.js';
 import type { Env } from './interpolate.js';
+import { normalizeBackup } from './normalize-backup.js';
 import { normalizePorts, normalizeVolumes, type Report, type VolumeContext } from './normalize-ports-volumes.js';
 import { splitShellWords } from './shell-words.js';
 import type { AgentOptions, ContainerSpec, Dependency, DependencyCondition, HealthcheckSpec, Probe, ProbeTiming, RestartPolicy } from './types.js';
@@ -49,11 +50,11 @@ export function normalizeService(raw: Raw, base: (string | number)[], ctx: Volum
   if (raw.stop_grace_period !== undefined) spec.stopGracePeriodMs = parseDuration(raw.stop_grace_period as string);
   if (typeof raw.stop_signal === 'string') spec.stopSignal = /^\d+$/.test(raw.stop_signal) || raw.stop_signal.startsWith('SIG') ? raw.stop_signal : `SIG${raw.stop_signal}`;
 
-  return {
-    spec,
-    agent: normalizeAgentOptions(raw['x-agent'] as Raw | undefined),
-    dependsOn: normalizeDependsOn(raw.depends_on),
-  };
+  const agent = normalizeAgentOptions(raw['x-agent'] as Raw | undefined);
+  const xagent = raw['x-agent'] as Raw | undefined;
+  const backup = normalizeBackup(xagent?.backup as Raw | undefined, String(base[1]), spec.volumes, ctx.declared, [...base, 'x-agent', 'backup'], report);
+  if (backup) agent.backup = backup;
+  return { spec, agent, dependsOn: normalizeDependsOn(raw.depends_on) };
 }
 
 function words(value: unknown, path: (string | number)[], report: Report): string[] | undefined {

@@ -72,10 +72,27 @@ export interface HealthOptions {
 
 export type UpdatePolicy = 'auto' | 'manual';
 
+/** A volume or path of the service to archive, resolved against its mounts. */
+export interface BackupTarget {
+  kind: 'volume' | 'path';
+  /** For volumes: the key under top-level `volumes:`; for paths: the path. */
+  name: string;
+  /** Path in the container that is archived (the volume's mount point). */
+  target: string;
+}
+
+export interface BackupSpec {
+  postgres?: { service: string; database: string; user: string };
+  targets: BackupTarget[];
+  consistency: 'stop' | 'live';
+  restoreOnRollback: boolean;
+}
+
 /** The `x-agent` block: how the agent handles the service; none of it shapes the container. */
 export interface AgentOptions {
   policy: UpdatePolicy;
   health: HealthOptions;
+  backup?: BackupSpec;
 }
 
 export type DependencyCondition = 'service_started' | 'service_healthy' | 'service_completed_successfully';
@@ -101,12 +118,26 @@ export interface VolumeSpec {
   labels: Record<string, string>;
 }
 
+export interface JobSpec {
+  name: string;
+  schedule: string;
+  timezone: string;
+  missed: 'run-once' | 'skip';
+  backup?: { services: string[] };
+}
+
+export interface BackupPolicy {
+  retention: { keep: number; maxAgeMs?: number };
+}
+
 export interface DesiredState {
   stack: string;
   revision: Revision;
   /** Keyed by service name; iteration order is sorted by name. */
   services: Record<string, DesiredService>;
   volumes: Record<string, VolumeSpec>;
+  backups: BackupPolicy;
+  jobs: Record<string, JobSpec>;
   files: string[];
 }
 

@@ -1,4 +1,4 @@
-import { PassThrough } from 'node:stream';
+import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import Docker from 'dockerode';
 import type { ContainerInspectInfo } from 'dockerode';
 import { AgentError, errorMessage } from '../core/errors.js';
@@ -197,6 +197,63 @@ export function createDockerAdapter(options: DockerAdapterOptions): DockerPort {
     async ensureVolume(name, labels) {
       if (await this.volumeExists(name)) return;
       await call(`create volume ${name}`, () => docker.createVolume({ Name: name, Labels: labels }));
+    },
+
+    async execStream(id, argv, opts = {}) {
+      return call(`exec in ${id}`, async () => {
+        const exec = await docker.getContainer(id).exec({ Cmd: argv, AttachStdout: true, AttachStderr: true, AttachStdin: !!opts.stdin });
+        const stream = (await exec.start({ hijack: true, stdin: !!opts.stdin })) as Duplex;
+        if (opts.stdin) {
+          const input = opts.stdin;
+          input.on('error', (err) => stream.destroy(err));
+          // End only our half: the output keeps flowing until the command exits.
+          input.pipe(stream, { end: false }).on('unpipe', () => undefined);
+          input.on('end', () => (stream as Duplex & { end(): void }).end());
+        }
+        return {
+          output: stream,
+          exitCode: async () => {
+            for (let i = 0; i < 100; i++) {
+              const info = await exec.inspect();
+              if (!info.Running) return info.ExitCode ?? -1;
+              await new Promise((r) => setTimeout(r, 50));
+            }
+            return -1;
+          },
+        };
+      });
+    },
+
+    async getArchive(id, path) {
+      return call(`read ${path} of ${id}`, async () => (await docker.getContainer(id).getArchive({ path })) as unknown as Readable);
+    },
+
+    async putArchive(id, path, archive) {
+      await call(`write into ${path} of ${id}`, async () => {
+        await docker.getContainer(id).putArchive(archive as unknown as NodeJS.ReadableStream, { path });
+      });
+    },
+
+    async runOnce(image, argv, mounts, opts) {
+      return call(`run helper from ${image}`, async () => {
+        const c = await docker.createContainer({
+          Image: image,
+          Entrypoint: [argv[0] as string],
+          Cmd: argv.slice(1),
+          Labels: opts.labels,
+          ...(opts.user ? { User: opts.user } : {}),
+          HostConfig: { NetworkMode: 'none', Mounts: mounts.map((m) => ({ Type: m.type, Source: m.source, Target: m.target, ReadOnly: m.readOnly })) },
+        });
+        try {
+          await c.start();
+          const waited = await Promise.race([c.wait(), new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), opts.timeoutMs).unref())]);
+          const logs = trim(demuxBuffer((await c.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer));
+          if (waited === 'timeout') return { exitCode: -1, output: `${logs}\n(timed out after ${opts.timeoutMs} ms)`.trim() };
+          return { exitCode: (waited as { StatusCode: number }).StatusCode, output: logs };
+        } finally {
+          await c.remove({ force: true }).catch(() => undefined);
+        }
+      });
     },
 
     async volumeExists(name) {

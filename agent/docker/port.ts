@@ -1,5 +1,6 @@
+import type { Readable } from 'node:stream';
 import type { ContainerId } from '../core/ids.js';
-import type { ContainerSpec, RestartPolicy } from '../desired/types.js';
+import type { ContainerSpec, Mount, RestartPolicy } from '../desired/types.js';
 
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 export type ContainerHealth = 'healthy' | 'unhealthy' | 'starting' | 'none';
@@ -76,4 +77,16 @@ export interface DockerPort {
   /** Creates the named volume when it does not exist; never changes an existing one. */
   ensureVolume(name: string, labels: Record<string, string>): Promise<void>;
   volumeExists(name: string): Promise<boolean>;
+  /**
+   * Runs a command in a running container and streams its raw output: Docker's multiplexed
+   * frames, to be demultiplexed with backpressure by the caller. `stdin`, when given, is piped
+   * in and closed at its end.
+   */
+  execStream(id: ContainerId, argv: string[], options?: { stdin?: Readable }): Promise<{ output: Readable; exitCode(): Promise<number> }>;
+  /** A tar stream of a path in a container (running or stopped), mounted volumes included. */
+  getArchive(id: ContainerId, path: string): Promise<Readable>;
+  /** Extracts a tar stream into a directory of a container (running or stopped). */
+  putArchive(id: ContainerId, path: string, archive: Readable): Promise<void>;
+  /** Runs a throwaway container from `image` with the given mounts and no network, waits for it, removes it. */
+  runOnce(image: string, argv: string[], mounts: Mount[], options: { timeoutMs: number; user?: string; labels: Record<string, string> }): Promise<ExecResult>;
 }

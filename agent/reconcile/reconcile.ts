@@ -7,7 +7,9 @@ import { observeStack, type ActualState } from '../observe/observe.js';
 import { planChanges } from '../plan/plan.js';
 import type { Plan } from '../plan/types.js';
 import { resumeTransaction } from '../apply/transaction.js';
-import type { BackupHook, Failpoint, TxDeps } from '../apply/types.js';
+import type { Failpoint, TxBackup, TxDeps } from '../apply/types.js';
+import type { BackupPolicy } from '../desired/types.js';
+import { DEFAULT_RETENTION } from '../desired/normalize-backup.js';
 import type { RevertDeps } from '../revert/revert.js';
 import { redactText } from '../source/git/credentials.js';
 import type { SourceSnapshot } from '../source/source.js';
@@ -23,7 +25,8 @@ export interface ReconcileContext extends PlanContext {
   store: StateStore;
   clock: Clock;
   concurrency: number;
-  backup: BackupHook;
+  /** The backup steps of transactions, with the stack's retention policy. */
+  backupFor: (policy: BackupPolicy) => TxBackup;
   failpoint: Failpoint;
   gate: TxDeps['gate'];
   newTxId: () => string;
@@ -59,7 +62,7 @@ export async function reconcileOnce(ctx: ReconcileContext, opts: { signal?: Abor
   const log = ctx.log;
   const secrets = new Set(ctx.secrets);
   const record = recordOutcomes(ctx.store, recorder, log, (text) => redactText(text, [...secrets]));
-  const tx: TxDeps = { docker: ctx.docker, journals: ctx.store.journals, clock: ctx.clock, log, backup: ctx.backup, failpoint: ctx.failpoint, gate: ctx.gate, newTxId: ctx.newTxId };
+  const tx: TxDeps = { docker: ctx.docker, journals: ctx.store.journals, clock: ctx.clock, log, backup: ctx.backupFor({ retention: { ...DEFAULT_RETENTION } }), failpoint: ctx.failpoint, gate: ctx.gate, newTxId: ctx.newTxId };
   const transactions: TransactionRecord[] = [];
 
   const finish = async (report: Omit<ReconcileReport, 'transactions'>, extra: Omit<ConditionInputs, 'state' | 'now'> = {}): Promise<ReconcileReport> => {
@@ -133,7 +136,7 @@ export async function reconcileOnce(ctx: ReconcileContext, opts: { signal?: Abor
 
   // 3. Apply.
   const rlog = log.child({ revision: desired.revision });
-  const summary = await executePlan({ docker: ctx.docker, tx: { ...tx, log: rlog }, record, log: rlog, concurrency: ctx.concurrency, signal: opts.signal, txSignal: opts.txSignal }, plan, desired, actual, applied);
+  const summary = await executePlan({ docker: ctx.docker, tx: { ...tx, log: rlog, backup: ctx.backupFor(desired.backups) }, record, log: rlog, concurrency: ctx.concurrency, signal: opts.signal, txSignal: opts.txSignal }, plan, desired, actual, applied);
   transactions.push(...summary.outcomes.map((o) => o.record));
   await recorder.update((s) => {
     for (const name of Object.keys(s.services)) delete (s.services[name] as { waiting?: string }).waiting;

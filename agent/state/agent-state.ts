@@ -25,6 +25,8 @@ export interface TransactionRecord {
   /** The phase that failed. */
   failedPhase?: TxPhase;
   logs?: string;
+  /** The backup taken before the update. */
+  backup?: string;
   /** True when the transaction was finished by recovery after the agent was interrupted. */
   recovered?: boolean;
 }

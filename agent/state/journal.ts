@@ -4,6 +4,7 @@ import type { ErrorCode } from '../core/errors.js';
 import type { AgentOptions, ContainerSpec, Dependency } from '../desired/types.js';
 import type { RestartPolicy } from '../desired/types.js';
 import type { TxResult } from './agent-state.js';
+import type { Artifact } from '../backup/manifest.js';
 import { readJsonFile, removeFileDurably, writeFileAtomic } from './atomic-file.js';
 
 /**
@@ -11,8 +12,8 @@ import { readJsonFile, removeFileDurably, writeFileAtomic } from './atomic-file.
  * is written (atomically, fsync) before the step, and every step is idempotent, so an agent
  * killed anywhere resumes from the journal and finishes or undoes the transaction.
  */
-export const FORWARD_PHASES = ['pull', 'backup', 'stop-old', 'rename-old', 'create-new', 'start-new', 'health-gate', 'remove-old'] as const;
-export const ROLLBACK_PHASES = ['rollback-remove-new', 'rollback-restore-old', 'rollback-check-old'] as const;
+export const FORWARD_PHASES = ['pull', 'backup', 'stop-old', 'backup-files', 'rename-old', 'create-new', 'start-new', 'health-gate', 'remove-old'] as const;
+export const ROLLBACK_PHASES = ['rollback-remove-new', 'rollback-restore-files', 'rollback-restore-old', 'rollback-restore-db', 'rollback-check-old'] as const;
 export type ForwardPhase = (typeof FORWARD_PHASES)[number];
 export type RollbackPhase = (typeof ROLLBACK_PHASES)[number];
 /** `finish`: the result is known and is being recorded; the journal goes once it is. */
@@ -55,6 +56,16 @@ export interface JournalFailure {
   at: string;
 }
 
+/** The backup a transaction took: what a rollback can restore. */
+export interface JournalBackup {
+  id: string;
+  startedAt: string;
+  artifacts: Artifact[];
+  /** The manifest is written: the backup exists. */
+  complete: boolean;
+  restoreOnRollback: boolean;
+}
+
 export interface Journal {
   version: 1;
   txId: string;
@@ -66,6 +77,7 @@ export interface Journal {
   phase: TxPhase;
   old?: JournalOld;
   new?: JournalNew;
+  backup?: JournalBackup;
   failure?: JournalFailure;
   /** Set when the previous version could not be brought back healthy. */
   rollbackFailure?: string;

@@ -10,10 +10,11 @@ import { hashSpec } from '../../agent/desired/load.js';
 import type { AgentOptions, ContainerSpec } from '../../agent/desired/types.js';
 import { runHealthGate } from '../../agent/health/gate.js';
 import { resumeTransaction, runTransaction, type TransactionOutcome, type TransactionRequest } from '../../agent/apply/transaction.js';
-import type { TxDeps } from '../../agent/apply/types.js';
+import { noBackup, type TxBackup, type TxDeps } from '../../agent/apply/types.js';
 import { FORWARD_PHASES, JournalStore, ROLLBACK_PHASES } from '../../agent/state/journal.js';
 import { fakeClock } from './fakes/clock.js';
 import { FakeDocker, type Behaviour } from './fakes/fake-docker.js';
+import { FakeTxBackup, backupFailure } from './fakes/fake-tx-backup.js';
 
 const V1 = `reg:5000/web:1.0.0@sha256:${'1'.repeat(64)}`;
 const V2 = `reg:5000/web:1.1.0@sha256:${'2'.repeat(64)}`;
@@ -28,6 +29,7 @@ let journals: JournalStore;
 let recorded: TransactionOutcome[];
 
 let txCounter = 0;
+let txBackup: TxBackup = noBackup;
 
 function deps(failpoint?: string): TxDeps {
   const clock = fakeClock();
@@ -36,7 +38,7 @@ function deps(failpoint?: string): TxDeps {
     journals,
     clock,
     log: pino({ level: 'silent' }),
-    backup: async () => undefined,
+    backup: txBackup,
     failpoint: (name) => {
       if (name === failpoint) throw new Crash(name);
     },
@@ -62,6 +64,7 @@ async function updateRequest(): Promise<TransactionRequest> {
 }
 
 beforeEach(() => {
+  txBackup = noBackup;
   dir = mkdtempSync(join(tmpdir(), 'tx-test-'));
   docker = new FakeDocker();
   journals = new JournalStore(join(dir, 'journal'));
@@ -178,6 +181,7 @@ const rollbackPoints = [...FORWARD_PHASES.filter((p) => p !== 'remove-old'), ...
 describe('crash at any journal step, then resume: exactly one version runs', () => {
   it.each(forwardPoints)('good update, killed at %s', async (point) => {
     await deployV1();
+    txBackup = new FakeTxBackup(true);
     docker.addImage(V2);
     await expect(runTransaction(deps(point), await updateRequest(), record)).rejects.toBeInstanceOf(Crash);
     const [j] = await journals.list();
@@ -195,6 +199,7 @@ describe('crash at any journal step, then resume: exactly one version runs', () 
 
   it.each(rollbackPoints)('failing update, killed at %s', async (point) => {
     await deployV1();
+    txBackup = new FakeTxBackup(true);
     docker.addImage(V2, 'crash');
     await expect(runTransaction(deps(point), await updateRequest(), record)).rejects.toBeInstanceOf(Crash);
     const [j] = await journals.list();
@@ -204,5 +209,81 @@ describe('crash at any journal step, then resume: exactly one version runs', () 
     expect(docker.containers.size).toBe(1);
     expect(['rolled-back', 'interrupted']).toContain(out.record.result);
     expect((await docker.inspectContainer('s-web'))?.restartPolicy).toBe('always');
+  });
+});
+
+describe('backups in the transaction', () => {
+  it('backs up before the change: the dump while the old version runs, files once it is stopped', async () => {
+    await deployV1();
+    docker.addImage(V2);
+    const b = new FakeTxBackup(false);
+    txBackup = b;
+    docker.calls.length = 0;
+    const out = await runTransaction(deps(), await updateRequest(), record);
+    expect(out.record).toMatchObject({ result: 'succeeded', backup: 'b1' });
+    expect(b.calls).toEqual(['begin', 'complete']);
+    const stopAt = docker.calls.findIndex((c) => c.startsWith('stopContainer'));
+    const renameAt = docker.calls.findIndex((c) => c.startsWith('renameContainer'));
+    expect(stopAt).toBeGreaterThan(-1);
+    expect(renameAt).toBeGreaterThan(stopAt);
+  });
+
+  it('a failing backup before the change aborts the update: nothing stopped, not held', async () => {
+    await deployV1();
+    docker.addImage(V2);
+    const b = new FakeTxBackup(false);
+    b.failBegin = backupFailure('store unreachable');
+    txBackup = b;
+    const out = await runTransaction(deps(), await updateRequest(), record);
+    expect(out.record).toMatchObject({ result: 'failed', code: 'BACKUP_FAILED', failedPhase: 'backup' });
+    expect(out.record.reason).toContain('backup failed, update aborted, nothing changed');
+    expect(out.hold).toBe(false);
+    expect(docker.snapshot()).toEqual([{ name: 's-web', status: 'running', image: V1 }]);
+  });
+
+  it('a failing file backup (disk full) starts the old container again: failed, nothing changed, not held', async () => {
+    await deployV1();
+    docker.addImage(V2);
+    const b = new FakeTxBackup(false);
+    b.failComplete = backupFailure('ENOSPC (disk full)');
+    txBackup = b;
+    const out = await runTransaction(deps(), await updateRequest(), record);
+    expect(out.record).toMatchObject({ result: 'failed', code: 'BACKUP_FAILED', failedPhase: 'backup-files' });
+    expect(out.hold).toBe(false);
+    expect(docker.snapshot()).toEqual([{ name: 's-web', status: 'running', image: V1 }]);
+    expect((await docker.inspectContainer('s-web'))?.restartPolicy).toBe('always');
+  });
+
+  it('restoreOnRollback: files restored before the old version starts, the database after', async () => {
+    await deployV1();
+    docker.addImage(V2, 'crash');
+    const b = new FakeTxBackup(true);
+    txBackup = b;
+    docker.calls.length = 0;
+    const out = await runTransaction(deps(), await updateRequest(), record);
+    expect(out.record.result).toBe('rolled-back');
+    expect(out.record.reason).toContain('data restored from backup b1');
+    expect(b.calls).toEqual(['begin', 'complete', 'restoreFiles', 'restoreDatabase']);
+  });
+
+  it('without restoreOnRollback the data is left as the new version left it', async () => {
+    await deployV1();
+    docker.addImage(V2, 'crash');
+    const b = new FakeTxBackup(false);
+    txBackup = b;
+    expect((await runTransaction(deps(), await updateRequest(), record)).record.result).toBe('rolled-back');
+    expect(b.calls).toEqual(['begin', 'complete']);
+  });
+
+  it('data that cannot be restored: the old version still starts, and the result is rollback-failed', async () => {
+    await deployV1();
+    docker.addImage(V2, 'crash');
+    const b = new FakeTxBackup(true);
+    b.failRestoreFiles = backupFailure('checksum mismatch');
+    txBackup = b;
+    const out = await runTransaction(deps(), await updateRequest(), record);
+    expect(out.record.result).toBe('rollback-failed');
+    expect(out.record.reason).toContain('the data could not be restored from backup b1');
+    expect(docker.running().map((c) => c.spec.image)).toEqual([V1]);
   });
 });

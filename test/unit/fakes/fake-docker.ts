@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { AgentError } from '../../../agent/core/errors.js';
 import { asContainerId, type ContainerId } from '../../../agent/core/ids.js';
 import { pullReference } from '../../../agent/core/image-ref.js';
@@ -160,6 +161,26 @@ export class FakeDocker implements DockerPort {
   async volumeExists(name: string): Promise<boolean> {
     this.enter('volumeExists', name);
     return this.volumes.has(name);
+  }
+
+  async execStream(): Promise<{ output: Readable; exitCode(): Promise<number> }> {
+    this.enter('execStream');
+    return { output: Readable.from([]), exitCode: async () => 0 };
+  }
+
+  async getArchive(id: ContainerId, path: string): Promise<Readable> {
+    this.enter('getArchive', `${id} ${path}`);
+    return Readable.from([Buffer.alloc(1024)]);
+  }
+
+  async putArchive(id: ContainerId, path: string, archive: Readable): Promise<void> {
+    this.enter('putArchive', `${id} ${path}`);
+    archive.resume();
+  }
+
+  async runOnce(image: string): Promise<{ exitCode: number; output: string }> {
+    this.enter('runOnce', image);
+    return { exitCode: 0, output: '' };
   }
 
   /** Adds an image to the registry (and optionally already pulled). */

@@ -1,0 +1,108 @@
+import { isoTime } from '../core/clock.js';
+import { asContainerId, type ContainerId } from '../core/ids.js';
+import { containerName } from '../core/labels.js';
+import type { BackupPolicy, BackupSpec } from '../desired/types.js';
+import type { TxBackup } from '../apply/types.js';
+import type { Journal, JournalBackup, JournalStore } from '../state/journal.js';
+import { archiveTargets, dumpDatabase, removeIncomplete, writeManifest, type BackupContext, type BackupSubject } from './engine.js';
+import { newBackupId, type BackupManifest } from './manifest.js';
+import { restoreDatabase, restoreFiles } from './restore.js';
+import { applyRetention } from './retention.js';
+
+/**
+ * The backup steps of update transactions, for services with `x-agent.backup`: the database
+ * dump before anything changes, volumes and paths from the stopped old container, the manifest
+ * last, then retention (never deleting a backup an in-flight transaction depends on).
+ */
+export function createTxBackup(ctx: BackupContext, policy: BackupPolicy, journals: JournalStore): TxBackup {
+  const specOf = (j: Journal): BackupSpec | undefined => j.new?.agent.backup;
+
+  const subject = async (j: Journal): Promise<BackupSubject> => {
+    const spec = specOf(j) as BackupSpec;
+    const old = j.old as NonNullable<Journal['old']>;
+    const s: BackupSubject = { service: j.service, spec, containerId: asContainerId(old.containerId), image: old.image, specHash: old.hash, revision: j.revision, volumeNames: volumeNames(j) };
+    if (spec.postgres) s.dbContainerId = await dbContainer(j, spec.postgres.service);
+    return s;
+  };
+
+  const dbContainer = async (j: Journal, service: string): Promise<ContainerId> => {
+    if (service === j.service && j.old) return asContainerId(j.old.containerId);
+    const c = await ctx.docker.inspectContainer(containerName(j.stack, service));
+    if (!c || c.status !== 'running') throw new Error(`the PostgreSQL service ${service} is not running`);
+    return c.id;
+  };
+
+  const manifestOf = (j: Journal, b: JournalBackup): BackupManifest => ({
+    version: 1,
+    id: b.id,
+    host: ctx.host,
+    stack: j.stack,
+    service: j.service,
+    reason: 'update',
+    createdAt: b.startedAt,
+    finishedAt: isoTime(ctx.clock),
+    image: j.old?.image ?? '',
+    ...(j.old?.hash ? { specHash: j.old.hash } : {}),
+    revision: j.revision,
+    txId: j.txId,
+    consistency: (specOf(j)?.targets.length ?? 0) > 0 ? 'stopped' : 'none',
+    store: ctx.store.location,
+    artifacts: b.artifacts,
+  });
+
+  return {
+    async begin(j, signal) {
+      const spec = specOf(j);
+      if (!spec || !j.old) return undefined;
+      const bctx = { ...ctx, stack: j.stack };
+      await ctx.store.check(signal);
+      const inFlight = new Set((await journals.list()).flatMap((x) => (x.backup ? [x.backup.id] : [])));
+      await removeIncomplete(bctx, j.service, inFlight);
+      const b: JournalBackup = { id: newBackupId(ctx.clock.now()), startedAt: isoTime(ctx.clock), artifacts: [], complete: false, restoreOnRollback: spec.restoreOnRollback };
+      if (spec.postgres) b.artifacts.push(await dumpDatabase(bctx, await subject(j), b.id, signal));
+      return b;
+    },
+
+    async complete(j, b, signal) {
+      const bctx = { ...ctx, stack: j.stack };
+      const s = await subject(j);
+      const files = await archiveTargets(bctx, s, b.id, signal);
+      b.artifacts = [...b.artifacts.filter((a) => a.kind === 'postgres-dump'), ...files];
+      await writeManifest(bctx, manifestOf(j, b));
+      const inFlight = new Set((await journals.list()).flatMap((x) => (x.backup ? [x.backup.id] : [])));
+      inFlight.add(b.id);
+      await applyRetention(ctx.store, { host: ctx.host, stack: j.stack, service: j.service }, policy, ctx.clock.now(), inFlight, ctx.log);
+    },
+
+    async restoreFiles(j, b) {
+      if (!j.old) return;
+      await restoreFiles({ ...ctx, stack: j.stack }, manifestOf(j, b), { id: asContainerId(j.old.containerId), image: j.old.image });
+    },
+
+    needsDatabaseRestore(j, b) {
+      const dump = b.artifacts.find((a) => a.kind === 'postgres-dump');
+      if (!dump) return false;
+      // A database service whose data volume was restored is already back, byte for byte.
+      const ownVolume = dump.dbService === j.service && b.artifacts.some((a) => a.kind === 'volume');
+      return !ownVolume;
+    },
+
+    async restoreDatabase(j, b) {
+      const dump = b.artifacts.find((a) => a.kind === 'postgres-dump');
+      if (!dump) return;
+      await restoreDatabase({ ...ctx, stack: j.stack }, manifestOf(j, b), await dbContainer(j, dump.dbService ?? j.service));
+    },
+  };
+}
+
+/** Volume key -> engine name, from the spec being replaced (the new one mounts the same volumes). */
+function volumeNames(j: Journal): Record<string, string> {
+  const out: Record<string, string> = {};
+  const spec = j.new?.agent.backup;
+  for (const t of spec?.targets ?? []) {
+    const mount = j.new?.spec.volumes.find((m) => m.type === 'volume' && m.target === t.target);
+    if (t.kind === 'volume' && mount) out[t.name] = mount.source;
+  }
+  return out;
+}
+

@@ -1,0 +1,68 @@
+import { posix } from 'node:path';
+import { Cron } from 'croner';
+import { parseDuration } from '../core/duration.js';
+import type { Report } from './normalize-ports-volumes.js';
+import type { BackupPolicy, BackupSpec, BackupTarget, JobSpec, Mount } from './types.js';
+
+type Raw = Record<string, unknown>;
+
+export const DEFAULT_RETENTION = { keep: 7 } as const;
+
+/** `x-agent.backup` of a service: volumes resolved to the mount points of this service. */
+export function normalizeBackup(raw: Raw | undefined, service: string, mounts: Mount[], declared: Record<string, string>, base: (string | number)[], report: Report): BackupSpec | undefined {
+  if (!raw) return undefined;
+  const targets: BackupTarget[] = [];
+  ((raw.volumes as string[] | undefined) ?? []).forEach((key, i) => {
+    const engineName = declared[key];
+    const mount = mounts.find((m) => m.type === 'volume' && m.source === engineName);
+    if (!engineName) report([...base, 'volumes', i], `volume "${key}" is not declared under the top-level "volumes:" key`);
+    else if (!mount) report([...base, 'volumes', i], `volume "${key}" is not mounted by service "${service}"`);
+    else targets.push({ kind: 'volume', name: key, target: mount.target });
+  });
+  ((raw.paths as string[] | undefined) ?? []).forEach((p, i) => {
+    if (p.split('/').includes('..')) report([...base, 'paths', i], `backup path "${p}" must not contain ".."`);
+    else if (posix.normalize(p) === '/') report([...base, 'paths', i], 'backing up "/" is not supported; name the directories');
+    else targets.push({ kind: 'path', name: posix.normalize(p), target: posix.normalize(p) });
+  });
+  const pg = raw.postgres as { service?: string; database: string; user?: string } | undefined;
+  const spec: BackupSpec = {
+    targets,
+    consistency: (raw.consistency as 'stop' | 'live' | undefined) ?? 'stop',
+    restoreOnRollback: raw.restoreOnRollback === true,
+  };
+  if (pg) spec.postgres = { service: pg.service ?? service, database: pg.database, user: pg.user ?? 'postgres' };
+  if (!spec.postgres && targets.length === 0) report(base, 'a backup needs `postgres`, `volumes` or `paths`');
+  return spec;
+}
+
+/** Top-level `x-agent.backups` and `x-agent.jobs`. */
+export function normalizeStackBackups(raw: Raw | undefined, report: Report): { backups: BackupPolicy; jobs: Record<string, JobSpec> } {
+  const retention = ((raw?.backups as Raw | undefined)?.retention as Raw | undefined) ?? {};
+  const backups: BackupPolicy = { retention: { keep: (retention.keep as number | undefined) ?? DEFAULT_RETENTION.keep } };
+  if (retention.maxAge !== undefined) {
+    const ms = parseDuration(retention.maxAge as string);
+    if (ms !== undefined) backups.retention.maxAgeMs = ms;
+  }
+  const jobs: Record<string, JobSpec> = {};
+  for (const [name, j] of Object.entries((raw?.jobs as Record<string, Raw> | undefined) ?? {})) {
+    const at = ['x-agent', 'jobs', name];
+    const timezone = (j.timezone as string | undefined) ?? 'UTC';
+    try {
+      new Intl.DateTimeFormat('en', { timeZone: timezone });
+    } catch {
+      report([...at, 'timezone'], `unknown time zone "${timezone}" (use an IANA name such as Europe/Berlin)`);
+      continue;
+    }
+    try {
+      new Cron(String(j.schedule), { timezone, paused: true });
+    } catch (err) {
+      report([...at, 'schedule'], `invalid cron expression "${String(j.schedule)}": ${(err as Error).message}`);
+      continue;
+    }
+    const job: JobSpec = { name, schedule: String(j.schedule), timezone, missed: (j.missed as 'run-once' | 'skip' | undefined) ?? 'skip' };
+    if (j.backup) job.backup = { services: ((j.backup as Raw).services as string[] | undefined) ?? [] };
+    else report(at, 'a job needs an action: `backup`');
+    jobs[name] = job;
+  }
+  return { backups, jobs };
+}
