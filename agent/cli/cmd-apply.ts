@@ -13,7 +13,10 @@ export async function applyCommand(rt: Runtime, opts: { dryRun?: boolean; json?:
   const lock = await acquireStateLock(rt.config.stateDir);
   try {
     const report = await reconcileOnce(await rt.reconcileContext(), signals);
-    if (opts.json) out(JSON.stringify(report, null, 2));
+    if (opts.json) {
+      const { desired: _desired, ...shown } = report;
+      out(JSON.stringify(shown, null, 2));
+    }
     else {
       if (report.issues) out(formatIssues(report.issues));
       if (report.transactions.length > 0) {

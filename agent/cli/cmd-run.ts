@@ -3,6 +3,9 @@ import { errorMessage } from '../core/errors.js';
 import { reply, startHttpServer, type Route } from '../http/server.js';
 import { pushedBranch, verifyWebhookSignature } from '../http/webhook.js';
 import { createLoop } from '../reconcile/loop.js';
+import { backupService } from '../backup/operations.js';
+import type { DesiredState, JobSpec } from '../desired/types.js';
+import { createScheduler } from '../schedule/scheduler.js';
 import { reconcileOnce } from '../reconcile/reconcile.js';
 import { acquireStateLock } from '../state/lock.js';
 import type { Runtime } from './runtime.js';
@@ -21,6 +24,8 @@ export async function runCommand(rt: Runtime, signals: { signal: AbortSignal; tx
   const cleanups: (() => Promise<void>)[] = [];
   try {
     const ctx = await rt.reconcileContext();
+    let desired: DesiredState | undefined;
+    const scheduler = createScheduler({ stateDir: rt.config.stateDir, clock: rt.clock, log, run: (job, signal) => runJob(rt, () => desired, job, signal) });
     const loop = createLoop({
       intervalMs: rt.config.reconcile.intervalMs,
       jitter: rt.config.reconcile.jitter,
@@ -31,7 +36,13 @@ export async function runCommand(rt: Runtime, signals: { signal: AbortSignal; tx
         const fresh = await rt.reconcileContext();
         return reconcileOnce({ ...ctx, env: fresh.env, secrets: fresh.secrets }, { signal, txSignal: signals.txSignal });
       },
-      onReport: (r) => log.info({ result: r.result, revision: r.revision, transactions: r.transactions.length }, 'Reconcile finished'),
+      onReport: (r) => {
+        log.info({ result: r.result, revision: r.revision, transactions: r.transactions.length }, 'Reconcile finished');
+        if (r.desired) {
+          desired = r.desired;
+          void scheduler.update(r.desired.jobs);
+        }
+      },
     });
     if (rt.source.watch) {
       const stop = await rt.source.watch(() => loop.trigger('source changed')).catch((err: unknown) => {
@@ -45,7 +56,7 @@ export async function runCommand(rt: Runtime, signals: { signal: AbortSignal; tx
       cleanups.push(server.close);
     }
     log.info({ source: rt.source.location, branch: rt.source.branch, stateDir: rt.config.stateDir, intervalMs: rt.config.reconcile.intervalMs }, 'Agent started');
-    await loop.run(signals.signal);
+    await Promise.all([loop.run(signals.signal), scheduler.run(signals.signal)]);
     log.info('Agent stopped');
   } finally {
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
@@ -73,4 +84,25 @@ export function webhookRoute(rt: Runtime, secret: string | undefined, trigger: (
       return reply(res, 202, { accepted: true });
     },
   };
+}
+
+/** What a scheduled job does; its message is recorded with the job's result. */
+async function runJob(rt: Runtime, desired: () => DesiredState | undefined, job: JobSpec, signal: AbortSignal): Promise<string> {
+  const state = desired();
+  if (!state) throw new Error('no valid desired state has been read yet');
+  if (!job.backup) return 'nothing to do';
+  const services = job.backup.services.length > 0 ? job.backup.services : Object.values(state.services).filter((s) => s.agent.backup).map((s) => s.name);
+  const ops = await rt.operations();
+  const done: string[] = [];
+  const failed: string[] = [];
+  for (const service of services) {
+    try {
+      const m = await backupService({ ...ops, backup: { ...ops.backup, onProgress: undefined } }, state, service, 'scheduled', signal);
+      done.push(`${service}: ${m.id}`);
+    } catch (err) {
+      failed.push(`${service}: ${errorMessage(err)}`);
+    }
+  }
+  if (failed.length > 0) throw new Error(`backup failed for ${failed.join('; ')}${done.length ? `; done: ${done.join(', ')}` : ''}`);
+  return `backed up ${done.join(', ')}`;
 }

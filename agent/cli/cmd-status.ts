@@ -1,6 +1,7 @@
 import { displayImage } from '../core/image-ref.js';
 import { formatIssue } from '../desired/issues.js';
 import { shortTime, table } from './format.js';
+import { formatBytes } from './progress.js';
 import type { Runtime } from './runtime.js';
 import { buildStatusView, type StatusView } from './status-view.js';
 
@@ -52,6 +53,15 @@ export function formatStatus(v: StatusView): string {
   }
   for (const t of v.interruptedTransactions) details.push(`  ${t.service}: transaction ${t.txId} interrupted at ${t.phase}; the agent finishes it on its next pass`);
   if (details.length > 0) lines.push('', 'Attention:', ...details);
+  if (v.jobs.length > 0) {
+    lines.push('', 'Scheduled jobs:');
+    lines.push(table(['JOB', 'SCHEDULE', 'NEXT RUN', 'LAST RUN', 'RESULT'], v.jobs.map((j) => [j.name, `${j.schedule} (${j.timezone})`, shortTime(j.nextRunAt), shortTime(j.lastRunAt), j.lastResult ? `${j.lastResult}${j.lastMessage ? `: ${j.lastMessage}` : ''}` : '-'])).split('\n').map((l) => `  ${l}`).join('\n'));
+  }
+  const backedUp = v.services.filter((s) => s.lastBackup);
+  if (backedUp.length > 0) {
+    lines.push('', `Backups (${v.backupStore}):`);
+    for (const s of backedUp) lines.push(`  ${s.name}: last ${s.lastBackup?.reason} backup ${s.lastBackup?.id} at ${shortTime(s.lastBackup?.createdAt)}, ${formatBytes(s.lastBackup?.bytes ?? 0)}`);
+  }
   if (v.quarantined.length > 0) {
     lines.push('', 'Quarantined versions (renovate.json; remove the rule to allow one again):');
     for (const q of v.quarantined) lines.push(`  ${q.service ?? q.image} ${q.version}${q.blocking ? ' (ASKED FOR BY THE DESIRED STATE: not applied)' : ''}: ${q.description}`);

@@ -9,6 +9,7 @@ import { planCommand } from './cmd-plan.js';
 import { runCommand } from './cmd-run.js';
 import { statusCommand } from './cmd-status.js';
 import { validateCommand } from './cmd-validate.js';
+import { backupCreateCommand, backupListCommand, backupVerifyCommand, restoreCommand } from './cmd-backup.js';
 import { EXIT, ExitError, exitCodeFor } from './exit-codes.js';
 import { createRuntime } from './runtime.js';
 import type { ValidationIssue } from '../desired/issues.js';
@@ -102,6 +103,26 @@ async function main(argv: string[]): Promise<number> {
   common(program.command('status').description('show what runs, what is desired, and what happened'))
     .option('--json', 'print the status as JSON')
     .action(async (o) => statusCommand(await createRuntime(overrides(o), { defaultLogLevel: 'error' }), { json: o.json }, version, out));
+
+  const backup = program.command('backup').description('back up, list and verify backups');
+  common(backup.command('create').description('back up services now (default: every service with x-agent.backup)'))
+    .argument('[services...]', 'services to back up')
+    .option('--json', 'print the result as JSON')
+    .action(async (services: string[], o) => backupCreateCommand(await createRuntime(overrides(o), { defaultLogLevel: 'warn' }), services, { json: o.json }, out));
+  common(backup.command('list').description('list complete backups in the store'))
+    .option('--service <name>', 'only this service')
+    .option('--json', 'print the list as JSON')
+    .action(async (o) => backupListCommand(await createRuntime(overrides(o), { defaultLogLevel: 'warn' }), { service: o.service, json: o.json }, out));
+  common(backup.command('verify').description('re-read a backup and check every checksum and archive'))
+    .argument('<id>', 'backup id (see backup list)')
+    .option('--json', 'print the result as JSON')
+    .action(async (id: string, o) => backupVerifyCommand(await createRuntime(overrides(o), { defaultLogLevel: 'warn' }), id, { json: o.json }, out));
+  common(program.command('restore').description("restore a service's data from a backup (stops it, restores, starts it, health gate)"))
+    .argument('<id>', 'backup id (see backup list)')
+    .option('--yes', 'do it: the current data is replaced')
+    .option('--no-safety-backup', 'do not back up the current data first')
+    .option('--json', 'print the result as JSON')
+    .action(async (id: string, o) => restoreCommand(await createRuntime(overrides(o), { defaultLogLevel: 'warn' }), id, { yes: o.yes, safetyBackup: o.safetyBackup !== false, json: o.json }, out));
 
   try {
     await program.parseAsync(argv);

@@ -21,6 +21,8 @@ import { createTxBackup } from '../backup/tx-backup.js';
 import { createLocalStore } from '../backup/store/local.js';
 import { createS3Store } from '../backup/store/s3.js';
 import type { BackupStore } from '../backup/store/port.js';
+import type { OperationDeps } from '../backup/operations.js';
+import { terminalProgress } from './progress.js';
 
 export interface Runtime {
   config: AgentConfig;
@@ -33,6 +35,8 @@ export interface Runtime {
   /** Git sources: the agent's copy of the repository. */
   repo?: GitRepo;
   reconcileContext(): Promise<ReconcileContext>;
+  /** What backups and restores run with (commands and scheduled jobs). */
+  operations(): Promise<OperationDeps>;
   /** The webhook's HMAC secret, when one is configured. */
   webhookSecret(): Promise<string | undefined>;
 }
@@ -111,6 +115,16 @@ export async function createRuntime(overrides: ConfigOverrides, options: { defau
       const revert = await revertSetup?.();
       if (revert) ctx.revert = revert;
       return ctx;
+    },
+    async operations() {
+      const onProgress = terminalProgress();
+      return {
+        backup: { docker, store: backupStore, clock, log, host: config.host, stack: config.stack, ...(onProgress ? { onProgress } : {}) },
+        locks: store.locks,
+        journals: store.journals,
+        gate: (id, opts) => runHealthGate({ docker, clock }, id, opts),
+        lockTimeoutMs: 10 * 60 * 1000,
+      };
     },
     async webhookSecret() {
       const w = config.webhook;

@@ -9,6 +9,11 @@ import type { FailedRecord, PlanStep } from '../plan/types.js';
 import { assess } from '../reconcile/inspect-desired.js';
 import type { AgentState, Condition, TransactionRecord } from '../state/agent-state.js';
 import type { Runtime } from './runtime.js';
+import { listBackups } from '../backup/catalog.js';
+import { totalBytes, type BackupManifest } from '../backup/manifest.js';
+import { nextRun, type JobRecord, type JobStatus } from '../schedule/scheduler.js';
+import { readJsonFile } from '../state/atomic-file.js';
+import type { JobSpec } from '../desired/types.js';
 
 export interface ServiceView {
   name: string;
@@ -20,6 +25,8 @@ export interface ServiceView {
   held?: FailedRecord;
   waiting?: string;
   pending?: { action: PlanStep['action']; reasons: string[] };
+  /** The newest complete backup of the service in the store. */
+  lastBackup?: { id: string; reason: string; createdAt: string; bytes: number };
   /** The rollback written back to Git, or being written. */
   revert?: { state: string; commit?: string; reverts?: string; quarantined?: string; reason?: string; at: string; nextAttemptAt?: string };
 }
@@ -38,6 +45,9 @@ export interface StatusView {
   invalid?: { revision: string; at: string; issues: ValidationIssue[] };
   services: ServiceView[];
   interruptedTransactions: { service: string; txId: string; phase: string; startedAt: string }[];
+  /** Scheduled jobs of the desired state: schedule, next run, last run and its result. */
+  jobs: JobStatus[];
+  backupStore: string;
   recentTransactions: TransactionRecord[];
   /** What could not be read live (the engine, the source): the view then falls back to the recorded state. */
   liveErrors: string[];
@@ -53,6 +63,8 @@ export async function buildStatusView(rt: Runtime, version: string): Promise<Sta
     conditions: state.conditions,
     services: [],
     quarantined: state.quarantined ?? [],
+    jobs: [],
+    backupStore: rt.backupStore.location,
     interruptedTransactions: journals.map((j) => ({ service: j.service, txId: j.txId, phase: j.phase, startedAt: j.startedAt })),
     recentTransactions: await rt.store.readHistory(10),
     liveErrors: [],
@@ -76,6 +88,7 @@ export async function buildStatusView(rt: Runtime, version: string): Promise<Sta
       desired = Object.fromEntries(Object.values(a.load.state.services).map((s) => [s.name, { image: s.spec.image, hash: s.hash, policy: s.agent.policy }]));
       pending = new Map(a.plan.steps.map((s) => [s.service, s]));
       view.quarantined = a.quarantined;
+      view.jobs = await jobStatuses(rt.config.stateDir, Object.values(a.load.state.jobs));
       running = currentContainers(a.actual.services);
     } else if (!view.invalid) {
       view.invalid = { revision: a.snapshot.revision, at: '', issues: a.kind === 'invalid' ? a.load.issues : [{ file: `commit ${a.snapshot.revision.slice(0, 12)}`, line: 1, column: 1, pointer: '', message: `signature refused: ${a.reason}` }] };
@@ -91,6 +104,12 @@ export async function buildStatusView(rt: Runtime, version: string): Promise<Sta
     }
   }
 
+  const backups = new Map<string, BackupManifest>();
+  try {
+    for (const m of await listBackups(rt.backupStore, view.stack ? `${rt.config.host}/${view.stack}/` : '')) if (!backups.has(m.service)) backups.set(m.service, m);
+  } catch (err) {
+    view.liveErrors.push(`backup store: ${errorMessage(err)}`);
+  }
   const names = new Set([...Object.keys(desired), ...running.keys(), ...Object.keys(state.services)]);
   for (const name of [...names].sort()) {
     const d = desired[name];
@@ -106,6 +125,8 @@ export async function buildStatusView(rt: Runtime, version: string): Promise<Sta
     if (s?.lastTransaction) sv.lastTransaction = s.lastTransaction;
     if (s?.failed && (!d || s.failed.hash === d.hash)) sv.held = s.failed;
     if (s?.waiting) sv.waiting = s.waiting;
+    const b = backups.get(name);
+    if (b) sv.lastBackup = { id: b.id, reason: b.reason, createdAt: b.createdAt, bytes: totalBytes(b) };
     if (s?.revert) {
       const { request: _request, attempts: _attempts, ...shown } = s.revert;
       sv.revert = shown;
@@ -120,4 +141,13 @@ function currentContainers(services: Record<string, { current?: ContainerInfo }>
   const out = new Map<string, ContainerInfo>();
   for (const [name, s] of Object.entries(services)) if (s.current) out.set(name, s.current);
   return out;
+}
+
+async function jobStatuses(stateDir: string, jobs: JobSpec[]): Promise<JobStatus[]> {
+  const records = (await readJsonFile<Record<string, JobRecord>>(join(stateDir, 'jobs.json')).catch(() => undefined)) ?? {};
+  return jobs.map((job) => {
+    const rec = records[job.name];
+    const next = nextRun(job, new Date(Math.max(Date.now(), rec?.lastRunAt ? Date.parse(rec.lastRunAt) : 0)));
+    return { name: job.name, schedule: job.schedule, timezone: job.timezone, ...rec, ...(next ? { nextRunAt: next.toISOString() } : {}), running: false };
+  });
 }

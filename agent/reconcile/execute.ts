@@ -8,9 +8,12 @@ import { dependencyWaves } from '../plan/order.js';
 import type { AppliedRecord, Plan, PlanStep } from '../plan/types.js';
 import { runTransaction, type RecordOutcome, type TransactionOutcome } from '../apply/transaction.js';
 import type { TxDeps } from '../apply/types.js';
+import type { ServiceLocks } from '../state/service-lock.js';
 
 export interface ExecuteContext {
   docker: DockerPort;
+  /** Per-service locks shared with backups and restores run by other processes. */
+  locks: ServiceLocks;
   tx: TxDeps;
   record: RecordOutcome;
   log: Logger;
@@ -50,11 +53,19 @@ export async function executePlan(ctx: ExecuteContext, plan: Plan, desired: Desi
         ctx.log.warn({ service: step.service, reason: blocker }, 'Waiting for dependency');
         return;
       }
+      const lock = await ctx.locks.tryAcquire(step.service, `${step.action} transaction`);
+      if (!lock.acquired) {
+        summary.waiting[step.service] = `busy: ${lock.holder.purpose} (pid ${lock.holder.pid}) since ${lock.holder.since}`;
+        ctx.log.info({ service: step.service, holder: lock.holder }, 'Service busy; leaving it for the next pass');
+        return;
+      }
       try {
         summary.outcomes.push(await runStep(ctx, step, desired, actual, applied));
       } catch (err) {
         summary.interrupted[step.service] = errorMessage(err);
         ctx.log.error({ service: step.service, code: isAgentError(err) ? err.code : 'INTERNAL', err: errorMessage(err) }, 'Transaction interrupted; it resumes from its journal');
+      } finally {
+        await lock.release();
       }
     });
   }

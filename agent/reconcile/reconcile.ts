@@ -49,6 +49,8 @@ export interface ReconcileReport {
   sourceError?: string;
   /** Revert commits pushed by this pass: the source changed, another pass should follow at once. */
   revertsPushed?: number;
+  /** The valid desired state this pass applied: scheduled jobs follow it. */
+  desired?: DesiredState;
 }
 
 /**
@@ -136,7 +138,7 @@ export async function reconcileOnce(ctx: ReconcileContext, opts: { signal?: Abor
 
   // 3. Apply.
   const rlog = log.child({ revision: desired.revision });
-  const summary = await executePlan({ docker: ctx.docker, tx: { ...tx, log: rlog, backup: ctx.backupFor(desired.backups) }, record, log: rlog, concurrency: ctx.concurrency, signal: opts.signal, txSignal: opts.txSignal }, plan, desired, actual, applied);
+  const summary = await executePlan({ docker: ctx.docker, locks: ctx.store.locks, tx: { ...tx, log: rlog, backup: ctx.backupFor(desired.backups) }, record, log: rlog, concurrency: ctx.concurrency, signal: opts.signal, txSignal: opts.txSignal }, plan, desired, actual, applied);
   transactions.push(...summary.outcomes.map((o) => o.record));
   await recorder.update((s) => {
     for (const name of Object.keys(s.services)) delete (s.services[name] as { waiting?: string }).waiting;
@@ -165,7 +167,7 @@ export async function reconcileOnce(ctx: ReconcileContext, opts: { signal?: Abor
     failed.length > 0
       ? failed.map((t) => `${t.service}: ${t.reason ?? t.result}`).join('; ')
       : `${transactions.length} transaction(s), ${after.changes} change(s) pending${held.length > 0 ? `, held: ${held.join(', ')}` : ''}`;
-  const report = { result, message, revision: desired.revision, plan, ...(revertsPushed > 0 ? { revertsPushed } : {}), ...(snapshot.fetchError ? { sourceError: snapshot.fetchError, errorClass: 'transient' as const } : {}) };
+  const report = { result, message, revision: desired.revision, plan, desired, ...(revertsPushed > 0 ? { revertsPushed } : {}), ...(snapshot.fetchError ? { sourceError: snapshot.fetchError, errorClass: 'transient' as const } : {}) };
   return finish(report, sourceTrouble ? { pending: after, blocked: sourceTrouble } : { pending: after });
 }
 

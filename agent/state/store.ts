@@ -5,6 +5,7 @@ import type { AppliedRecord } from '../plan/types.js';
 import { emptyState, type AgentState, type TransactionRecord } from './agent-state.js';
 import { readJsonFile, removeFileDurably, writeFileAtomic } from './atomic-file.js';
 import { JournalStore } from './journal.js';
+import { ServiceLocks } from './service-lock.js';
 
 export const DEFAULT_HISTORY_LIMIT = 500;
 
@@ -18,12 +19,14 @@ export const DEFAULT_HISTORY_LIMIT = 500;
  */
 export class StateStore {
   readonly journals: JournalStore;
+  readonly locks: ServiceLocks;
 
   constructor(
     readonly dir: string,
     private readonly historyLimit = DEFAULT_HISTORY_LIMIT,
   ) {
     this.journals = new JournalStore(join(dir, 'journal'));
+    this.locks = new ServiceLocks(join(dir, 'locks'));
   }
 
   async init(): Promise<void> {

@@ -1,0 +1,131 @@
+import { isoTime } from '../core/clock.js';
+import { AgentError } from '../core/errors.js';
+import { containerName } from '../core/labels.js';
+import type { DesiredState } from '../desired/types.js';
+import type { ContainerInfo } from '../docker/port.js';
+import type { GateVerdict } from '../health/gate.js';
+import type { HealthOptions } from '../desired/types.js';
+import type { ContainerId } from '../core/ids.js';
+import type { ServiceLocks } from '../state/service-lock.js';
+import type { JournalStore } from '../state/journal.js';
+import { archiveTargets, dumpDatabase, manifestFor, removeIncomplete, writeManifest, type BackupContext, type BackupSubject } from './engine.js';
+import { newBackupId, type BackupManifest, type BackupReason } from './manifest.js';
+import { restoreDatabase, restoreFiles, verifyBeforeRestore } from './restore.js';
+import { applyRetention } from './retention.js';
+
+export interface OperationDeps {
+  backup: BackupContext;
+  locks: ServiceLocks;
+  journals: JournalStore;
+  gate: (id: ContainerId, options: HealthOptions) => Promise<GateVerdict>;
+  /** How long to wait for a service busy with another operation. */
+  lockTimeoutMs: number;
+}
+
+const STOP_TIMEOUT_MS = 30_000;
+
+/**
+ * A backup of one service outside an update (scheduled, or `agent backup create`): the dump
+ * from the running database; volumes and paths from the stopped container (consistency `stop`,
+ * the default; it is started again and must pass its health gate) or live.
+ */
+export async function backupService(deps: OperationDeps, desired: DesiredState, service: string, reason: BackupReason, signal?: AbortSignal): Promise<BackupManifest> {
+  const d = desired.services[service];
+  const spec = d?.agent.backup;
+  if (!d || !spec) throw new AgentError('USAGE', `service ${service} has no x-agent.backup block in the desired state`);
+  const ctx: BackupContext = { ...deps.backup, stack: desired.stack };
+  return withLock(deps, service, `${reason} backup`, async () => {
+    const c = await mustFind(ctx, desired.stack, service);
+    await ctx.store.check(signal);
+    await removeIncomplete(ctx, service, await inFlight(deps));
+    const id = newBackupId(ctx.clock.now());
+    const startedAt = isoTime(ctx.clock);
+    const subject: BackupSubject = { service, spec, containerId: c.id, image: c.image, specHash: d.hash, revision: desired.revision, volumeNames: volumeNames(desired, service) };
+    if (spec.postgres) subject.dbContainerId = (await mustFind(ctx, desired.stack, spec.postgres.service, true)).id;
+    const artifacts = spec.postgres ? [await dumpDatabase(ctx, subject, id, signal)] : [];
+    let consistency: BackupManifest['consistency'] = 'none';
+    if (spec.targets.length > 0) {
+      const stop = spec.consistency === 'stop' && c.status === 'running';
+      consistency = stop ? 'stopped' : c.status === 'running' ? 'live' : 'stopped';
+      if (stop) await ctx.docker.stopContainer(c.id, d.spec.stopGracePeriodMs ?? STOP_TIMEOUT_MS);
+      try {
+        artifacts.push(...(await archiveTargets(ctx, subject, id, signal)));
+      } finally {
+        if (stop) await startAndCheck(deps, c.id, d.agent.health, service);
+      }
+    }
+    const m = manifestFor(ctx, subject, id, reason, startedAt, artifacts, consistency);
+    await writeManifest(ctx, m);
+    await applyRetention(ctx.store, { host: ctx.host, stack: desired.stack, service }, desired.backups, ctx.clock.now(), await inFlight(deps), ctx.log);
+    return m;
+  });
+}
+
+export interface RestoreOptions {
+  /** Take a backup of the current data first, so that the restore itself can be undone (default true). */
+  safetyBackup: boolean;
+}
+
+/**
+ * `agent restore <id>`: checks every artifact first, backs up the current data, stops the
+ * service, puts its volumes and paths back, starts it, restores the database dump when it is
+ * not covered by a restored volume, and runs the health gate.
+ */
+export async function restoreService(deps: OperationDeps, desired: DesiredState, m: BackupManifest, opts: RestoreOptions): Promise<{ safety?: BackupManifest; verdict: GateVerdict }> {
+  const d = desired.services[m.service];
+  if (!d) throw new AgentError('USAGE', `service ${m.service} is not in the desired state of stack ${desired.stack}`);
+  const ctx: BackupContext = { ...deps.backup, stack: m.stack };
+  await verifyBeforeRestore(ctx, m, m.artifacts);
+  const safety = opts.safetyBackup && d.agent.backup ? await backupService(deps, desired, m.service, 'pre-restore') : undefined;
+  return withLock(deps, m.service, `restore of backup ${m.id}`, async () => {
+    const c = await mustFind(ctx, desired.stack, m.service);
+    const files = m.artifacts.some((a) => a.kind === 'volume' || a.kind === 'path');
+    if (files) {
+      await ctx.docker.stopContainer(c.id, d.spec.stopGracePeriodMs ?? STOP_TIMEOUT_MS);
+      await restoreFiles(ctx, m, { id: c.id, image: c.image });
+      await ctx.docker.startContainer(c.id);
+    }
+    const dump = m.artifacts.find((a) => a.kind === 'postgres-dump');
+    const coveredByVolume = dump?.dbService === m.service && m.artifacts.some((a) => a.kind === 'volume');
+    if (dump && !coveredByVolume) {
+      const db = await mustFind(ctx, desired.stack, dump.dbService ?? m.service, true);
+      await restoreDatabase(ctx, m, db.id);
+    }
+    const verdict = await deps.gate(c.id, d.agent.health);
+    return safety ? { safety, verdict } : { verdict };
+  });
+}
+
+async function withLock<T>(deps: OperationDeps, service: string, purpose: string, fn: () => Promise<T>): Promise<T> {
+  const lock = await deps.locks.acquire(service, purpose, deps.lockTimeoutMs, (ms) => deps.backup.clock.sleep(ms));
+  if (!lock.acquired) throw new AgentError('STATE_LOCKED', `service ${service} is busy: ${lock.holder.purpose} (pid ${lock.holder.pid}) since ${lock.holder.since}`);
+  try {
+    return await fn();
+  } finally {
+    await lock.release();
+  }
+}
+
+async function mustFind(ctx: BackupContext, stack: string, service: string, running = false): Promise<ContainerInfo> {
+  const c = await ctx.docker.inspectContainer(containerName(stack, service));
+  if (!c) throw new AgentError('BACKUP_FAILED', `service ${service} has no container (${containerName(stack, service)})`);
+  if (running && c.status !== 'running') throw new AgentError('BACKUP_FAILED', `service ${service} is not running (${c.status})`);
+  return c;
+}
+
+async function startAndCheck(deps: OperationDeps, id: ContainerId, health: HealthOptions, service: string): Promise<void> {
+  await deps.backup.docker.startContainer(id);
+  const verdict = await deps.gate(id, { ...health, stabilizationMs: Math.min(health.stabilizationMs, 5000) });
+  if (!verdict.ok) throw new AgentError('BACKUP_FAILED', `service ${service} did not come back healthy after its backup: ${verdict.reason}`);
+}
+
+async function inFlight(deps: OperationDeps): Promise<Set<string>> {
+  return new Set((await deps.journals.list()).flatMap((j) => (j.backup ? [j.backup.id] : [])));
+}
+
+function volumeNames(desired: DesiredState, service: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, v] of Object.entries(desired.volumes)) if (desired.services[service]?.spec.volumes.some((m) => m.source === v.name)) out[key] = v.name;
+  return out;
+}
+

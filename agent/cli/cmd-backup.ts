@@ -1,0 +1,77 @@
+import { listBackups, verifyBackup, findBackup } from '../backup/catalog.js';
+import { totalBytes, type BackupManifest } from '../backup/manifest.js';
+import { backupService, restoreService } from '../backup/operations.js';
+import { AgentError, errorMessage } from '../core/errors.js';
+import { loadDesiredState } from '../desired/load.js';
+import type { DesiredState } from '../desired/types.js';
+import { EXIT, ExitError } from './exit-codes.js';
+import { formatIssues, shortTime, table } from './format.js';
+import { formatBytes } from './progress.js';
+import type { Runtime } from './runtime.js';
+
+/** The desired state as the agent would apply it now: backups need its `x-agent.backup` blocks. */
+export async function loadDesired(rt: Runtime): Promise<DesiredState> {
+  const ctx = await rt.reconcileContext();
+  const snapshot = await rt.source.read();
+  const r = loadDesiredState({ files: snapshot.files, revision: snapshot.revision, env: ctx.env, defaultStack: rt.config.stack, rootLabel: rt.source.location });
+  if (!r.ok) throw new AgentError('DESIRED_INVALID', `the desired state is invalid:\n${formatIssues(r.issues)}`, { data: { issues: r.issues } });
+  return r.state;
+}
+
+/** `agent backup create [service...]`: every service with an x-agent.backup block when none is named. */
+export async function backupCreateCommand(rt: Runtime, services: string[], opts: { json?: boolean }, out: (s: string) => void): Promise<void> {
+  const desired = await loadDesired(rt);
+  const names = services.length > 0 ? services : Object.values(desired.services).filter((s) => s.agent.backup).map((s) => s.name);
+  if (names.length === 0) throw new ExitError(EXIT.usage, 'no service of the desired state has an x-agent.backup block');
+  const ops = await rt.operations();
+  const made: BackupManifest[] = [];
+  const failed: string[] = [];
+  for (const name of names) {
+    try {
+      made.push(await backupService(ops, desired, name, 'manual'));
+      if (process.stderr.isTTY) process.stderr.write('\n');
+    } catch (err) {
+      failed.push(`${name}: ${errorMessage(err)}`);
+      rt.log.error({ service: name, err: errorMessage(err) }, 'Backup failed');
+    }
+  }
+  if (opts.json) out(JSON.stringify({ backups: made, failed }, null, 2));
+  else {
+    if (made.length > 0) out(formatManifests(made));
+    for (const f of failed) out(`FAILED ${f}`);
+  }
+  if (failed.length > 0) throw new ExitError(EXIT.updateFailed, `${failed.length} backup(s) failed`);
+}
+
+export async function backupListCommand(rt: Runtime, opts: { service?: string; json?: boolean }, out: (s: string) => void): Promise<void> {
+  const all = await listBackups(rt.backupStore);
+  const shown = all.filter((m) => !opts.service || m.service === opts.service);
+  if (opts.json) return out(JSON.stringify(shown, null, 2));
+  out(shown.length === 0 ? `no backups in ${rt.backupStore.location}` : formatManifests(shown));
+}
+
+export async function backupVerifyCommand(rt: Runtime, id: string, opts: { json?: boolean }, out: (s: string) => void): Promise<void> {
+  const m = await findBackup(rt.backupStore, id);
+  const checks = await verifyBackup(rt.backupStore, m);
+  if (opts.json) out(JSON.stringify({ id, service: m.service, ok: checks.every((c) => c.ok), artifacts: checks }, null, 2));
+  else out(table(['ARTIFACT', 'RESULT', 'SIZE', 'PROBLEM'], checks.map((c) => [c.file, c.ok ? 'ok' : 'FAILED', formatBytes(c.bytes), c.problem ?? ''])));
+  if (!checks.every((c) => c.ok)) throw new ExitError(EXIT.updateFailed, `backup ${id} failed verification`);
+}
+
+export async function restoreCommand(rt: Runtime, id: string, opts: { yes?: boolean; safetyBackup: boolean; json?: boolean }, out: (s: string) => void): Promise<void> {
+  const m = await findBackup(rt.backupStore, id);
+  const desired = await loadDesired(rt);
+  if (!opts.yes) throw new ExitError(EXIT.usage, `restoring ${m.service} from ${m.id} (${shortTime(m.createdAt)}) replaces its current data; add --yes to proceed`);
+  const r = await restoreService(await rt.operations(), desired, m, { safetyBackup: opts.safetyBackup });
+  if (opts.json) out(JSON.stringify({ restored: m.id, service: m.service, safetyBackup: r.safety?.id, healthy: r.verdict.ok, ...(r.verdict.ok ? {} : { reason: r.verdict.reason }) }, null, 2));
+  else out(`${m.service}: restored from backup ${m.id}${r.safety ? ` (the previous data is in backup ${r.safety.id})` : ''}; health gate: ${r.verdict.ok ? 'passed' : `FAILED: ${r.verdict.reason}`}`);
+  if (!r.verdict.ok) throw new ExitError(EXIT.updateFailed, `${m.service} is not healthy after the restore`);
+}
+
+function formatManifests(ms: BackupManifest[]): string {
+  return table(
+    ['ID', 'SERVICE', 'REASON', 'CREATED', 'SIZE', 'CONTENT'],
+    ms.map((m) => [m.id, m.service, m.reason, shortTime(m.createdAt), formatBytes(totalBytes(m)), m.artifacts.map((a) => a.file).join(', ')]),
+  );
+}
+

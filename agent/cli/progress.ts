@@ -1,0 +1,26 @@
+import type { ProgressListener } from '../backup/engine.js';
+
+/**
+ * Bytes and rate of a long operation, redrawn in place on a terminal; nothing at all when
+ * stderr is not a terminal (logs get one line per finished artifact instead).
+ */
+export function terminalProgress(stream: NodeJS.WriteStream = process.stderr, now: () => number = Date.now): ProgressListener | undefined {
+  if (!stream.isTTY) return undefined;
+  const started = new Map<string, number>();
+  return ({ service, file, bytes }) => {
+    const key = `${service}/${file}`;
+    if (!started.has(key)) started.set(key, now());
+    const seconds = Math.max(0.001, (now() - (started.get(key) as number)) / 1000);
+    stream.write(`\r\x1b[K${service}  ${file}  ${formatBytes(bytes)}  ${formatBytes(bytes / seconds)}/s`);
+  };
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
