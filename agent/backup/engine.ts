@@ -24,6 +24,8 @@ export interface BackupContext {
   host: string;
   stack: string;
   onProgress?: ProgressListener;
+  /** Crash tests stop here: `backup:before-manifest`. */
+  failpoint?: (name: string) => void;
 }
 
 /** The service being backed up, as it runs now. */
@@ -59,8 +61,8 @@ export async function dumpDatabase(ctx: BackupContext, s: BackupSubject, id: str
     await Promise.all([pipeline(output, demux.stdout, hash, progress(ctx, s.service, file), body, { signal }), stored]);
   } catch (err) {
     output.destroy();
-    await stored.catch(() => undefined);
-    throw new AgentError('BACKUP_FAILED', `pg_dump of ${pg.database} failed: ${errorMessage(err)}${demux.stderrText() ? `: ${demux.stderrText()}` : ''}`, { cause: err });
+    const cause = await storeError(stored, err);
+    throw new AgentError('BACKUP_FAILED', `pg_dump of ${pg.database} failed: ${describeIo(cause)}${demux.stderrText() ? `: ${demux.stderrText()}` : ''}`, { cause });
   }
   const code = await exitCode();
   if (code !== 0) throw new AgentError('BACKUP_FAILED', `pg_dump of ${pg.database} exited with code ${code}: ${demux.stderrText().trim() || 'no output'}`, { data: { exitCode: code } });
@@ -80,8 +82,8 @@ export async function archiveTargets(ctx: BackupContext, s: BackupSubject, id: s
       await Promise.all([pipeline(archive, createGzip({ level: 3 }), hash, progress(ctx, s.service, file), body, { signal }), stored]);
     } catch (err) {
       archive.destroy();
-      await stored.catch(() => undefined);
-      throw new AgentError('BACKUP_FAILED', `archive of ${t.target} failed: ${errorMessage(err)}`, { cause: err, data: { target: t.target } });
+      const cause = await storeError(stored, err);
+      throw new AgentError('BACKUP_FAILED', `archive of ${t.target} failed: ${describeIo(cause)}`, { cause, data: { target: t.target } });
     }
     const a: Artifact = { file, kind: t.kind, bytes: hash.bytes(), sha256: hash.digest(), compression: 'gzip', target: t.target };
     if (t.kind === 'volume') {
@@ -96,6 +98,7 @@ export async function archiveTargets(ctx: BackupContext, s: BackupSubject, id: s
 
 /** The manifest, written last: from then on the backup exists. */
 export async function writeManifest(ctx: BackupContext, m: BackupManifest): Promise<void> {
+  ctx.failpoint?.('backup:before-manifest');
   await ctx.store.putSmall(backupKey(ctx.host, ctx.stack, m.service, m.id, MANIFEST_FILE), `${JSON.stringify(m, null, 2)}\n`);
   ctx.log.info({ service: m.service, backup: m.id, reason: m.reason, artifacts: m.artifacts.length, bytes: m.artifacts.reduce((n, a) => n + a.bytes, 0) }, 'Backup complete');
 }
@@ -144,4 +147,17 @@ function progress(ctx: BackupContext, service: string, file: string): Transform 
       cb();
     },
   });
+}
+
+/** The store's own error says more (disk full, bucket unreachable) than the broken pipe it causes upstream. */
+async function storeError(stored: Promise<unknown>, fallback: unknown): Promise<unknown> {
+  return stored.then(
+    () => fallback,
+    (err: unknown) => err,
+  );
+}
+
+function describeIo(err: unknown): string {
+  const message = errorMessage(err);
+  return (err as NodeJS.ErrnoException)?.code === 'ENOSPC' && !message.includes('disk full') ? `${message} (disk full)` : message;
 }

@@ -32,12 +32,13 @@ export async function restoreFiles(ctx: BackupContext, m: BackupManifest, contai
   for (const a of files) {
     const target = a.target as string;
     if (a.kind === 'volume' && a.volumeName) {
-      const cleared = await ctx.docker.runOnce(container.image, ['/bin/sh', '-c', 'find "$0" -mindepth 1 -delete', target], [{ type: 'volume', source: a.volumeName, target, readOnly: false }], {
+      // Only sh and rm are needed (busybox has them): hidden files included, the mount point kept.
+      const cleared = await ctx.docker.runOnce(container.image, ['/bin/sh', '-c', 'rm -rf -- "$0"/* "$0"/.[!.]* "$0"/..?*', target], [{ type: 'volume', source: a.volumeName, target, readOnly: false }], {
         timeoutMs: HELPER_TIMEOUT_MS,
         user: '0',
         labels: { [LABELS.managed]: 'true', [LABELS.stack]: m.stack, 'io.gitops-agent.role': 'restore-helper' },
       });
-      if (cleared.exitCode !== 0) throw new AgentError('BACKUP_FAILED', `cannot empty volume ${a.volumeName} before the restore (the image needs /bin/sh and find): exit ${cleared.exitCode} ${cleared.output}`, { data: { volume: a.volumeName } });
+      if (cleared.exitCode !== 0) throw new AgentError('BACKUP_FAILED', `cannot empty volume ${a.volumeName} before the restore (the image needs /bin/sh and rm): exit ${cleared.exitCode} ${cleared.output}`, { data: { volume: a.volumeName } });
     }
     const body = await ctx.store.get(backupKey(m.host, m.stack, m.service, m.id, a.file));
     const tar = body.pipe(createGunzip());
@@ -68,6 +69,11 @@ export async function restoreDatabase(ctx: BackupContext, m: BackupManifest, dbC
     await pipeline(output, demux.stdout, new Writable({ write: (_c, _e, cb) => cb() }));
   } catch (err) {
     throw new AgentError('BACKUP_FAILED', `pg_restore failed: ${errorMessage(err)}`, { cause: err });
+  } finally {
+    // pg_restore may stop reading early (bad input): without this the engine keeps the
+    // connection open and our writes hang until they time out.
+    output.destroy();
+    body.destroy();
   }
   const code = await exitCode();
   if (code !== 0) throw new AgentError('BACKUP_FAILED', `pg_restore of ${dump.database} exited with code ${code}: ${demux.stderrText().trim().slice(-1000)}`, { data: { exitCode: code } });

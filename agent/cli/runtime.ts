@@ -105,7 +105,7 @@ export async function createRuntime(overrides: ConfigOverrides, options: { defau
         store,
         clock,
         concurrency: config.reconcile.concurrency,
-        backupFor: (policy) => createTxBackup({ docker, store: backupStore, clock, log, host: config.host, stack: '' }, policy, store.journals),
+        backupFor: (policy) => createTxBackup({ docker, store: backupStore, clock, log, host: config.host, stack: '', failpoint: failpointsFromEnv() }, policy, store.journals),
         failpoint: failpointsFromEnv(),
         gate: (id, opts, signal) => runHealthGate({ docker, clock }, id, opts, signal),
         newTxId: () => newTxId(clock.now()),
@@ -119,7 +119,7 @@ export async function createRuntime(overrides: ConfigOverrides, options: { defau
     async operations() {
       const onProgress = terminalProgress();
       return {
-        backup: { docker, store: backupStore, clock, log, host: config.host, stack: config.stack, ...(onProgress ? { onProgress } : {}) },
+        backup: { docker, store: backupStore, clock, log, host: config.host, stack: config.stack, failpoint: failpointsFromEnv(), ...(onProgress ? { onProgress } : {}) },
         locks: store.locks,
         journals: store.journals,
         gate: (id, opts) => runHealthGate({ docker, clock }, id, opts),

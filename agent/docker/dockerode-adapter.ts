@@ -212,10 +212,11 @@ export function createDockerAdapter(options: DockerAdapterOptions): DockerPort {
         }
         return {
           output: stream,
+          // The output can end before the engine marks the process finished: poll briefly.
           exitCode: async () => {
-            for (let i = 0; i < 100; i++) {
+            for (let i = 0; i < 600; i++) {
               const info = await exec.inspect();
-              if (!info.Running) return info.ExitCode ?? -1;
+              if (!info.Running && info.ExitCode !== null) return info.ExitCode ?? -1;
               await new Promise((r) => setTimeout(r, 50));
             }
             return -1;

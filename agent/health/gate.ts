@@ -2,7 +2,7 @@ import type { Clock } from '../core/clock.js';
 import type { ContainerId } from '../core/ids.js';
 import type { HealthOptions, Probe } from '../desired/types.js';
 import type { ContainerInfo, DockerPort } from '../docker/port.js';
-import { describeProbe, excerpt, runProbe, type ProbeOutcome } from './probes.js';
+import { describeProbe, excerpt, runProbe, tailExcerpt, type ProbeOutcome } from './probes.js';
 
 export type GateVerdict = { ok: true; durationMs: number } | { ok: false; reason: string; durationMs: number };
 
@@ -94,11 +94,11 @@ export async function runHealthGate(deps: GateDeps, containerId: ContainerId, op
 async function describeBroken(docker: DockerPort, c: ContainerInfo, baseline: { restartCount: number; startedAt: string }): Promise<string | undefined> {
   if (c.status === 'exited' || c.status === 'dead') {
     const logs = await docker.logs(c.id, 20).catch(() => '');
-    return `container exited with code ${c.exitCode}${c.oomKilled ? ' (out of memory)' : ''}${c.error ? `: ${c.error}` : ''}${logs ? `; output: ${excerpt(logs)}` : ''}`;
+    return `container exited with code ${c.exitCode}${c.oomKilled ? ' (out of memory)' : ''}${c.error ? `: ${c.error}` : ''}${logs ? `; output: ${tailExcerpt(logs)}` : ''}`;
   }
   if (c.status === 'restarting' || c.restartCount > baseline.restartCount || (c.startedAt !== baseline.startedAt && baseline.startedAt !== '0001-01-01T00:00:00Z')) {
     const logs = await docker.logs(c.id, 20).catch(() => '');
-    return `container exited with code ${c.exitCode} and was restarted by its restart policy${logs ? `; output: ${excerpt(logs)}` : ''}`;
+    return `container exited with code ${c.exitCode} and was restarted by its restart policy${logs ? `; output: ${tailExcerpt(logs)}` : ''}`;
   }
   if (c.status !== 'running') return `container is ${c.status}`;
   if (c.hasHealthcheck && c.health === 'unhealthy') return `Docker health check reports unhealthy${c.healthOutput ? `: ${excerpt(c.healthOutput)}` : ''}`;

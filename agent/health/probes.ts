@@ -70,3 +70,9 @@ export function excerpt(text: string, max = 300): string {
   const t = text.replace(/\s+/g, ' ').trim();
   return t.length > max ? `${t.slice(0, max)}...` : t;
 }
+
+/** The end of a text, on one line: for container output, where the last lines say why it stopped. */
+export function tailExcerpt(text: string, max = 400): string {
+  const t = text.replace(/\s+/g, ' ').trim();
+  return t.length > max ? `...${t.slice(-max)}` : t;
+}

@@ -97,7 +97,7 @@ export function createLocalStore(root: string): BackupStore {
           else if (e.isFile() && !e.name.startsWith('.probe-')) out.push({ key: relative(root, full).split(sep).join('/'), size: (await stat(full)).size });
         }
       };
-      await walk(prefix ? path(prefix) : root);
+      await walk(prefix.replace(/\/+$/, '') ? path(prefix.replace(/\/+$/, '')) : root);
       return out.sort((a, b) => a.key.localeCompare(b.key));
     },
     async delete(keys) {

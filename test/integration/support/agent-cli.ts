@@ -53,7 +53,7 @@ export class AgentFixture {
     this.gitEnv = { AGENT_GIT_USERNAME: 'agent', AGENT_GIT_PASSWORD_FILE: pwFile, AGENT_HOST_NAME: 'test-host' };
   }
 
-  gitEnv: Record<string, string> = {};
+  gitEnv: Record<string, string> = { AGENT_HOST_NAME: 'test-host' };
 
   static async create(): Promise<AgentFixture> {
     if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` (npm test does it first)`);
@@ -101,7 +101,7 @@ export class AgentFixture {
   }
 
   args(command: string, extra: string[] = []): string[] {
-    return [CLI, command, ...this.sourceArgs, '--state-dir', this.stateDir, '--docker-host', this.h.dockerHost, ...extra];
+    return [CLI, ...command.split(' '), ...this.sourceArgs, '--state-dir', this.stateDir, '--docker-host', this.h.dockerHost, ...extra];
   }
 
   run(command: string, extra: string[] = [], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<CliResult> {
