@@ -10,16 +10,12 @@ import { runHealthGate } from '../health/gate.js';
 import { failpointsFromEnv } from '../apply/failpoints.js';
 import { newTxId } from '../apply/transaction.js';
 import type { ReconcileContext } from '../reconcile/reconcile.js';
-import { resolveGitCredentials } from '../source/git/credentials.js';
-import { createGitSource } from '../source/git/git-source.js';
-import { GitRepo } from '../source/git/repo.js';
-import { loadCommitSigner, loadTrustedKeys } from '../source/git/signature.js';
+import type { GitRepo } from '../source/git/repo.js';
 import { createLocalDirSource } from '../source/local-dir.js';
 import type { DesiredSource } from '../source/source.js';
 import { StateStore } from '../state/store.js';
 import { createTxBackup } from '../backup/tx-backup.js';
 import { createLocalStore } from '../backup/store/local.js';
-import { createS3Store } from '../backup/store/s3.js';
 import type { BackupStore } from '../backup/store/port.js';
 import type { OperationDeps } from '../backup/operations.js';
 import { terminalProgress } from './progress.js';
@@ -41,9 +37,11 @@ export interface Runtime {
   webhookSecret(): Promise<string | undefined>;
 }
 
-export function createBackupStore(config: AgentConfig): BackupStore {
+/** The AWS SDK, isomorphic-git and openpgp are loaded only when configured: each costs 20 MB of memory. */
+export async function createBackupStore(config: AgentConfig): Promise<BackupStore> {
   if (config.backup.kind === 's3') {
     const { kind: _kind, ...options } = config.backup;
+    const { createS3Store } = await import('../backup/store/s3.js');
     return createS3Store(options);
   }
   return createLocalStore(config.backup.dir);
@@ -61,16 +59,19 @@ export async function createRuntime(overrides: ConfigOverrides, options: { defau
     onCredentialHelper: (ref, helper) => log.warn({ image: ref, helper }, 'Registry credentials need a credential helper, which the agent does not run; pulling without credentials'),
   });
   const store = new StateStore(config.stateDir);
-  const backupStore = createBackupStore(config);
+  const backupStore = await createBackupStore(config);
   let source: DesiredSource;
   let repo: GitRepo | undefined;
   let revertSetup: (() => Promise<ReconcileContext['revert']>) | undefined;
   if (config.source.kind === 'git') {
     const git: GitSourceConfig = config.source;
+    const [{ resolveGitCredentials }, { createGitSource }, { GitRepo }] = await Promise.all([import('../source/git/credentials.js'), import('../source/git/git-source.js'), import('../source/git/repo.js')]);
+    const signature = git.verify || git.signing ? await import('../source/git/signature.js') : undefined;
     const { url, credentials } = await resolveGitCredentials(git.url, git.auth);
     repo = new GitRepo(join(config.stateDir, 'git', 'repo.git'), url, git.branch, credentials);
-    const trustedKeys = git.verify ? await loadTrustedKeys(git.verify.publicKeyFiles) : undefined;
-    source = createGitSource({ repo, path: git.path, renovateConfigPath: git.renovateConfig, clock, ...(trustedKeys ? { trustedKeys } : {}) });
+    const trustedKeys = git.verify && signature ? await signature.loadTrustedKeys(git.verify.publicKeyFiles) : undefined;
+    const verify = trustedKeys && signature ? (payload: string, sig: string | undefined) => signature.verifyCommitSignature(payload, sig, trustedKeys) : undefined;
+    source = createGitSource({ repo, path: git.path, renovateConfigPath: git.renovateConfig, clock, ...(verify ? { verify } : {}) });
     const gitRepo = repo;
     if (git.revert) {
       revertSetup = async () => ({
@@ -80,7 +81,7 @@ export async function createRuntime(overrides: ConfigOverrides, options: { defau
         identity: git.author,
         maxAttempts: git.revertAttempts,
         host: config.host,
-        ...(git.signing ? { signer: await loadCommitSigner(git.signing.keyFile, git.signing.passphraseFile) } : {}),
+        ...(git.signing && signature ? { signer: await signature.loadCommitSigner(git.signing.keyFile, git.signing.passphraseFile) } : {}),
       });
     }
   } else {

@@ -1,4 +1,3 @@
-import type { PublicKey } from 'openpgp';
 import type { Clock } from '../../core/clock.js';
 import { isoTime } from '../../core/clock.js';
 import { AgentError, errorMessage } from '../../core/errors.js';
@@ -7,7 +6,7 @@ import type { SourceFile } from '../../desired/parse.js';
 import type { DesiredSource, SourceSnapshot } from '../source.js';
 import { redactUrl } from './credentials.js';
 import type { GitRepo } from './repo.js';
-import { verifyCommitSignature } from './signature.js';
+import type { SignatureVerdict } from './signature.js';
 
 const YAML_FILE = /^[^.].*\.ya?ml$/;
 const READ_LIMIT_BYTES = 4 * 1024 * 1024;
@@ -17,8 +16,8 @@ export interface GitSourceOptions {
   /** Directory of the desired state inside the repository ('' for the root). */
   path: string;
   renovateConfigPath: string;
-  /** When set, the tip commit must be signed by one of these keys. */
-  trustedKeys?: PublicKey[];
+  /** When set, the tip commit must carry a signature this accepts (a trusted key). */
+  verify?: (payload: string, signature: string | undefined) => Promise<SignatureVerdict>;
   clock: Clock;
 }
 
@@ -62,9 +61,9 @@ export function createGitSource(o: GitSourceOptions): DesiredSource & { repo: Gi
       if (lastFetchedAt) snapshot.fetchedAt = lastFetchedAt;
       const renovate = await o.repo.readFile(tip, o.renovateConfigPath);
       if (renovate !== undefined) snapshot.renovateConfig = { path: o.renovateConfigPath, content: renovate };
-      if (o.trustedKeys) {
+      if (o.verify) {
         const { payload, signature } = await o.repo.signedPayload(tip);
-        const verdict = await verifyCommitSignature(payload, signature, o.trustedKeys);
+        const verdict = await o.verify(payload, signature);
         if (!verdict.ok) snapshot.signatureRefused = verdict.reason;
       }
       return snapshot;
