@@ -31,6 +31,8 @@ export interface WebOptions {
   probes?: string[];
   env?: Record<string, string>;
   extra?: string;
+  /** Give the service a named volume backed up before updates (and restored on rollback when set). */
+  backup?: { restoreOnRollback: boolean };
 }
 
 export class AgentFixture {
@@ -85,14 +87,17 @@ export class AgentFixture {
       '    stop_grace_period: 2s',
       '    environment:',
       ...Object.entries(env).map(([k, v]) => `      ${k}: "${v}"`),
+      ...(o.backup ? ['    volumes: ["data:/data"]'] : []),
       '    x-agent:',
       '      policy: auto',
+      ...(o.backup ? [`      backup: {volumes: [data], consistency: live, restoreOnRollback: ${o.backup.restoreOnRollback}}`] : []),
       '      health:',
       `        timeout: ${o.timeout ?? '20s'}`,
       `        stabilization: ${o.stabilization ?? '1s'}`,
       '        probes:',
       probes,
       o.extra ?? '',
+      ...(o.backup ? ['volumes:', '  data: {}'] : []),
     ].join('\n');
   }
 
