@@ -125,6 +125,7 @@ function normalizeAgentOptions(raw: Raw | undefined): AgentOptions {
   const health = (raw?.health as Raw | undefined) ?? {};
   return {
     policy: (raw?.policy as 'auto' | 'manual' | undefined) ?? 'manual',
+    ...(raw?.paused === true ? { paused: true } : {}),
     health: {
       timeoutMs: health.timeout === undefined ? HEALTH_DEFAULTS.timeoutMs : (parseDuration(health.timeout as string) ?? HEALTH_DEFAULTS.timeoutMs),
       stabilizationMs: health.stabilization === undefined ? HEALTH_DEFAULTS.stabilizationMs : (parseDuration(health.stabilization as string) ?? HEALTH_DEFAULTS.stabilizationMs),

@@ -91,6 +91,8 @@ export interface BackupSpec {
 /** The `x-agent` block: how the agent handles the service; none of it shapes the container. */
 export interface AgentOptions {
   policy: UpdatePolicy;
+  /** Changes are not applied; the last applied spec is kept (and repaired). */
+  paused?: boolean;
   health: HealthOptions;
   backup?: BackupSpec;
 }

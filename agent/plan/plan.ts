@@ -59,7 +59,14 @@ function planService(name: string, input: PlanInput): PlanStep {
   if (current) step.from = { image: current.image, hash: current.labels[LABELS.specHash] ?? '' };
 
   let target: Target = { hash: d.hash, image: d.spec.image, spec: d.spec };
-  if (failed && failed.hash === d.hash) {
+  if (d.agent.paused && d.hash !== applied?.hash) {
+    if (!applied) {
+      step.reasons.push('paused (x-agent.paused): not created');
+      return step;
+    }
+    step.reasons.push('paused (x-agent.paused): keeping the last applied spec');
+    target = { hash: applied.hash, image: applied.spec.image, spec: applied.spec };
+  } else if (failed && failed.hash === d.hash) {
     step.held = { image: failed.image, hash: failed.hash, reason: failed.reason, at: failed.at };
     const quarantined = failed.kind === 'quarantined';
     if (!applied) {
@@ -91,7 +98,7 @@ function planService(name: string, input: PlanInput): PlanStep {
   if (stopped) {
     step.action = 'update';
     step.reasons.push(stopped);
-  } else if (!step.held) {
+  } else if (step.reasons.length === 0) {
     step.reasons.push('up to date');
   }
   return step;

@@ -80,8 +80,9 @@ function runStep(ctx: ExecuteContext, step: PlanStep, desired: DesiredState, act
   }
   const d = desired.services[step.service];
   if (!d) throw new Error(`no desired service ${step.service}`);
-  // While the desired spec is held, the target is the last applied one (drift repair).
-  const target = step.held && prior ? { hash: prior.hash, spec: prior.spec, agent: prior.agent, dependsOn: prior.dependsOn as typeof d.dependsOn } : { hash: d.hash, spec: d.spec, agent: d.agent, dependsOn: d.dependsOn };
+  // While the desired spec is held or paused, the plan targets the last applied one (drift repair).
+  const usePrior = !!prior && step.to?.hash === prior.hash && prior.hash !== d.hash;
+  const target = usePrior && prior ? { hash: prior.hash, spec: prior.spec, agent: prior.agent, dependsOn: prior.dependsOn as typeof d.dependsOn } : { hash: d.hash, spec: d.spec, agent: d.agent, dependsOn: d.dependsOn };
   const externalVolumes = Object.values(desired.volumes).filter((v) => v.external).map((v) => v.name);
   return runTransaction(
     ctx.tx,
@@ -89,7 +90,7 @@ function runStep(ctx: ExecuteContext, step: PlanStep, desired: DesiredState, act
       stack: desired.stack,
       service: step.service,
       kind: current ? 'update' : 'create',
-      revision: step.held && prior ? prior.revision : desired.revision,
+      revision: usePrior && prior ? prior.revision : desired.revision,
       old: current,
       oldAgent: prior?.agent,
       target: { ...target, externalVolumes },

@@ -36,8 +36,17 @@ export function createLocalDirSource(dir: string, options: { debounceMs?: number
         if (st.size > READ_LIMIT_BYTES) files.push({ path: name, content: '', bytes: st.size });
         else files.push({ path: name, content: await readFile(path, 'utf8') });
       }
-      const digest = sha256Hex(files.map((f) => `${f.path}\0${f.bytes ?? ''}\0${f.content}`).join('\0'));
-      return { revision: asRevision(`dir:${digest.slice(0, 12)}`), files };
+      // renovate.json beside the directory (the repository's root) or in it: quarantine rules and policies.
+      let renovate: { path: string; content: string } | undefined;
+      for (const candidate of [join(root, '..', 'renovate.json'), join(root, 'renovate.json')]) {
+        const content = await readFile(candidate, 'utf8').catch(() => undefined);
+        if (content !== undefined) {
+          renovate = { path: candidate, content };
+          break;
+        }
+      }
+      const digest = sha256Hex([...files.map((f) => `${f.path}\0${f.bytes ?? ''}\0${f.content}`), renovate?.content ?? ''].join('\0'));
+      return { revision: asRevision(`dir:${digest.slice(0, 12)}`), files, ...(renovate ? { renovateConfig: renovate } : {}) };
     },
     async watch(onChange) {
       let timer: NodeJS.Timeout | undefined;

@@ -169,3 +169,15 @@ it('hashSpec changes with any container field and not with key order', () => {
   expect(hashSpec(spec('a:1'))).not.toBe(hashSpec(spec('a:1', { user: 'nobody' })));
   expect(asSpecHash(hashSpec(v1))).toMatch(/^[0-9a-f]{64}$/);
 });
+
+describe('paused services', () => {
+  const paused = (s: ContainerSpec) => ({ ...service('web', s), agent: { policy: 'auto' as const, paused: true, health: { timeoutMs: 1000, stabilizationMs: 0, probes: [] } } });
+  it.each([
+    ['a change is not applied', [container('web', v1)], { web: applied('web', v1) }, 'none', ['paused (x-agent.paused): keeping the last applied spec']],
+    ['drift is still repaired from the last applied spec', [], { web: applied('web', v1) }, 'create', ['paused (x-agent.paused): keeping the last applied spec', 'container missing (removed outside the agent)']],
+    ['a new service is not created', [], {}, 'none', ['paused (x-agent.paused): not created']],
+  ])('%s', (_n, running, appliedRecords, action, reasons) => {
+    const plan = planChanges({ desired: desired(paused(v2)), actual: groupByService('s', running as ContainerInfo[]), applied: appliedRecords as Record<string, AppliedRecord>, failed: {}, prune: false });
+    expect(plan.steps[0]).toMatchObject({ action, reasons });
+  });
+});

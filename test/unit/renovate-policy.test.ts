@@ -1,0 +1,45 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { loadDesiredState } from '../../agent/desired/load.js';
+import type { Revision } from '../../agent/core/ids.js';
+import { checkPolicies, patternMatches } from '../../agent/renovate/policy.js';
+
+const reference = loadDesiredState({ files: [{ path: 'compose.yaml', content: readFileSync(new URL('../../desired-state/compose.yaml', import.meta.url), 'utf8') }], revision: 'dir:x' as Revision, env: { POSTGRES_PASSWORD: 'x' }, defaultStack: 'x' });
+if (!reference.ok) throw new Error('the reference stack must load');
+const renovateJson = readFileSync(new URL('../../renovate.json', import.meta.url), 'utf8');
+
+describe('checkPolicies', () => {
+  it('the project renovate.json agrees with the reference stack', () => {
+    expect(checkPolicies(reference.state, renovateJson)).toEqual([]);
+  });
+
+  it('names the service and the rule when a manual service would be auto-merged', () => {
+    const config = JSON.parse(renovateJson) as { packageRules: { matchPackageNames?: string[] }[] };
+    config.packageRules[0]!.matchPackageNames = ['/(^|/)(nginx|gitea)$/'];
+    expect(checkPolicies(reference.state, JSON.stringify(config))).toEqual([{ service: 'gitea', rule: 0, message: expect.stringMatching(/^service gitea has x-agent.policy manual, but packageRules\[0\] \("nginx.*"\) sets automerge: true for its image docker.io\/gitea\/gitea$/) }]);
+  });
+
+  it('names the service when an auto service has no automerge rule', () => {
+    const config = JSON.parse(renovateJson) as { packageRules: unknown[] };
+    config.packageRules.splice(0, 1);
+    expect(checkPolicies(reference.state, JSON.stringify(config)).map((p) => p.service)).toEqual(['nginx']);
+  });
+
+  it('a global automerge makes every manual service a mismatch', () => {
+    expect(checkPolicies(reference.state, JSON.stringify({ automerge: true })).map((p) => p.service).sort()).toEqual(['gitea', 'postgres']);
+  });
+});
+
+describe('patternMatches (Renovate pattern forms)', () => {
+  it.each([
+    ['/(^|/)nginx$/', 'docker.io/library/nginx', true],
+    ['/(^|/)nginx$/', 'docker.io/library/nginx-exporter', false],
+    ['docker.io/library/*', 'docker.io/library/nginx', true],
+    ['docker.io/**', 'docker.io/gitea/gitea', true],
+    ['docker.io/*', 'docker.io/gitea/gitea', false],
+    ['nginx', 'nginx', true],
+    ['/NGINX$/i', 'docker.io/library/nginx', true],
+  ])('%s ~ %s = %s', (pattern, name, expected) => {
+    expect(patternMatches(pattern, name)).toBe(expected);
+  });
+});
