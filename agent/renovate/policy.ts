@@ -77,7 +77,10 @@ export function patternMatches(pattern: string, name: string): boolean {
     }
   }
   if (/[*?]/.test(pattern)) {
-    const source = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*\*/g, '\u0000').replace(/\*/g, '[^/]*').replace(/\u0000/g, '.*').replace(/\?/g, '.');
+    const source = pattern
+      .split('**')
+      .map((part) => part.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '.'))
+      .join('.*');
     return new RegExp(`^${source}$`).test(name);
   }
   return pattern === name;
