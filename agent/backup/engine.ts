@@ -26,6 +26,8 @@ export interface BackupContext {
   onProgress?: ProgressListener;
   /** Crash tests stop here: `backup:before-manifest`. */
   failpoint?: (name: string) => void;
+  /** Told about every complete backup (metrics). */
+  onBackupComplete?: (m: BackupManifest) => void;
 }
 
 /** The service being backed up, as it runs now. */
@@ -101,6 +103,7 @@ export async function writeManifest(ctx: BackupContext, m: BackupManifest): Prom
   ctx.failpoint?.('backup:before-manifest');
   await ctx.store.putSmall(backupKey(ctx.host, ctx.stack, m.service, m.id, MANIFEST_FILE), `${JSON.stringify(m, null, 2)}\n`);
   ctx.log.info({ service: m.service, backup: m.id, reason: m.reason, artifacts: m.artifacts.length, bytes: m.artifacts.reduce((n, a) => n + a.bytes, 0) }, 'Backup complete');
+  ctx.onBackupComplete?.(m);
 }
 
 export function manifestFor(ctx: BackupContext, s: BackupSubject, id: string, reason: BackupReason, startedAt: string, artifacts: Artifact[], consistency: BackupManifest['consistency'], txId?: string): BackupManifest {

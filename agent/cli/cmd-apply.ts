@@ -7,12 +7,15 @@ import { formatIssues, table } from './format.js';
 import type { Runtime } from './runtime.js';
 
 /** `agent apply`: one reconcile, then exit. `--dry-run` prints the plan instead. */
-export async function applyCommand(rt: Runtime, opts: { dryRun?: boolean; json?: boolean }, out: (s: string) => void, signals: { signal: AbortSignal; txSignal: AbortSignal }): Promise<void> {
+export async function applyCommand(rt: Runtime, opts: { dryRun?: boolean; json?: boolean; now?: string[] | boolean }, out: (s: string) => void, signals: { signal: AbortSignal; txSignal: AbortSignal }): Promise<void> {
   if (opts.dryRun) return planCommand(rt, { json: opts.json }, out);
   await rt.store.init();
   const lock = await acquireStateLock(rt.config.stateDir);
   try {
-    const report = await reconcileOnce(await rt.reconcileContext(), signals);
+    const ctx = await rt.reconcileContext();
+    // --now: a person applies updates that would wait for their maintenance window.
+    if (opts.now) ctx.ignoreWindows = new Set(Array.isArray(opts.now) && opts.now.length > 0 ? opts.now : ['*']);
+    const report = await reconcileOnce(ctx, signals);
     if (opts.json) {
       const { desired: _desired, ...shown } = report;
       out(JSON.stringify(shown, null, 2));

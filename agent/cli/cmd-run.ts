@@ -1,12 +1,13 @@
 import type { Logger } from 'pino';
 import { errorMessage } from '../core/errors.js';
+import type { DesiredState } from '../desired/types.js';
+import { healthRoute, type Liveness } from '../http/health.js';
 import { reply, startHttpServer, type Route } from '../http/server.js';
 import { pushedBranch, verifyWebhookSignature } from '../http/webhook.js';
 import { createLoop } from '../reconcile/loop.js';
-import { backupService } from '../backup/operations.js';
-import type { DesiredState, JobSpec } from '../desired/types.js';
-import { createScheduler } from '../schedule/scheduler.js';
 import { reconcileOnce } from '../reconcile/reconcile.js';
+import { runJob } from '../schedule/jobs.js';
+import { createScheduler } from '../schedule/scheduler.js';
 import { acquireStateLock } from '../state/lock.js';
 import type { Runtime } from './runtime.js';
 
@@ -14,8 +15,9 @@ export const WEBHOOK_PATH = '/hooks/git';
 
 /**
  * `agent run`: reconcile at start, on every change of the source (directory watch, or webhook
- * for Git) and at each interval, until SIGTERM/SIGINT. The first signal lets the transaction
- * in flight finish; a second one cuts it short (its journal resumes it at the next start).
+ * for Git) and at each interval, run the scheduled jobs, serve the webhook, /metrics and
+ * /healthz, until SIGTERM/SIGINT. The first signal lets the transaction in flight finish; a
+ * second one cuts it short (its journal resumes it at the next start).
  */
 export async function runCommand(rt: Runtime, signals: { signal: AbortSignal; txSignal: AbortSignal }): Promise<void> {
   await rt.store.init();
@@ -24,8 +26,12 @@ export async function runCommand(rt: Runtime, signals: { signal: AbortSignal; tx
   const cleanups: (() => Promise<void>)[] = [];
   try {
     const ctx = await rt.reconcileContext();
+    // Loaded only with a listener: prom-client costs 10 MB of memory.
+    const metrics = rt.config.http.listen ? (await import('../http/metrics.js')).createMetrics() : undefined;
+    if (metrics) rt.hooks.onBackup = (m) => metrics.observeBackup(m);
     let desired: DesiredState | undefined;
-    const scheduler = createScheduler({ stateDir: rt.config.stateDir, clock: rt.clock, log, run: (job, signal) => runJob(rt, () => desired, job, signal) });
+    const liveness: Liveness = { running: false, startedAt: rt.clock.now(), ready: false };
+    const scheduler = createScheduler({ stateDir: rt.config.stateDir, clock: rt.clock, log, run: (job, signal) => runJob({ operations: () => rt.operations(), onCertificates: (j, o) => rt.hooks.onCertificates?.(j, o) }, desired, job, signal) });
     const loop = createLoop({
       intervalMs: rt.config.reconcile.intervalMs,
       jitter: rt.config.reconcile.jitter,
@@ -34,10 +40,23 @@ export async function runCommand(rt: Runtime, signals: { signal: AbortSignal; tx
       reconcile: async (signal) => {
         // Re-read the env file each pass: a rotated secret applies without a restart.
         const fresh = await rt.reconcileContext();
-        return reconcileOnce({ ...ctx, env: fresh.env, secrets: fresh.secrets }, { signal, txSignal: signals.txSignal });
+        liveness.running = true;
+        const started = rt.clock.now();
+        try {
+          const report = await reconcileOnce({ ...ctx, env: fresh.env, secrets: fresh.secrets }, { signal, txSignal: signals.txSignal });
+          const state = await rt.store.load();
+          const ready = state.conditions.find((c) => c.type === 'Ready')?.status === 'True';
+          metrics?.observeReconcile(report, (rt.clock.now() - started) / 1000, rt.clock.now(), { quarantined: state.quarantined?.length ?? 0, pending: pendingCount(report), ready });
+          liveness.ready = ready;
+          return report;
+        } finally {
+          liveness.running = false;
+          liveness.lastPassAt = rt.clock.now();
+        }
       },
       onReport: (r) => {
         log.info({ result: r.result, revision: r.revision, transactions: r.transactions.length }, 'Reconcile finished');
+        rt.hooks.onReconcile?.(r);
         if (r.desired) {
           desired = r.desired;
           void scheduler.update(r.desired.jobs);
@@ -52,16 +71,23 @@ export async function runCommand(rt: Runtime, signals: { signal: AbortSignal; tx
       if (stop) cleanups.push(stop);
     }
     if (rt.config.http.listen) {
-      const server = await startHttpServer(rt.config.http.listen, [webhookRoute(rt, await rt.webhookSecret(), () => loop.trigger('webhook'), log)], log);
+      const routes: Route[] = [webhookRoute(rt, await rt.webhookSecret(), () => loop.trigger('webhook'), log), healthRoute(() => liveness, rt.config.reconcile.intervalMs, () => rt.clock.now())];
+      if (metrics) routes.push(metrics.route());
+      const server = await startHttpServer(rt.config.http.listen, routes, log);
       cleanups.push(server.close);
     }
     log.info({ source: rt.source.location, branch: rt.source.branch, stateDir: rt.config.stateDir, intervalMs: rt.config.reconcile.intervalMs }, 'Agent started');
     await Promise.all([loop.run(signals.signal), scheduler.run(signals.signal)]);
+    await rt.hooks.flush?.();
     log.info('Agent stopped');
   } finally {
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
     await lock.release();
   }
+}
+
+function pendingCount(r: { plan?: { steps: { action: string; held?: unknown; deferred?: string }[] } }): number {
+  return r.plan?.steps.filter((s) => s.action !== 'none' || s.held || s.deferred).length ?? 0;
 }
 
 /** POST /hooks/git: a push event signed with the shared secret triggers an immediate sync. */
@@ -84,25 +110,4 @@ export function webhookRoute(rt: Runtime, secret: string | undefined, trigger: (
       return reply(res, 202, { accepted: true });
     },
   };
-}
-
-/** What a scheduled job does; its message is recorded with the job's result. */
-async function runJob(rt: Runtime, desired: () => DesiredState | undefined, job: JobSpec, signal: AbortSignal): Promise<string> {
-  const state = desired();
-  if (!state) throw new Error('no valid desired state has been read yet');
-  if (!job.backup) return 'nothing to do';
-  const services = job.backup.services.length > 0 ? job.backup.services : Object.values(state.services).filter((s) => s.agent.backup).map((s) => s.name);
-  const ops = await rt.operations();
-  const done: string[] = [];
-  const failed: string[] = [];
-  for (const service of services) {
-    try {
-      const m = await backupService({ ...ops, backup: { ...ops.backup, onProgress: undefined } }, state, service, 'scheduled', signal);
-      done.push(`${service}: ${m.id}`);
-    } catch (err) {
-      failed.push(`${service}: ${errorMessage(err)}`);
-    }
-  }
-  if (failed.length > 0) throw new Error(`backup failed for ${failed.join('; ')}${done.length ? `; done: ${done.join(', ')}` : ''}`);
-  return `backed up ${done.join(', ')}`;
 }

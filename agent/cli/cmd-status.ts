@@ -50,6 +50,7 @@ export function formatStatus(v: StatusView): string {
     if (s.revert?.state === 'pushed') details.push(`  ${s.name}: revert commit ${s.revert.commit?.slice(0, 12)} pushed (reverts ${s.revert.reverts?.slice(0, 12)})${s.revert.quarantined ? `; ${s.revert.quarantined} quarantined in renovate.json` : ''}`);
     else if (s.revert) details.push(`  ${s.name}: revert commit ${s.revert.state.toUpperCase()}${s.revert.reason ? `: ${s.revert.reason}` : ''}${s.revert.nextAttemptAt ? ` (next attempt ${shortTime(s.revert.nextAttemptAt)})` : ''}`);
     if (s.pending && s.pending.action !== 'none') details.push(`  ${s.name}: pending ${s.pending.action}: ${s.pending.reasons.join('; ')}`);
+    else if (s.pending?.nextWindow) details.push(`  ${s.name}: update pending until its maintenance window opens (${shortTime(s.pending.nextWindow)}): ${s.pending.reasons.join('; ')}`);
   }
   for (const t of v.interruptedTransactions) details.push(`  ${t.service}: transaction ${t.txId} interrupted at ${t.phase}; the agent finishes it on its next pass`);
   if (details.length > 0) lines.push('', 'Attention:', ...details);

@@ -85,9 +85,10 @@ async function main(argv: string[]): Promise<number> {
 
   common(program.command('apply').description('reconcile once and exit'))
     .option('--dry-run', 'print the plan, change nothing')
+    .option('--now [services...]', 'apply updates now, even outside their maintenance windows (all services, or those named)')
     .option('--json', 'print the result as JSON')
     .addOption(new Option('--prune', 'remove containers of services no longer desired').default(undefined))
-    .action(async (o) => applyCommand(await createRuntime(overrides(o), { defaultLogLevel: 'info' }), { dryRun: o.dryRun, json: o.json }, out, shutdownSignals()));
+    .action(async (o) => applyCommand(await createRuntime(overrides(o), { defaultLogLevel: 'info' }), { dryRun: o.dryRun, json: o.json, now: o.now }, out, shutdownSignals()));
 
   common(program.command('plan').description('print what a reconcile would change, and why'))
     .option('--json', 'print the plan as JSON')

@@ -9,7 +9,10 @@ import type { DockerPort } from '../docker/port.js';
 import { runHealthGate } from '../health/gate.js';
 import { failpointsFromEnv } from '../apply/failpoints.js';
 import { newTxId } from '../apply/transaction.js';
-import type { ReconcileContext } from '../reconcile/reconcile.js';
+import type { ReconcileContext, ReconcileReport } from '../reconcile/reconcile.js';
+import type { BackupManifest } from '../backup/manifest.js';
+import type { JobSpec } from '../desired/types.js';
+import type { CertbotResult } from '../schedule/certbot.js';
 import type { GitRepo } from '../source/git/repo.js';
 import { createLocalDirSource } from '../source/local-dir.js';
 import type { DesiredSource } from '../source/source.js';
@@ -35,6 +38,33 @@ export interface Runtime {
   operations(): Promise<OperationDeps>;
   /** The webhook's HMAC secret, when one is configured. */
   webhookSecret(): Promise<string | undefined>;
+  /** Observers set by `agent run` (metrics, notifications); empty for one-shot commands. */
+  hooks: RuntimeHooks;
+}
+
+export interface RuntimeHooks {
+  onBackup?: (m: BackupManifest) => void;
+  onReconcile?: (r: ReconcileReport) => void;
+  onCertificates?: (job: JobSpec, outcome: { ok: true; result: CertbotResult } | { ok: false; error: string }) => void;
+  /** Waits for what the observers still have to send (notifications). */
+  flush?: () => Promise<void>;
+}
+
+/** Field names whose values never reach a log line, whatever code logs them. */
+const REDACTED_FIELDS = ['password', 'token', 'secret', 'authorization', 'auth', '*.password', '*.token', '*.secret', '*.authorization', '*.auth', 'headers.authorization'];
+
+/**
+ * Structured JSON logs on stderr (fixed messages, data as fields); human-readable lines when
+ * stderr is a terminal (AGENT_LOG_FORMAT=json|pretty forces one).
+ */
+export async function createLogger(level: string): Promise<Logger> {
+  const options = { level, base: { name: 'gitops-agent' }, timestamp: pino.stdTimeFunctions.isoTime, redact: { paths: REDACTED_FIELDS, censor: '[redacted]' } };
+  const format = process.env.AGENT_LOG_FORMAT ?? (process.stderr.isTTY ? 'pretty' : 'json');
+  if (format === 'pretty') {
+    const { default: pretty } = await import('pino-pretty');
+    return pino(options, pretty({ destination: 2, sync: true, colorize: process.stderr.isTTY, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,name' }));
+  }
+  return pino(options, pino.destination({ fd: 2, sync: true }));
 }
 
 /** The AWS SDK, isomorphic-git and openpgp are loaded only when configured: each costs 20 MB of memory. */
@@ -51,7 +81,7 @@ export async function createBackupStore(config: AgentConfig): Promise<BackupStor
 export async function createRuntime(overrides: ConfigOverrides, options: { defaultLogLevel?: string } = {}): Promise<Runtime> {
   const config = await loadConfig(overrides);
   const level = overrides.logLevel ?? process.env.AGENT_LOG_LEVEL ?? options.defaultLogLevel ?? config.logLevel;
-  const log = pino({ level, base: { name: 'gitops-agent' }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ fd: 2, sync: true }));
+  const log = await createLogger(level);
   const clock = systemClock;
   const docker = createDockerAdapter({
     host: config.docker.host,
@@ -87,7 +117,10 @@ export async function createRuntime(overrides: ConfigOverrides, options: { defau
   } else {
     source = createLocalDirSource(config.source.path);
   }
+  const hooks: RuntimeHooks = {};
+  const onBackupComplete = (m: BackupManifest) => hooks.onBackup?.(m);
   return {
+    hooks,
     config,
     log,
     clock,
@@ -106,7 +139,7 @@ export async function createRuntime(overrides: ConfigOverrides, options: { defau
         store,
         clock,
         concurrency: config.reconcile.concurrency,
-        backupFor: (policy) => createTxBackup({ docker, store: backupStore, clock, log, host: config.host, stack: '', failpoint: failpointsFromEnv() }, policy, store.journals),
+        backupFor: (policy) => createTxBackup({ docker, store: backupStore, clock, log, host: config.host, stack: '', failpoint: failpointsFromEnv(), onBackupComplete }, policy, store.journals),
         failpoint: failpointsFromEnv(),
         gate: (id, opts, signal) => runHealthGate({ docker, clock }, id, opts, signal),
         newTxId: () => newTxId(clock.now()),
@@ -120,7 +153,7 @@ export async function createRuntime(overrides: ConfigOverrides, options: { defau
     async operations() {
       const onProgress = terminalProgress();
       return {
-        backup: { docker, store: backupStore, clock, log, host: config.host, stack: config.stack, failpoint: failpointsFromEnv(), ...(onProgress ? { onProgress } : {}) },
+        backup: { docker, store: backupStore, clock, log, host: config.host, stack: config.stack, failpoint: failpointsFromEnv(), onBackupComplete, ...(onProgress ? { onProgress } : {}) },
         locks: store.locks,
         journals: store.journals,
         gate: (id, opts) => runHealthGate({ docker, clock }, id, opts),

@@ -24,7 +24,7 @@ export interface ServiceView {
   lastTransaction?: TransactionRecord;
   held?: FailedRecord;
   waiting?: string;
-  pending?: { action: PlanStep['action']; reasons: string[] };
+  pending?: { action: PlanStep['action']; reasons: string[]; nextWindow?: string };
   /** The newest complete backup of the service in the store. */
   lastBackup?: { id: string; reason: string; createdAt: string; bytes: number };
   /** The rollback written back to Git, or being written. */
@@ -131,7 +131,7 @@ export async function buildStatusView(rt: Runtime, version: string): Promise<Sta
       const { request: _request, attempts: _attempts, ...shown } = s.revert;
       sv.revert = shown;
     }
-    if (step && (step.action !== 'none' || step.held)) sv.pending = { action: step.action, reasons: step.reasons };
+    if (step && (step.action !== 'none' || step.held || step.deferred)) sv.pending = { action: step.action, reasons: step.reasons, ...(step.deferred ? { nextWindow: step.deferred } : {}) };
     view.services.push(sv);
   }
   return view;

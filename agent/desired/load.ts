@@ -111,6 +111,8 @@ export function loadDesiredState(input: LoadInput): LoadResult {
     if (pg && !services[pg.service] && !skipped.has(pg.service)) issues.push(issueAt(origin.get(s.name)!.parsed, ['services', s.name, 'x-agent', 'backup', 'postgres', 'service'], `unknown service "${pg.service}"`));
   }
   for (const job of Object.values(jobs)) {
+    const reload = job.certbot?.reload?.service;
+    if (reload && !services[reload] && !skipped.has(reload)) stackReport(['x-agent', 'jobs', job.name, 'certbot', 'reload', 'service'], `unknown service "${reload}"`);
     job.backup?.services.forEach((name, i) => {
       const svc = services[name];
       if (!svc && !skipped.has(name)) stackReport(['x-agent', 'jobs', job.name, 'backup', 'services', i], `unknown service "${name}"`);

@@ -2,7 +2,8 @@ import { posix } from 'node:path';
 import { Cron } from 'croner';
 import { parseDuration } from '../core/duration.js';
 import type { Report } from './normalize-ports-volumes.js';
-import type { BackupPolicy, BackupSpec, BackupTarget, JobSpec, Mount } from './types.js';
+import { parseImageRef } from '../core/image-ref.js';
+import type { BackupPolicy, BackupSpec, BackupTarget, CertbotJob, JobSpec, Mount, WindowSpec } from './types.js';
 
 type Raw = Record<string, unknown>;
 
@@ -35,6 +36,43 @@ export function normalizeBackup(raw: Raw | undefined, service: string, mounts: M
   return spec;
 }
 
+function normalizeCertbot(raw: Raw, at: (string | number)[], report: Report): CertbotJob | undefined {
+  const image = String(raw.image);
+  if (!parseImageRef(image)) {
+    report([...at, 'image'], `"${image}" is not a valid image reference`);
+    return undefined;
+  }
+  const volumes: Mount[] = [];
+  ((raw.volumes as string[] | undefined) ?? []).forEach((v, i) => {
+    const [source, target, mode] = v.split(':');
+    if (!source?.startsWith('/') || !target?.startsWith('/') || source.split('/').includes('..') || target.split('/').includes('..')) report([...at, 'volumes', i], `"${v}" must be "/host/path:/container/path[:ro]" with absolute paths and no ".."`);
+    else volumes.push({ type: 'bind', source: posix.normalize(source), target: posix.normalize(target), readOnly: mode === 'ro' });
+  });
+  const job: CertbotJob = { image, volumes, args: (raw.args as string[] | undefined) ?? ['renew', '--non-interactive'], networkMode: (raw.networkMode as 'host' | 'bridge' | undefined) ?? 'host' };
+  const reload = raw.reload as { service: string; command?: string[] } | undefined;
+  if (reload) job.reload = { service: reload.service, command: reload.command ?? ['nginx', '-s', 'reload'] };
+  return job;
+}
+
+/** `x-agent.window` of a service. */
+export function normalizeWindow(raw: Raw | undefined, at: (string | number)[], report: Report): WindowSpec | undefined {
+  if (!raw) return undefined;
+  const timezone = (raw.timezone as string | undefined) ?? 'UTC';
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: timezone });
+    new Cron(String(raw.schedule), { timezone, paused: true });
+  } catch (err) {
+    report(at, `invalid maintenance window: ${(err as Error).message}`);
+    return undefined;
+  }
+  const durationMs = parseDuration(raw.duration as string);
+  if (!durationMs) {
+    report([...at, 'duration'], 'the window needs a duration longer than 0');
+    return undefined;
+  }
+  return { schedule: String(raw.schedule), durationMs, timezone };
+}
+
 /** Top-level `x-agent.backups` and `x-agent.jobs`. */
 export function normalizeStackBackups(raw: Raw | undefined, report: Report): { backups: BackupPolicy; jobs: Record<string, JobSpec> } {
   const retention = ((raw?.backups as Raw | undefined)?.retention as Raw | undefined) ?? {};
@@ -61,7 +99,12 @@ export function normalizeStackBackups(raw: Raw | undefined, report: Report): { b
     }
     const job: JobSpec = { name, schedule: String(j.schedule), timezone, missed: (j.missed as 'run-once' | 'skip' | undefined) ?? 'skip' };
     if (j.backup) job.backup = { services: ((j.backup as Raw).services as string[] | undefined) ?? [] };
-    else report(at, 'a job needs an action: `backup`');
+    if (j.certbot) {
+      const c = normalizeCertbot(j.certbot as Raw, [...at, 'certbot'], report);
+      if (c) job.certbot = c;
+    }
+    if (!j.backup && !j.certbot) report(at, 'a job needs an action: `backup` or `certbot`');
+    if (j.backup && j.certbot) report(at, 'a job does one thing: `backup` or `certbot`, not both');
     jobs[name] = job;
   }
   return { backups, jobs };

@@ -3,7 +3,7 @@ import { parseDuration } from '../core/duration.js';
 import { asImageRef } from '../core/ids.js';
 import { parseImageRef } from '../core/image-ref.js';
 import type { Env } from './interpolate.js';
-import { normalizeBackup } from './normalize-backup.js';
+import { normalizeBackup, normalizeWindow } from './normalize-backup.js';
 import { normalizePorts, normalizeVolumes, type Report, type VolumeContext } from './normalize-ports-volumes.js';
 import { splitShellWords } from './shell-words.js';
 import type { AgentOptions, ContainerSpec, Dependency, DependencyCondition, HealthcheckSpec, Probe, ProbeTiming, RestartPolicy } from './types.js';
@@ -54,6 +54,8 @@ export function normalizeService(raw: Raw, base: (string | number)[], ctx: Volum
   const xagent = raw['x-agent'] as Raw | undefined;
   const backup = normalizeBackup(xagent?.backup as Raw | undefined, String(base[1]), spec.volumes, ctx.declared, [...base, 'x-agent', 'backup'], report);
   if (backup) agent.backup = backup;
+  const window = normalizeWindow(xagent?.window as Raw | undefined, [...base, 'x-agent', 'window'], report);
+  if (window) agent.window = window;
   return { spec, agent, dependsOn: normalizeDependsOn(raw.depends_on) };
 }
 

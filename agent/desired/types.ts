@@ -93,6 +93,8 @@ export interface AgentOptions {
   policy: UpdatePolicy;
   /** Changes are not applied; the last applied spec is kept (and repaired). */
   paused?: boolean;
+  /** Updates wait for this window; drift repair does not. */
+  window?: WindowSpec;
   health: HealthOptions;
   backup?: BackupSpec;
 }
@@ -120,12 +122,28 @@ export interface VolumeSpec {
   labels: Record<string, string>;
 }
 
+export interface WindowSpec {
+  /** Cron expression of the window's start. */
+  schedule: string;
+  durationMs: number;
+  timezone: string;
+}
+
+export interface CertbotJob {
+  image: string;
+  volumes: Mount[];
+  args: string[];
+  networkMode: 'host' | 'bridge';
+  reload?: { service: string; command: string[] };
+}
+
 export interface JobSpec {
   name: string;
   schedule: string;
   timezone: string;
   missed: 'run-once' | 'skip';
   backup?: { services: string[] };
+  certbot?: CertbotJob;
 }
 
 export interface BackupPolicy {

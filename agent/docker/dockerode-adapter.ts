@@ -239,11 +239,10 @@ export function createDockerAdapter(options: DockerAdapterOptions): DockerPort {
       return call(`run helper from ${image}`, async () => {
         const c = await docker.createContainer({
           Image: image,
-          Entrypoint: [argv[0] as string],
-          Cmd: argv.slice(1),
+          ...(opts.keepEntrypoint ? { Cmd: argv } : { Entrypoint: [argv[0] as string], Cmd: argv.slice(1) }),
           Labels: opts.labels,
           ...(opts.user ? { User: opts.user } : {}),
-          HostConfig: { NetworkMode: 'none', Mounts: mounts.map((m) => ({ Type: m.type, Source: m.source, Target: m.target, ReadOnly: m.readOnly })) },
+          HostConfig: { NetworkMode: opts.networkMode ?? 'none', Mounts: mounts.map((m) => ({ Type: m.type, Source: m.source, Target: m.target, ReadOnly: m.readOnly })) },
         });
         try {
           await c.start();

@@ -87,6 +87,10 @@ export interface DockerPort {
   getArchive(id: ContainerId, path: string): Promise<Readable>;
   /** Extracts a tar stream into a directory of a container (running or stopped). */
   putArchive(id: ContainerId, path: string, archive: Readable): Promise<void>;
-  /** Runs a throwaway container from `image` with the given mounts and no network, waits for it, removes it. */
-  runOnce(image: string, argv: string[], mounts: Mount[], options: { timeoutMs: number; user?: string; labels: Record<string, string> }): Promise<ExecResult>;
+  /**
+   * Runs a throwaway container from `image` with the given mounts, waits for it, removes it.
+   * No network unless `networkMode` says otherwise; `argv` replaces the image's entrypoint
+   * unless `keepEntrypoint` (then it is the command, e.g. certbot's arguments).
+   */
+  runOnce(image: string, argv: string[], mounts: Mount[], options: { timeoutMs: number; user?: string; labels: Record<string, string>; networkMode?: string; keepEntrypoint?: boolean }): Promise<ExecResult>;
 }

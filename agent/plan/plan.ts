@@ -1,6 +1,7 @@
 import { LABELS } from '../core/labels.js';
 import { describeImageChange, displayImage } from '../core/image-ref.js';
-import type { ContainerSpec, DesiredState } from '../desired/types.js';
+import type { ContainerSpec, DesiredState, WindowSpec } from '../desired/types.js';
+import { windowState } from '../schedule/window.js';
 import type { ContainerInfo } from '../docker/port.js';
 import type { ActualState } from '../observe/observe.js';
 import { describeSpecChanges } from './diff.js';
@@ -8,6 +9,10 @@ import { dependencyOrder } from './order.js';
 import type { AppliedRecord, FailedRecord, Plan, PlanStep } from './types.js';
 
 export interface PlanInput {
+  /** The time of the plan: only maintenance windows use it. */
+  now?: number;
+  /** Services whose maintenance window is ignored (`agent apply --now`); `'*'` for all. */
+  ignoreWindows?: ReadonlySet<string>;
   desired: DesiredState;
   actual: ActualState;
   applied: Readonly<Record<string, AppliedRecord>>;
@@ -77,6 +82,14 @@ function planService(name: string, input: PlanInput): PlanStep {
       quarantined ? `held: ${failed.reason}; keeping the last applied spec` : `held: ${describeImageChange(applied.spec.image, failed.image).replace(/^image /, '')} failed; keeping the last applied spec`,
     );
     target = { hash: applied.hash, image: applied.spec.image, spec: applied.spec };
+  } else if (applied && applied.hash !== d.hash) {
+    // Outside its window an update waits; what was applied is kept, and repaired if need be.
+    const deferred = windowDeferral(d.agent.window, name, input);
+    if (deferred) {
+      step.reasons.push(deferred.reason);
+      step.deferred = deferred.until;
+      target = { hash: applied.hash, image: applied.spec.image, spec: applied.spec };
+    }
   }
   step.to = { image: target.image, hash: target.hash };
 
@@ -87,6 +100,12 @@ function planService(name: string, input: PlanInput): PlanStep {
   }
   const runningHash = current.labels[LABELS.specHash];
   if (runningHash !== target.hash) {
+    const deferred = windowDeferral(d.agent.window, name, input);
+    if (deferred) {
+      step.reasons.push(deferred.reason);
+      step.deferred = deferred.until;
+      return step;
+    }
     step.action = 'update';
     const known = applied && applied.hash === runningHash ? applied.spec : undefined;
     if (known) step.reasons.push(...describeSpecChanges(known, target.spec));
@@ -115,4 +134,13 @@ function describeStopped(c: ContainerInfo): string | undefined {
     default:
       return undefined;
   }
+}
+
+/** An update outside its service's maintenance window waits for the window (drift repair does not). */
+function windowDeferral(window: WindowSpec | undefined, service: string, input: PlanInput): { reason: string; until: string } | undefined {
+  if (!window || input.now === undefined || input.ignoreWindows?.has(service) || input.ignoreWindows?.has('*')) return undefined;
+  const w = windowState(window, input.now);
+  if (w.open) return undefined;
+  const until = w.opensAt === undefined ? undefined : new Date(w.opensAt).toISOString();
+  return { reason: `waiting for the maintenance window (${window.schedule} ${window.timezone}, next ${until ?? 'never'}); agent apply --now ${service} applies it at once`, until: until ?? 'never' };
 }

@@ -16,6 +16,8 @@ export interface PlanStep {
   to?: ImageAndHash;
   /** Set when the desired spec failed before and is not retried until the desired state changes. */
   held?: ImageAndHash & { reason: string; at: string };
+  /** Set when an update waits for the service's maintenance window: when it opens next. */
+  deferred?: string;
   dependsOn: string[];
 }
 

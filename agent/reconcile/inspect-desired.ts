@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Clock } from '../core/clock.js';
 import { loadDesiredState, type LoadResult } from '../desired/load.js';
 import type { Env } from '../desired/interpolate.js';
 import type { DesiredState } from '../desired/types.js';
@@ -11,6 +12,9 @@ import type { DesiredSource, SourceSnapshot } from '../source/source.js';
 import type { AgentState, QuarantineEntry } from '../state/agent-state.js';
 
 export interface PlanContext {
+  clock: Clock;
+  /** Services whose maintenance window is ignored for this pass (`agent apply --now`); `'*'` for all. */
+  ignoreWindows?: ReadonlySet<string>;
   source: DesiredSource;
   docker: DockerPort;
   env: Env;
@@ -38,7 +42,7 @@ export async function assess(ctx: PlanContext, applied: Readonly<Record<string, 
   const prune = ctx.prune ?? load.prune;
   const quarantined = quarantinedServices(load.state, snapshot);
   const held = heldSpecs(state, load.state, quarantined);
-  const plan = planChanges({ desired: load.state, actual, applied, failed: held, prune });
+  const plan = planChanges({ desired: load.state, actual, applied, failed: held, prune, now: ctx.clock.now(), ...(ctx.ignoreWindows ? { ignoreWindows: ctx.ignoreWindows } : {}) });
   return { kind: 'planned', snapshot, load, actual, plan, prune, quarantined, held };
 }
 

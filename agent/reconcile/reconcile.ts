@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { isoTime, type Clock } from '../core/clock.js';
+import { isoTime } from '../core/clock.js';
 import { AgentError, errorMessage, isAgentError } from '../core/errors.js';
 import type { DesiredState } from '../desired/types.js';
 import type { ValidationIssue } from '../desired/issues.js';
@@ -23,7 +23,6 @@ import { processReverts, queueReverts } from './reverts.js';
 
 export interface ReconcileContext extends PlanContext {
   store: StateStore;
-  clock: Clock;
   concurrency: number;
   /** The backup steps of transactions, with the stack's retention policy. */
   backupFor: (policy: BackupPolicy) => TxBackup;
@@ -159,7 +158,7 @@ export async function reconcileOnce(ctx: ReconcileContext, opts: { signal?: Abor
   }
 
   // 5. What is still pending after this pass, for the conditions.
-  const after = planChanges({ desired, actual: await observeStack(ctx.docker, desired.stack), applied: await ctx.store.loadApplied(), failed: assessment.held, prune: assessment.prune });
+  const after = planChanges({ desired, actual: await observeStack(ctx.docker, desired.stack), applied: await ctx.store.loadApplied(), failed: assessment.held, prune: assessment.prune, now: ctx.clock.now(), ...(ctx.ignoreWindows ? { ignoreWindows: ctx.ignoreWindows } : {}) });
   const failed = transactions.filter((t) => t.result !== 'succeeded' && t.result !== 'interrupted');
   const result: ReconcileResult = failed.length > 0 || Object.keys(summary.interrupted).length > 0 ? 'failed' : plan.changes === 0 && transactions.length === 0 ? 'no-op' : 'succeeded';
   const held = after.steps.filter((s) => s.held).map((s) => s.service);

@@ -181,3 +181,25 @@ describe('paused services', () => {
     expect(plan.steps[0]).toMatchObject({ action, reasons });
   });
 });
+
+describe('maintenance windows', () => {
+  const inWindow = (s: ContainerSpec) => ({ ...service('web', s), agent: { policy: 'auto' as const, window: { schedule: '0 22 * * *', durationMs: 2 * 3_600_000, timezone: 'UTC' }, health: { timeoutMs: 1000, stabilizationMs: 0, probes: [] } } });
+  const plan = (now: string, running: ContainerInfo[], ignore?: string[]) =>
+    planChanges({ desired: desired(inWindow(v2)), actual: groupByService('s', running), applied: { web: applied('web', v1) }, failed: {}, prune: false, now: Date.parse(now), ...(ignore ? { ignoreWindows: new Set(ignore) } : {}) }).steps[0];
+
+  it.each([
+    ['outside the window: the update waits, and says until when', '2026-11-22T12:00:00Z', undefined, 'none', '2026-11-22T22:00:00.000Z'],
+    ['inside the window: applied', '2026-11-22T23:30:00Z', undefined, 'update', undefined],
+    ['just after it closed: waits for the next day', '2026-11-23T00:00:01Z', undefined, 'none', '2026-11-23T22:00:00.000Z'],
+    ['--now for this service: applied', '2026-11-22T12:00:00Z', ['web'], 'update', undefined],
+    ['--now for all: applied', '2026-11-22T12:00:00Z', ['*'], 'update', undefined],
+  ])('%s', (_n, now, ignore, action, deferred) => {
+    const step = plan(now, [container('web', v1)], ignore);
+    expect(step).toMatchObject({ action });
+    expect(step?.deferred).toBe(deferred);
+  });
+
+  it('drift is repaired outside the window, with the spec applied last', () => {
+    expect(plan('2026-11-22T12:00:00Z', [])).toMatchObject({ action: 'create', to: { image: v1.image } });
+  });
+});

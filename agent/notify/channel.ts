@@ -1,0 +1,55 @@
+import { AgentError } from '../core/errors.js';
+import type { AgentEvent } from './events.js';
+
+/** A notification ready to send: the same words for every channel. */
+export interface RenderedMessage {
+  /** One line, no line breaks. */
+  subject: string;
+  /** Plain text, several lines. */
+  text: string;
+}
+
+/** Where notifications go (one configured email sender or webhook). */
+export interface Channel {
+  /** The configuration's name for it, shown in `agent status` and logs. */
+  name: string;
+  kind: 'ses' | 'smtp' | 'webhook';
+  /**
+   * Sends one message; rejects when it was not accepted. `event` is already redacted (the
+   * webhook's json format sends it as it is). Must stop when `signal` aborts: the notifier
+   * gives each send a deadline.
+   */
+  send(message: RenderedMessage, event: AgentEvent, signal: AbortSignal): Promise<void>;
+  /** Releases connections kept for later sends (SDK clients); optional. */
+  close?(): Promise<void>;
+}
+
+/** Why a send failed, for `agent status` and for tests. */
+export type SendFailureKind = 'timeout' | 'rejected' | 'auth' | 'http' | 'network' | 'other';
+
+/**
+ * A send that failed. It never leaves the notifier (notify() does not throw): it ends up in
+ * the channel's status and in the log. The ErrorCode union has no notification code yet, so
+ * it is INTERNAL with the transient class, and `kind` says what went wrong.
+ */
+export class NotifySendError extends AgentError {
+  readonly kind: SendFailureKind;
+
+  constructor(kind: SendFailureKind, message: string, options: { cause?: unknown; data?: Record<string, unknown> } = {}) {
+    super('INTERNAL', message, { class: 'transient', data: { ...options.data, kind }, cause: options.cause });
+    this.name = 'NotifySendError';
+    this.kind = kind;
+  }
+}
+
+export function isNotifySendError(err: unknown): err is NotifySendError {
+  return err instanceof NotifySendError;
+}
+
+/** Rejects with the signal's reason once it aborts (for APIs that take no signal). */
+export function whenAborted(signal: AbortSignal): Promise<never> {
+  return new Promise((_resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+}
