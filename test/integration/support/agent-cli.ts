@@ -127,6 +127,13 @@ export class AgentFixture {
     return { output: () => out + err, done };
   }
 
+  /** Stops a command started with start(): SIGTERM, then waits for it. */
+  async stop(started: { done: Promise<CliResult> }): Promise<CliResult> {
+    const { spawnSync } = await import('node:child_process');
+    spawnSync('pkill', ['-TERM', '-f', this.stateDir]);
+    return started.done;
+  }
+
   async status(): Promise<StatusView> {
     const r = await this.run('status', ['--json']);
     if (r.code !== 0) throw new Error(`agent status failed (${r.code}): ${r.stderr}`);
