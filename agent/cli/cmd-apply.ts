@@ -5,6 +5,7 @@ import { planCommand } from './cmd-plan.js';
 import { EXIT, ExitError } from './exit-codes.js';
 import { formatIssues, table } from './format.js';
 import type { Runtime } from './runtime.js';
+import { wireNotifications } from './notifications.js';
 
 /** `agent apply`: one reconcile, then exit. `--dry-run` prints the plan instead. */
 export async function applyCommand(rt: Runtime, opts: { dryRun?: boolean; json?: boolean; now?: string[] | boolean }, out: (s: string) => void, signals: { signal: AbortSignal; txSignal: AbortSignal }): Promise<void> {
@@ -15,7 +16,10 @@ export async function applyCommand(rt: Runtime, opts: { dryRun?: boolean; json?:
     const ctx = await rt.reconcileContext();
     // --now: a person applies updates that would wait for their maintenance window.
     if (opts.now) ctx.ignoreWindows = new Set(Array.isArray(opts.now) && opts.now.length > 0 ? opts.now : ['*']);
+    await wireNotifications(rt);
     const report = await reconcileOnce(ctx, signals);
+    rt.hooks.onReconcile?.(report);
+    await rt.hooks.flush?.();
     if (opts.json) {
       const { desired: _desired, ...shown } = report;
       out(JSON.stringify(shown, null, 2));

@@ -10,6 +10,7 @@ import { runJob } from '../schedule/jobs.js';
 import { createScheduler } from '../schedule/scheduler.js';
 import { acquireStateLock } from '../state/lock.js';
 import type { Runtime } from './runtime.js';
+import { wireNotifications } from './notifications.js';
 
 export const WEBHOOK_PATH = '/hooks/git';
 
@@ -29,9 +30,22 @@ export async function runCommand(rt: Runtime, signals: { signal: AbortSignal; tx
     // Loaded only with a listener: prom-client costs 10 MB of memory.
     const metrics = rt.config.http.listen ? (await import('../http/metrics.js')).createMetrics() : undefined;
     if (metrics) rt.hooks.onBackup = (m) => metrics.observeBackup(m);
+    await wireNotifications(rt);
     let desired: DesiredState | undefined;
     const liveness: Liveness = { running: false, startedAt: rt.clock.now(), ready: false };
-    const scheduler = createScheduler({ stateDir: rt.config.stateDir, clock: rt.clock, log, run: (job, signal) => runJob({ operations: () => rt.operations(), onCertificates: (j, o) => rt.hooks.onCertificates?.(j, o) }, desired, job, signal) });
+    const scheduler = createScheduler({
+      stateDir: rt.config.stateDir,
+      clock: rt.clock,
+      log,
+      run: async (job, signal) => {
+        try {
+          return await runJob({ operations: () => rt.operations(), onCertificates: (j, o) => rt.hooks.onCertificates?.(j, o) }, desired, job, signal);
+        } catch (err) {
+          if (job.backup) rt.hooks.onBackupJobFailed?.(job, errorMessage(err));
+          throw err;
+        }
+      },
+    });
     const loop = createLoop({
       intervalMs: rt.config.reconcile.intervalMs,
       jitter: rt.config.reconcile.jitter,

@@ -63,6 +63,10 @@ export function formatStatus(v: StatusView): string {
     lines.push('', `Backups (${v.backupStore}):`);
     for (const s of backedUp) lines.push(`  ${s.name}: last ${s.lastBackup?.reason} backup ${s.lastBackup?.id} at ${shortTime(s.lastBackup?.createdAt)}, ${formatBytes(s.lastBackup?.bytes ?? 0)}`);
   }
+  if (v.notifications.length > 0) {
+    lines.push('', 'Notifications:');
+    for (const n of v.notifications) lines.push(`  ${n.name}: ${n.sent} sent, ${n.suppressed} repeats held back, ${n.failed} failed${n.lastError ? `; LAST FAILURE ${shortTime(n.lastErrorAt)}: ${n.lastError}` : ''}${n.lastSuccessAt ? `; last sent ${shortTime(n.lastSuccessAt)}` : ''}`);
+  }
   if (v.quarantined.length > 0) {
     lines.push('', 'Quarantined versions (renovate.json; remove the rule to allow one again):');
     for (const q of v.quarantined) lines.push(`  ${q.service ?? q.image} ${q.version}${q.blocking ? ' (ASKED FOR BY THE DESIRED STATE: not applied)' : ''}: ${q.description}`);

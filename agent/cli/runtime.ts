@@ -13,6 +13,8 @@ import type { ReconcileContext, ReconcileReport } from '../reconcile/reconcile.j
 import type { BackupManifest } from '../backup/manifest.js';
 import type { JobSpec } from '../desired/types.js';
 import type { CertbotResult } from '../schedule/certbot.js';
+import type { Notifier } from '../notify/notifier.js';
+import { redactText } from '../source/git/credentials.js';
 import type { GitRepo } from '../source/git/repo.js';
 import { createLocalDirSource } from '../source/local-dir.js';
 import type { DesiredSource } from '../source/source.js';
@@ -40,12 +42,15 @@ export interface Runtime {
   webhookSecret(): Promise<string | undefined>;
   /** Observers set by `agent run` (metrics, notifications); empty for one-shot commands. */
   hooks: RuntimeHooks;
+  /** The notifier of the configured channels, or undefined when there are none. */
+  notifier(): Promise<Notifier | undefined>;
 }
 
 export interface RuntimeHooks {
   onBackup?: (m: BackupManifest) => void;
   onReconcile?: (r: ReconcileReport) => void;
   onCertificates?: (job: JobSpec, outcome: { ok: true; result: CertbotResult } | { ok: false; error: string }) => void;
+  onBackupJobFailed?: (job: JobSpec, error: string) => void;
   /** Waits for what the observers still have to send (notifications). */
   flush?: () => Promise<void>;
 }
@@ -118,6 +123,8 @@ export async function createRuntime(overrides: ConfigOverrides, options: { defau
     source = createLocalDirSource(config.source.path);
   }
   const hooks: RuntimeHooks = {};
+  let notifier: Promise<Notifier | undefined> | undefined;
+  const envFileSecrets = async () => (config.envFile ? Object.values(parseEnvFile(await readFile(config.envFile, 'utf8'))).filter((v) => v.length >= 4) : []);
   const onBackupComplete = (m: BackupManifest) => hooks.onBackup?.(m);
   return {
     hooks,
@@ -143,7 +150,7 @@ export async function createRuntime(overrides: ConfigOverrides, options: { defau
         failpoint: failpointsFromEnv(),
         gate: (id, opts, signal) => runHealthGate({ docker, clock }, id, opts, signal),
         newTxId: () => newTxId(clock.now()),
-        secrets: config.envFile ? Object.values(parseEnvFile(await readFile(config.envFile, 'utf8'))).filter((v) => v.length >= 4) : [],
+        secrets: await envFileSecrets(),
       };
       if (config.reconcile.prune !== undefined) ctx.prune = config.reconcile.prune;
       const revert = await revertSetup?.();
@@ -159,6 +166,26 @@ export async function createRuntime(overrides: ConfigOverrides, options: { defau
         gate: (id, opts) => runHealthGate({ docker, clock }, id, opts),
         lockTimeoutMs: 10 * 60 * 1000,
       };
+    },
+    notifier() {
+      notifier ??= (async () => {
+        if (!config.notifications || Object.keys(config.notifications.channels).length === 0) return undefined;
+        // Loaded only when channels are configured: the SES SDK and nodemailer are large.
+        const [{ buildChannels, notificationSettings }, { createNotifier, createNotifierStateFile }] = await Promise.all([import('../notify/config.js'), import('../notify/notifier.js')]);
+        const secrets = await envFileSecrets();
+        const channels = await buildChannels(config.notifications, process.env, (p) => readFile(p, 'utf8'), (secret) => secrets.push(secret));
+        const settings = notificationSettings(config.notifications);
+        return createNotifier({
+          channels,
+          clock,
+          log,
+          redact: (text) => redactText(text, secrets),
+          reminderIntervalMs: settings.reminderIntervalMs,
+          timeoutMs: settings.timeoutMs,
+          state: createNotifierStateFile(join(config.stateDir, 'notifier.json')),
+        });
+      })();
+      return notifier;
     },
     async webhookSecret() {
       const w = config.webhook;

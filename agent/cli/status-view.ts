@@ -14,6 +14,7 @@ import { totalBytes, type BackupManifest } from '../backup/manifest.js';
 import { nextRun, type JobRecord, type JobStatus } from '../schedule/scheduler.js';
 import { readJsonFile } from '../state/atomic-file.js';
 import type { JobSpec } from '../desired/types.js';
+import type { ChannelCounters, NotifierState } from '../notify/notifier-state.js';
 
 export interface ServiceView {
   name: string;
@@ -48,6 +49,8 @@ export interface StatusView {
   /** Scheduled jobs of the desired state: schedule, next run, last run and its result. */
   jobs: JobStatus[];
   backupStore: string;
+  /** Notification channels: messages sent, failed, held back as repeats, and the last error. */
+  notifications: ({ name: string } & ChannelCounters)[];
   recentTransactions: TransactionRecord[];
   /** What could not be read live (the engine, the source): the view then falls back to the recorded state. */
   liveErrors: string[];
@@ -65,10 +68,13 @@ export async function buildStatusView(rt: Runtime, version: string): Promise<Sta
     quarantined: state.quarantined ?? [],
     jobs: [],
     backupStore: rt.backupStore.location,
+    notifications: [],
     interruptedTransactions: journals.map((j) => ({ service: j.service, txId: j.txId, phase: j.phase, startedAt: j.startedAt })),
     recentTransactions: await rt.store.readHistory(10),
     liveErrors: [],
   };
+  const notifier = await readJsonFile<NotifierState>(join(rt.config.stateDir, 'notifier.json')).catch(() => undefined);
+  for (const [name, ch] of Object.entries(notifier?.channels ?? {})) if (!rt.config.notifications || name in rt.config.notifications.channels) view.notifications.push({ name, ...ch.counters });
   const pid = Number((await readFile(join(rt.config.stateDir, 'lock'), 'utf8').catch(() => '')).trim());
   if (pid) view.agent.runningPid = pid;
   if (state.stack) view.stack = state.stack;

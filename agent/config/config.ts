@@ -9,6 +9,7 @@ import { AgentError } from '../core/errors.js';
 import { dockerConfigPath } from '../docker/registry-auth.js';
 import type { GitAuthConfig } from '../source/git/credentials.js';
 import type { S3StoreOptions } from '../backup/store/s3.js';
+import type { NotificationsConfig } from '../notify/config.js';
 import { ENV_OVERRIDES, setPath, type RawConfig } from './env-overrides.js';
 
 export interface GitSourceConfig {
@@ -39,6 +40,7 @@ export interface AgentConfig {
   http: { listen?: { host: string; port: number } };
   backup: { kind: 'local'; dir: string } | ({ kind: 's3' } & S3StoreOptions);
   webhook: { secretFile?: string; secretEnv?: string };
+  notifications?: NotificationsConfig;
   logLevel: string;
 }
 
@@ -118,6 +120,7 @@ function resolveConfig(raw: RawConfig, env: NodeJS.ProcessEnv): AgentConfig {
     http?: { listen?: string };
     webhook?: { secretFile?: string; secretEnv?: string };
     log?: { level?: string };
+    notifications?: NotificationsConfig;
     backup?: { dir?: string; s3?: { bucket: string; prefix?: string; region?: string; endpoint?: string; forcePathStyle?: boolean; serverSideEncryption?: 'AES256' | 'aws:kms'; kmsKeyId?: string; partSizeMiB?: number } };
   };
   const intervalMs = parseDuration(r.reconcile?.interval ?? '60s');
@@ -155,6 +158,7 @@ function resolveConfig(raw: RawConfig, env: NodeJS.ProcessEnv): AgentConfig {
     const { partSizeMiB, ...rest } = s3;
     config.backup = { kind: 's3', ...rest, prefix: s3.prefix ?? '', ...(partSizeMiB ? { partSizeBytes: partSizeMiB * 1024 * 1024 } : {}) };
   }
+  if (r.notifications) config.notifications = r.notifications;
   if (r.docker?.host) config.docker.host = r.docker.host;
   if (r.reconcile?.prune !== undefined) config.reconcile.prune = r.reconcile.prune;
   if (r.envFile) config.envFile = resolve(r.envFile);

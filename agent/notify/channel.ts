@@ -1,3 +1,4 @@
+import { formatDuration } from '../core/duration.js';
 import { AgentError } from '../core/errors.js';
 import type { AgentEvent } from './events.js';
 
@@ -52,4 +53,21 @@ export function whenAborted(signal: AbortSignal): Promise<never> {
     if (signal.aborted) return reject(signal.reason);
     signal.addEventListener('abort', () => reject(signal.reason), { once: true });
   });
+}
+
+/**
+ * Runs one send with a deadline. The channel gets a signal that aborts at the deadline; a
+ * channel that ignores it is raced anyway, so the caller never waits longer than `timeoutMs`.
+ */
+export async function sendWithDeadline(channel: Channel, message: RenderedMessage, event: AgentEvent, timeoutMs: number): Promise<void> {
+  const ctrl = new AbortController();
+  const timer = setTimeout(() => ctrl.abort(new NotifySendError('timeout', `no answer within ${formatDuration(timeoutMs)}`)), timeoutMs);
+  try {
+    const sending = Promise.resolve().then(() => channel.send(message, event, ctrl.signal));
+    // a channel that ignores the signal may still reject later: that must not be "unhandled"
+    sending.catch(() => undefined);
+    await Promise.race([sending, whenAborted(ctrl.signal)]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -141,3 +141,14 @@ export function redactEvent(event: AgentEvent, redact: Redact = (t) => t): Agent
   }
   return out;
 }
+
+/** Fills what a careless producer left out, so that rendering and de-duplication always work. */
+export function normalizeEvent(event: AgentEvent, now: number): AgentEvent {
+  const e = structuredClone(event);
+  e.host ||= '(unknown host)';
+  e.stack ||= '(unknown stack)';
+  e.title ||= e.type;
+  e.at ||= new Date(now).toISOString();
+  e.dedupKey ||= [e.type, e.host, e.stack, e.service ?? ''].join(':');
+  return e;
+}

@@ -19,7 +19,7 @@ import { computeConditions, setReconciling, type ConditionInputs } from './condi
 import { executePlan } from './execute.js';
 import { assess, type PlanContext } from './inspect-desired.js';
 import { StateRecorder, recordOutcomes } from './recorder.js';
-import { processReverts, queueReverts } from './reverts.js';
+import { processReverts, queueReverts, type RevertOutcome } from './reverts.js';
 
 export interface ReconcileContext extends PlanContext {
   store: StateStore;
@@ -48,6 +48,8 @@ export interface ReconcileReport {
   sourceError?: string;
   /** Revert commits pushed by this pass: the source changed, another pass should follow at once. */
   revertsPushed?: number;
+  /** Revert attempts of this pass and what they came to. */
+  reverts?: RevertOutcome[];
   /** The valid desired state this pass applied: scheduled jobs follow it. */
   desired?: DesiredState;
 }
@@ -150,11 +152,11 @@ export async function reconcileOnce(ctx: ReconcileContext, opts: { signal?: Abor
   });
 
   // 4. Git says what runs: rollbacks are written back as revert commits.
-  let revertsPushed = 0;
+  let reverts: RevertOutcome[] = [];
   if (ctx.revert) {
     await queueReverts(recorder, summary.outcomes, applied, ctx.clock);
     const hashes = Object.fromEntries(Object.values(desired.services).map((d) => [d.name, d.hash]));
-    revertsPushed = await processReverts(recorder, { ...ctx.revert, env: ctx.env, defaultStack: ctx.defaultStack, clock: ctx.clock, log: rlog, failpoint: ctx.failpoint }, hashes, rlog);
+    reverts = await processReverts(recorder, { ...ctx.revert, env: ctx.env, defaultStack: ctx.defaultStack, clock: ctx.clock, log: rlog, failpoint: ctx.failpoint }, hashes, rlog);
   }
 
   // 5. What is still pending after this pass, for the conditions.
@@ -166,7 +168,8 @@ export async function reconcileOnce(ctx: ReconcileContext, opts: { signal?: Abor
     failed.length > 0
       ? failed.map((t) => `${t.service}: ${t.reason ?? t.result}`).join('; ')
       : `${transactions.length} transaction(s), ${after.changes} change(s) pending${held.length > 0 ? `, held: ${held.join(', ')}` : ''}`;
-  const report = { result, message, revision: desired.revision, plan, desired, ...(revertsPushed > 0 ? { revertsPushed } : {}), ...(snapshot.fetchError ? { sourceError: snapshot.fetchError, errorClass: 'transient' as const } : {}) };
+  const revertsPushed = reverts.filter((r) => r.status === 'pushed').length;
+  const report = { result, message, revision: desired.revision, plan, desired, ...(reverts.length > 0 ? { reverts } : {}), ...(revertsPushed > 0 ? { revertsPushed } : {}), ...(snapshot.fetchError ? { sourceError: snapshot.fetchError, errorClass: 'transient' as const } : {}) };
   return finish(report, sourceTrouble ? { pending: after, blocked: sourceTrouble } : { pending: after });
 }
 

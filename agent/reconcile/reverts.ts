@@ -39,10 +39,21 @@ export async function queueReverts(recorder: StateRecorder, outcomes: Transactio
   });
 }
 
-/** Tries every revert that is pending, or due for another attempt; records what happened. Returns how many were pushed. */
-export async function processReverts(recorder: StateRecorder, deps: RevertDeps, currentHashes: Readonly<Record<string, string | undefined>>, log: Logger): Promise<number> {
+/** What one revert attempt came to, for the report and the notifications. */
+export interface RevertOutcome {
+  service: string;
+  status: 'pushed' | 'refused' | 'failed';
+  commit?: string;
+  reverts?: string;
+  quarantined?: string;
+  reason?: string;
+  request: RevertRequest;
+}
+
+/** Tries every revert that is pending, or due for another attempt; records what happened. */
+export async function processReverts(recorder: StateRecorder, deps: RevertDeps, currentHashes: Readonly<Record<string, string | undefined>>, log: Logger): Promise<RevertOutcome[]> {
   const now = deps.clock.now();
-  let pushed = 0;
+  const outcomes: RevertOutcome[] = [];
   for (const [service, s] of Object.entries(recorder.state.services)) {
     const r = s.revert;
     if (!r || r.state === 'pushed') continue;
@@ -72,7 +83,7 @@ export async function processReverts(recorder: StateRecorder, deps: RevertDeps, 
       cur.attempts++;
       cur.at = isoTime(deps.clock);
       if (result.status === 'pushed') {
-        pushed++;
+        outcomes.push({ service, status: 'pushed', commit: result.sha, reverts: result.reverts, ...(result.quarantined ? { quarantined: result.quarantined } : {}), request: cur.request });
         Object.assign(cur, { state: 'pushed', commit: result.sha, reverts: result.reverts });
         if (result.quarantined) cur.quarantined = result.quarantined;
         delete cur.reason;
@@ -80,6 +91,7 @@ export async function processReverts(recorder: StateRecorder, deps: RevertDeps, 
       } else if (result.status === 'not-needed') {
         delete entry.revert;
       } else {
+        outcomes.push({ service, status: result.status, reason: result.reason, request: cur.request });
         Object.assign(cur, { state: result.status, reason: result.reason, nextAttemptAt: new Date(deps.clock.now() + REVERT_RETRY_MS).toISOString() });
       }
     });
@@ -87,5 +99,5 @@ export async function processReverts(recorder: StateRecorder, deps: RevertDeps, 
       log.error({ service, reason: result.reason }, 'Revert commit refused: the service is held on its last good version, Git still names the failed one');
     }
   }
-  return pushed;
+  return outcomes;
 }

@@ -48,3 +48,9 @@ describe('loadConfig', () => {
     expect((await loadConfig({ listen: '' }, {})).http.listen).toBeUndefined();
   });
 });
+
+it('the configuration schema holds the notifications schema of the notifier', async () => {
+  const { NOTIFICATIONS_SCHEMA } = await import('../../agent/notify/config-schema.js');
+  const schema = (await import('../../schema/agent-config.schema.json', { with: { type: 'json' } })).default as { properties: Record<string, unknown> };
+  expect(schema.properties.notifications).toEqual(JSON.parse(JSON.stringify(NOTIFICATIONS_SCHEMA)));
+});
