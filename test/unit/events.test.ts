@@ -4,7 +4,7 @@ import type { ReconcileReport } from '../../agent/reconcile/reconcile.js';
 import type { TransactionRecord } from '../../agent/state/agent-state.js';
 
 const scope = { host: 'h', stack: 's', at: '2026-11-22T00:00:00Z' };
-const tx = (over: Partial<TransactionRecord>): TransactionRecord => ({ txId: 't1', service: 'web', kind: 'update', result: 'succeeded', revision: 'r', startedAt: '', finishedAt: '', from: 'reg/web:1.0.0@sha256:aa', to: 'reg/web:1.1.0@sha256:bb', ...over });
+const tx = (over: Partial<TransactionRecord>): TransactionRecord => ({ txId: 't1', service: 'web', kind: 'update', result: 'succeeded', revision: 'r', startedAt: '', finishedAt: '', from: `reg/web:1.0.0@sha256:${'a'.repeat(64)}`, to: `reg/web:1.1.0@sha256:${'b'.repeat(64)}`, ...over });
 const report = (transactions: TransactionRecord[], over: Partial<ReconcileReport> = {}): ReconcileReport => ({ result: 'failed', message: '', transactions, ...over });
 
 describe('eventsFromReport', () => {
