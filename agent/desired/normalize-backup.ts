@@ -32,7 +32,7 @@ export function normalizeBackup(raw: Raw | undefined, service: string, mounts: M
     restoreOnRollback: raw.restoreOnRollback === true,
   };
   if (pg) spec.postgres = { service: pg.service ?? service, database: pg.database, user: pg.user ?? 'postgres' };
-  if (!spec.postgres && targets.length === 0) report(base, 'a backup needs `postgres`, `volumes` or `paths`');
+  if (raw.postgres === undefined && raw.volumes === undefined && raw.paths === undefined) report(base, 'a backup needs `postgres`, `volumes` or `paths`');
   return spec;
 }
 
