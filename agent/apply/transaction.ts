@@ -193,6 +193,7 @@ async function runPhase(deps: TxDeps, j: Journal, phase: Exclude<TxPhase, 'finis
       if (signal?.aborted) throw new AgentError('ABORTED', 'health gate interrupted by shutdown');
       if (verdict.ok) return j.old ? 'remove-old' : 'finish';
       j.failure = { code: 'HEALTH_CHECK_FAILED', message: verdict.reason, phase, at: isoTime(deps.clock) };
+      deps.log.warn({ service: j.service, tx: j.txId, reason: verdict.reason }, 'Health gate failed; rolling back');
       return 'rollback-remove-new';
     }
     case 'remove-old':

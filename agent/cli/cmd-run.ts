@@ -58,6 +58,7 @@ export async function runCommand(rt: Runtime, signals: { signal: AbortSignal; tx
         const started = rt.clock.now();
         try {
           const report = await reconcileOnce({ ...ctx, env: fresh.env, secrets: fresh.secrets }, { signal, txSignal: signals.txSignal });
+          report.durationMs = rt.clock.now() - started;
           const state = await rt.store.load();
           const ready = state.conditions.find((c) => c.type === 'Ready')?.status === 'True';
           metrics?.observeReconcile(report, (rt.clock.now() - started) / 1000, rt.clock.now(), { quarantined: state.quarantined?.length ?? 0, pending: pendingCount(report), ready });
@@ -69,7 +70,7 @@ export async function runCommand(rt: Runtime, signals: { signal: AbortSignal; tx
         }
       },
       onReport: (r) => {
-        log.info({ result: r.result, revision: r.revision, transactions: r.transactions.length }, 'Reconcile finished');
+        log.info({ result: r.result, revision: r.revision, transactions: r.transactions.length, durationMs: r.durationMs }, 'Reconcile finished');
         rt.hooks.onReconcile?.(r);
         if (r.desired) {
           desired = r.desired;

@@ -52,6 +52,8 @@ export interface ReconcileReport {
   reverts?: RevertOutcome[];
   /** The valid desired state this pass applied: scheduled jobs follow it. */
   desired?: DesiredState;
+  /** How long the pass took (set by the loop). */
+  durationMs?: number;
 }
 
 /**
