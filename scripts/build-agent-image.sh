@@ -12,11 +12,13 @@
 #   --skip-build       do not run `npm run build` first (dist/ is current)
 #   -- ARGS...         passed on to `docker build` (e.g. --network host, --no-cache)
 #
-# The staged context is this checkout's dist/ and schema/, package.json, and a copy of its
-# node_modules pruned offline to the production dependencies (`npm prune --omit=dev --offline`):
-# for builders without access to the npm registry, and for the tests (their engine has no
-# outside network). The host's Node must be 20 on glibc, like the image: the few native addons
-# (ssh2, cpu-features, both optional) are copied as built here.
+# The staged context is the Dockerfile plus prebuilt/: this checkout's dist/, schema/,
+# package.json, packaging/healthcheck.mjs and a copy of its node_modules pruned offline to the
+# production dependencies (`npm prune --omit=dev --offline`, then checked with `npm ls`).
+# For builders without access to the npm registry, for the tests (their engine has no outside
+# network), and for packaging/install.sh (the same tree goes to /opt/gitops-agent).
+# The host's Node must be 20 on glibc, like the image: the few native addons (ssh2,
+# cpu-features, both optional) are copied as built here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -35,7 +37,7 @@ while [ $# -gt 0 ]; do
     --node-image) node_image=${2:?--node-image needs a reference}; shift ;;
     --skip-build) skip_build=1 ;;
     --) shift; docker_args=("$@"); break ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set /{/^set /!p}' "$0"; exit 0 ;;
     *) echo "build-agent-image: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -71,13 +73,16 @@ else
   fi
 fi
 touch "$stage/.gitops-agent-stage"
-mkdir -p "$stage/packaging"
-# no .dockerignore in the stage: the repository's would exclude dist/ and node_modules/
-cp Dockerfile package.json package-lock.json "$stage/"
-cp packaging/healthcheck.mjs "$stage/packaging/"
-cp -a schema dist "$stage/"
+# The Dockerfile's prebuilt stage copies prebuilt/ into the image. No .dockerignore in the
+# stage: the repository's would exclude dist/ and node_modules/.
+app="$stage/prebuilt"
+mkdir -p "$app/packaging"
+cp Dockerfile package.json "$stage/"
+cp package.json package-lock.json "$app/"
+cp packaging/healthcheck.mjs "$app/packaging/"
+cp -a schema dist "$app/"
 # node_modules: only the production packages when npm's record of the installed tree says which
-# (it is faster than copying everything), then pruned and checked by npm itself below
+# (much faster than copying everything), then pruned and checked by npm itself below
 if [ -f node_modules/.package-lock.json ]; then
   node -e '
     const l = require("./node_modules/.package-lock.json");
@@ -85,17 +90,18 @@ if [ -f node_modules/.package-lock.json ]; then
     for (const [k, v] of Object.entries(l.packages ?? {}))
       if (k.startsWith("node_modules/") && !v.dev && !v.link && !k.slice(13).includes("node_modules/")) console.log(k);
   ' >"$stage/.packages"
-  tar -cf - -T "$stage/.packages" | tar -C "$stage" -xf -
+  tar -cf - -T "$stage/.packages" | tar -C "$app" -xf -
   rm -f "$stage/.packages"
 else
-  cp -a node_modules "$stage/"
+  cp -a node_modules "$app/"
 fi
 (
-  cd "$stage"
-  npm prune --omit=dev --offline --ignore-scripts --no-audit --no-fund --loglevel=error >&2
+  cd "$app"
+  # --prefix: this copy, whatever an enclosing `npm test` exported (npm_config_local_prefix...)
+  npm prune --prefix "$app" --omit=dev --offline --ignore-scripts --no-audit --no-fund --loglevel=error >&2
   # every production dependency must be there (a package.json newer than node_modules is not)
-  if ! npm ls --omit=dev --all --offline >/dev/null 2>&1; then
-    npm ls --omit=dev --all --offline >&2 || true
+  if ! npm ls --prefix "$app" --omit=dev --all --offline >/dev/null 2>&1; then
+    npm ls --prefix "$app" --omit=dev --all --offline >&2 || true
     echo "build-agent-image: the production dependencies are incomplete: run npm install" >&2
     exit 1
   fi
