@@ -14,7 +14,7 @@ export async function statusCommand(rt: Runtime, opts: { json?: boolean }, versi
 export function formatStatus(v: StatusView): string {
   const lines: string[] = [];
   const src = v.source;
-  lines.push(`Stack:       ${v.stack ?? '(unknown)'}${v.agent.runningPid ? `   agent pid ${v.agent.runningPid}` : ''}`);
+  lines.push(`Stack:       ${v.stack ?? '(unknown)'}${v.agent.runningPid ? `   agent pid ${v.agent.runningPid} on ${v.agent.runningHost ?? '?'}` : ''}`);
   if (src?.kind === 'git') {
     lines.push(`Repository:  ${src.location}   branch ${src.branch ?? '?'}   path ${src.path || '/'}`);
     lines.push(`Fetched:     ${src.commit ? describeCommit(src.commit) : src.revision ?? '-'}   last fetch ${shortTime(src.lastLoadedAt)}`);

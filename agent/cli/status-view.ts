@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorMessage } from '../core/errors.js';
 import { LABELS } from '../core/labels.js';
@@ -13,6 +12,7 @@ import { listBackups } from '../backup/catalog.js';
 import { totalBytes, type BackupManifest } from '../backup/manifest.js';
 import { nextRun, type JobRecord, type JobStatus } from '../schedule/scheduler.js';
 import { readJsonFile } from '../state/atomic-file.js';
+import { isLockLive, readLockFile } from '../state/lock-file.js';
 import type { JobSpec } from '../desired/types.js';
 import type { ChannelCounters, NotifierState } from '../notify/notifier-state.js';
 
@@ -34,7 +34,7 @@ export interface ServiceView {
 
 /** Everything `agent status` shows; the `--json` output. Holds no secrets: images, hashes, reasons. */
 export interface StatusView {
-  agent: { version: string; stateDir: string; runningPid?: number };
+  agent: { version: string; stateDir: string; runningPid?: number; runningHost?: string };
   stack?: string;
   source?: AgentState['source'];
   conditions: Condition[];
@@ -75,8 +75,11 @@ export async function buildStatusView(rt: Runtime, version: string): Promise<Sta
   };
   const notifier = await readJsonFile<NotifierState>(join(rt.config.stateDir, 'notifier.json')).catch(() => undefined);
   for (const [name, ch] of Object.entries(notifier?.channels ?? {})) if (!rt.config.notifications || name in rt.config.notifications.channels) view.notifications.push({ name, ...ch.counters });
-  const pid = Number((await readFile(join(rt.config.stateDir, 'lock'), 'utf8').catch(() => '')).trim());
-  if (pid) view.agent.runningPid = pid;
+  const lock = await readLockFile(join(rt.config.stateDir, 'lock'));
+  if (lock && isLockLive(lock.record, lock.mtimeMs)) {
+    view.agent.runningPid = lock.record.pid;
+    view.agent.runningHost = lock.record.host;
+  }
   if (state.stack) view.stack = state.stack;
   if (state.source) view.source = state.source;
   if (state.lastReconcile) view.lastReconcile = state.lastReconcile;

@@ -1,8 +1,10 @@
-import { mkdir, open, readFile, unlink } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createLockFile, isLockLive, ownRecord, readLockFile, removeStaleLock } from './lock-file.js';
 
 export interface ServiceLockHolder {
   pid: number;
+  host?: string;
   purpose: string;
   since: string;
 }
@@ -12,9 +14,10 @@ export type ServiceLockResult = { acquired: true; release(): Promise<void> } | {
 /**
  * One operation on a service at a time, across processes: an update transaction of the running
  * agent, a backup or a restore started from the command line, a scheduled backup. Each holds
- * `<state>/locks/<service>.lock` (its pid and purpose) while it works; a lock left by a dead
- * process is taken over. The reconciler leaves a locked service alone for that pass, so that a
- * container stopped for a consistent backup is never mistaken for drift.
+ * `<state>/locks/<service>.lock` (pid, host, purpose) while it works; a lock left by a dead
+ * process, also one in another container, is taken over (lock-file.ts). The reconciler leaves a
+ * locked service alone for that pass, so that a container stopped for a consistent backup is
+ * never mistaken for drift.
  */
 export class ServiceLocks {
   constructor(private readonly dir: string) {}
@@ -23,21 +26,15 @@ export class ServiceLocks {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const path = join(this.dir, `${service}.lock`);
     for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        const fh = await open(path, 'wx', 0o600);
-        const holder: ServiceLockHolder = { pid: process.pid, purpose, since: now.toISOString() };
-        await fh.writeFile(JSON.stringify(holder));
-        await fh.close();
-        return { acquired: true, release: () => unlink(path).catch(() => undefined) };
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      }
-      const holder = await this.holder(service);
-      if (holder && isAlive(holder.pid)) return { acquired: false, holder };
-      await unlink(path).catch(() => undefined);
+      const held = await createLockFile(path, ownRecord(purpose, now));
+      if (held) return { acquired: true, release: () => held.release() };
+      const seen = await readLockFile(path);
+      if (!seen) continue;
+      if (isLockLive(seen.record, seen.mtimeMs)) return { acquired: false, holder: toHolder(seen.record) };
+      await removeStaleLock(path, seen.record);
     }
     const holder = await this.holder(service);
-    return holder ? { acquired: false, holder } : { acquired: false, holder: { pid: 0, purpose: 'unknown', since: now.toISOString() } };
+    return { acquired: false, holder: holder ?? { pid: 0, purpose: 'unknown', since: now.toISOString() } };
   }
 
   /** Waits until the lock is free, up to `timeoutMs`. */
@@ -51,20 +48,11 @@ export class ServiceLocks {
   }
 
   async holder(service: string): Promise<ServiceLockHolder | undefined> {
-    try {
-      return JSON.parse(await readFile(join(this.dir, `${service}.lock`), 'utf8')) as ServiceLockHolder;
-    } catch {
-      return undefined;
-    }
+    const seen = await readLockFile(join(this.dir, `${service}.lock`));
+    return seen ? toHolder(seen.record) : undefined;
   }
 }
 
-function isAlive(pid: number): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+function toHolder(r: { pid: number; host: string; purpose?: string; since: string }): ServiceLockHolder {
+  return { pid: r.pid, host: r.host, purpose: r.purpose ?? 'unknown', since: r.since };
 }

@@ -267,6 +267,14 @@ it('applies, runs, and `agent status` reads the running agent\'s state from anot
   // a second writer through docker exec is refused: the state directory has one owner
   const second = await execIn(agent, ['agent', 'apply', '--source', SOURCE]);
   expect(second.code, second.stderr).toBe(EXIT.locked);
+  // ...and so is one in a second container on the same volume, where the holder's pid (1 in both)
+  // means nothing: the lock names the holder's host and the running agent keeps it fresh
+  const secondContainer = await runAgent(['apply', '--source', SOURCE], { binds: src });
+  expect(secondContainer.code, secondContainer.stderr).toBe(EXIT.locked);
+  expect(secondContainer.stderr).toMatch(/another agent process \(pid 1 on /);
+  expect(other.agent.runningPid).toBe(1);
+  expect((await agent.inspect()).State.Running).toBe(true);
+  expect(statusOf(await execIn(agent, ['agent', 'status', '--json'])).agent.runningPid).toBe(1);
 
   // the image's HEALTHCHECK asks the agent's listener (AGENT_HTTP_LISTEN) for /healthz
   const healthz = await fetch(`http://127.0.0.1:${listenPort}/healthz`).then((r) => r.status, (err: Error) => err.message);
