@@ -1,4 +1,6 @@
 import { PassThrough, type Duplex, type Readable } from 'node:stream';
+// before dockerode: see the module
+import './defer-unused-deps.js';
 import Docker from 'dockerode';
 import type { ContainerInspectInfo } from 'dockerode';
 import { AgentError, errorMessage } from '../core/errors.js';
@@ -285,11 +287,19 @@ function toInfo(c: ContainerInspectInfo): ContainerInfo {
     health: (health?.Status as ContainerInfo['health'] | undefined) ?? 'none',
     healthOutput: trim(lastLog?.Output ?? ''),
     hasHealthcheck: Array.isArray(test) && test.length > 0 && test[0] !== 'NONE',
+    ...healthcheckCommand(test, c.Config.Healthcheck?.Timeout),
     restartCount: c.RestartCount,
     startedAt: c.State.StartedAt,
     finishedAt: c.State.FinishedAt,
     restartPolicy: fromRestartPolicy(c.HostConfig.RestartPolicy),
   };
+}
+
+function healthcheckCommand(test: string[] | undefined, timeoutNs: number | undefined): Pick<ContainerInfo, 'healthcheckCommand'> {
+  const timeoutMs = timeoutNs ? Math.round(timeoutNs / 1e6) : 30_000;
+  if (test?.[0] === 'CMD' && test.length > 1) return { healthcheckCommand: { argv: test.slice(1), timeoutMs } };
+  if (test?.[0] === 'CMD-SHELL' && test[1]) return { healthcheckCommand: { argv: ['/bin/sh', '-c', test[1]], timeoutMs } };
+  return {};
 }
 
 /** Container logs without a TTY come framed (8-byte headers per chunk); strip the frames. */

@@ -23,6 +23,11 @@ export interface ContainerInfo {
   healthOutput: string;
   /** Whether the container has a Docker HEALTHCHECK (from the image or the spec). */
   hasHealthcheck: boolean;
+  /**
+   * That HEALTHCHECK as a command to exec (`CMD-SHELL x` as `/bin/sh -c x`), and its timeout,
+   * so the health gate can run it at once instead of waiting for Docker's first interval.
+   */
+  healthcheckCommand?: { argv: string[]; timeoutMs: number };
   restartCount: number;
   startedAt: string;
   finishedAt: string;

@@ -28,10 +28,16 @@ interface ProbeState {
  * then the container neither exits nor restarts, nor turns unhealthy, nor fails a probe
  * `retries` times in a row, during the stabilisation window. Anything else fails, with a
  * reason that says which check and what it saw.
+ *
+ * Docker runs a HEALTHCHECK for the first time one interval after start (often 30 s; Engine 20
+ * has no start interval), so while Docker still says `starting` the gate runs the same command
+ * itself (docker exec, at once and then with a growing delay up to one second). One success
+ * counts as healthy, as it does for Docker (a check is healthy after one success). Docker's own
+ * verdict still rules: `unhealthy` fails the gate, in either phase.
  */
 export async function runHealthGate(deps: GateDeps, containerId: ContainerId, options: HealthOptions, signal?: AbortSignal): Promise<GateVerdict> {
   const { docker, clock } = deps;
-  const pollMs = deps.pollMs ?? 200;
+  const pollMs = deps.pollMs ?? 100;
   const probe = deps.runProbe ?? runProbe;
   const start = clock.now();
   const deadline = start + options.timeoutMs;
@@ -41,6 +47,15 @@ export async function runHealthGate(deps: GateDeps, containerId: ContainerId, op
   if (!first) return fail('container disappeared');
   const baseline = { restartCount: first.restartCount, startedAt: first.startedAt };
   const probes: ProbeState[] = options.probes.map((p) => ({ probe: p, passed: false, nextAt: start, consecutiveFailures: 0 }));
+  const early = { passed: false, nextAt: start, delayMs: 100 };
+  const runEarlyHealthcheck = async (info: ContainerInfo): Promise<void> => {
+    const cmd = info.healthcheckCommand;
+    if (!cmd || early.passed || info.health !== 'starting' || clock.now() < early.nextAt) return;
+    const r = await probe({ kind: 'exec', argv: cmd.argv, timeoutMs: cmd.timeoutMs, intervalMs: 0, retries: 1 }, { docker, containerId, signal });
+    early.passed = r.ok;
+    early.nextAt = clock.now() + early.delayMs;
+    early.delayMs = Math.min(early.delayMs * 2, 1000);
+  };
 
   const runDueProbes = async (now: number, stabilising: boolean): Promise<string | undefined> => {
     await Promise.all(
@@ -68,9 +83,9 @@ export async function runHealthGate(deps: GateDeps, containerId: ContainerId, op
     const broken = c ? await describeBroken(docker, c, baseline) : 'container disappeared';
     if (broken) return fail(broken);
     const info = c as ContainerInfo;
-    const probeFailure = await runDueProbes(clock.now(), false);
+    const [probeFailure] = await Promise.all([runDueProbes(clock.now(), false), runEarlyHealthcheck(info)]);
     if (probeFailure) return fail(probeFailure);
-    const dockerHealthy = !info.hasHealthcheck || info.health === 'healthy';
+    const dockerHealthy = !info.hasHealthcheck || info.health === 'healthy' || early.passed;
     if (dockerHealthy && probes.every((s) => s.passed)) break;
     if (clock.now() >= deadline) return fail(`not healthy after ${Math.round(options.timeoutMs / 1000)}s: ${pendingChecks(info, probes)}`);
     await clock.sleep(pollMs, signal).catch(() => undefined);
