@@ -81,6 +81,7 @@ RUN npm install --no-audit --no-fund --no-update-notifier --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY schema ./schema
 COPY agent ./agent
+COPY scripts/compile-schemas.mjs ./scripts/
 RUN npm run build \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund \
  && rm -rf node_modules/.cache

@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import schema from '../../schema/agent-config.schema.json' with { type: 'json' };
 import { parseDuration } from '../core/duration.js';
+import { loadValidator } from '../core/schema-validators.js';
+import type { ValidateFunction } from 'ajv';
 import { AgentError } from '../core/errors.js';
 import { dockerConfigPath } from '../docker/registry-auth.js';
 import type { GitAuthConfig } from '../source/git/credentials.js';
@@ -64,7 +65,7 @@ export interface ConfigOverrides {
 export const DEFAULT_STATE_DIR = '/var/lib/gitops-agent';
 export const DEFAULT_LISTEN = '127.0.0.1:9180';
 
-let validator: ReturnType<Ajv['compile']> | undefined;
+let validator: ValidateFunction | undefined;
 
 /** Defaults, then the configuration file, then environment variables, then flags. */
 export async function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv = process.env): Promise<AgentConfig> {
@@ -98,7 +99,7 @@ export async function loadConfig(overrides: ConfigOverrides, env: NodeJS.Process
 }
 
 function validate(raw: RawConfig, path: string | undefined): void {
-  validator ??= new Ajv({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true }).compile(schema);
+  validator ??= loadValidator('agent-config', schema);
   if (validator(raw)) return;
   const problems = (validator.errors ?? []).map((e) => {
     const at = e.instancePath.replace(/^\//, '').replace(/\//g, '.') || '(top level)';

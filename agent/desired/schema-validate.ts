@@ -1,4 +1,5 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import { loadValidator } from '../core/schema-validators.js';
 import schema from '../../schema/desired-state.schema.json' with { type: 'json' };
 import { fromPointer, type ValidationIssue } from './issues.js';
 import { issueAt, type ParsedFile } from './parse.js';
@@ -9,7 +10,7 @@ let compiled: ValidateFunction | undefined;
 
 function validator(): ValidateFunction {
   // Compiled once per process: a pure cache, not configuration.
-  compiled ??= new Ajv({ allErrors: true, verbose: true, strict: true, strictRequired: false, allowUnionTypes: true }).compile(schema);
+  compiled ??= loadValidator('desired-state', schema);
   return compiled;
 }
 
