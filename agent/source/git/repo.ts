@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { deflateSync } from 'node:zlib';
 import git, { Errors } from 'isomorphic-git';
 import http from 'isomorphic-git/http/node';
 import { AgentError, errorMessage } from '../../core/errors.js';
@@ -61,10 +62,39 @@ export class GitRepo {
       const r = await git.fetch({ fs, http, gitdir: this.gitdir, remote: 'origin', ref: this.branch, remoteRef: this.branch, singleBranch: true, tags: false, onAuth: this.onAuth, onAuthFailure: () => ({ cancel: true }) });
       if (!r.fetchHead) throw new AgentError('SOURCE_UNAVAILABLE', `branch ${this.branch} not found in the repository`);
       await git.writeRef({ fs, gitdir: this.gitdir, ref: this.remoteRef, value: r.fetchHead, force: true });
+      await this.unpackPacks().catch(() => undefined); // the packs stay readable; the next fetch tries again
       return r.fetchHead;
     } catch (err) {
       if (err instanceof AgentError) throw err;
       throw new AgentError('SOURCE_UNAVAILABLE', `fetch failed: ${describeGitError(err)}`, { cause: err });
+    }
+  }
+
+  /**
+   * Moves the objects of every pack into loose objects, then deletes the pack. isomorphic-git
+   * writes one pack per fetch and, to find an object, parses the index of each pack in turn
+   * (again for every object read): with a pack per commit fetched, every pass grew slower and
+   * churned more memory (the soak run: docs/soak.md). A loose object is found by its name. The
+   * pack goes only once all its objects are written (each to a temporary file, then renamed).
+   */
+  private async unpackPacks(): Promise<void> {
+    const dir = `${this.gitdir}/objects/pack`;
+    const packs = (await fs.promises.readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.idx'));
+    const cache = {};
+    for (const idx of packs) {
+      const pack = idx.replace(/\.idx$/, '.pack');
+      const { oids } = await git.indexPack({ fs, dir: this.gitdir, gitdir: this.gitdir, filepath: `objects/pack/${pack}`, cache });
+      for (const oid of oids) {
+        const file = `${this.gitdir}/objects/${oid.slice(0, 2)}/${oid.slice(2)}`;
+        if (fs.existsSync(file)) continue;
+        const { type, object } = await git.readObject({ fs, gitdir: this.gitdir, oid, format: 'content', cache });
+        const body = Buffer.from(object as Uint8Array);
+        await fs.promises.mkdir(`${this.gitdir}/objects/${oid.slice(0, 2)}`, { recursive: true });
+        await fs.promises.writeFile(`${file}.tmp`, deflateSync(Buffer.concat([Buffer.from(`${type} ${body.length}\0`), body])));
+        await fs.promises.rename(`${file}.tmp`, file);
+      }
+      await fs.promises.rm(`${dir}/${idx}`);
+      await fs.promises.rm(`${dir}/${pack}`);
     }
   }
 
