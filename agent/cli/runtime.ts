@@ -9,6 +9,7 @@ import type { DockerPort } from '../docker/port.js';
 import { runHealthGate } from '../health/gate.js';
 import { failpointsFromEnv } from '../apply/failpoints.js';
 import { newTxId } from '../apply/transaction.js';
+import type { LoadCache } from '../reconcile/inspect-desired.js';
 import type { ReconcileContext, ReconcileReport } from '../reconcile/reconcile.js';
 import type { BackupManifest } from '../backup/manifest.js';
 import type { JobSpec } from '../desired/types.js';
@@ -123,6 +124,7 @@ export async function createRuntime(overrides: ConfigOverrides, options: { defau
     source = createLocalDirSource(config.source.path);
   }
   const hooks: RuntimeHooks = {};
+  const loadCache: LoadCache = {};
   let notifier: Promise<Notifier | undefined> | undefined;
   const envFileSecrets = async () => (config.envFile ? Object.values(parseEnvFile(await readFile(config.envFile, 'utf8'))).filter((v) => v.length >= 4) : []);
   const onBackupComplete = (m: BackupManifest) => hooks.onBackup?.(m);
@@ -151,6 +153,7 @@ export async function createRuntime(overrides: ConfigOverrides, options: { defau
         gate: (id, opts, signal) => runHealthGate({ docker, clock }, id, opts, signal),
         newTxId: () => newTxId(clock.now()),
         secrets: await envFileSecrets(),
+        loadCache,
       };
       if (config.reconcile.prune !== undefined) ctx.prune = config.reconcile.prune;
       const revert = await revertSetup?.();

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import { loadDesiredState, type LoadResult } from '../desired/load.js';
@@ -22,6 +23,16 @@ export interface PlanContext {
   /** Overrides the desired state's `x-agent.prune` when set. */
   prune?: boolean;
   log: Logger;
+  /**
+   * The last desired state loaded, by what it was loaded from: a pass over an unchanged source
+   * (most passes of `agent run`) skips parsing, validating and normalising it again.
+   */
+  loadCache?: LoadCache;
+}
+
+export interface LoadCache {
+  key?: string;
+  result?: LoadResult;
 }
 
 export type Assessment =
@@ -36,7 +47,7 @@ export type Assessment =
 export async function assess(ctx: PlanContext, applied: Readonly<Record<string, AppliedRecord>>, state: AgentState, signal?: AbortSignal): Promise<Assessment> {
   const snapshot = await ctx.source.read(signal);
   if (snapshot.signatureRefused) return { kind: 'refused', snapshot, reason: snapshot.signatureRefused };
-  const load = loadDesiredState({ files: snapshot.files, revision: snapshot.revision, env: ctx.env, defaultStack: ctx.defaultStack, rootLabel: ctx.source.location });
+  const load = loadCached(ctx, snapshot);
   if (!load.ok) return { kind: 'invalid', snapshot, load };
   const actual = await observeStack(ctx.docker, load.state.stack);
   const prune = ctx.prune ?? load.prune;
@@ -44,6 +55,17 @@ export async function assess(ctx: PlanContext, applied: Readonly<Record<string, 
   const held = heldSpecs(state, load.state, quarantined);
   const plan = planChanges({ desired: load.state, actual, applied, failed: held, prune, now: ctx.clock.now(), ...(ctx.ignoreWindows ? { ignoreWindows: ctx.ignoreWindows } : {}) });
   return { kind: 'planned', snapshot, load, actual, plan, prune, quarantined, held };
+}
+
+function loadCached(ctx: PlanContext, snapshot: SourceSnapshot): LoadResult {
+  const input = { files: snapshot.files, revision: snapshot.revision, env: ctx.env, defaultStack: ctx.defaultStack, rootLabel: ctx.source.location };
+  if (!ctx.loadCache) return loadDesiredState(input);
+  // The files themselves are in the key (not only the revision): a cache can never be stale.
+  const key = createHash('sha256').update(JSON.stringify([input.files, input.revision, Object.entries(input.env).sort(), input.defaultStack, input.rootLabel])).digest('hex');
+  if (ctx.loadCache.key === key && ctx.loadCache.result) return ctx.loadCache.result;
+  const result = loadDesiredState(input);
+  Object.assign(ctx.loadCache, { key, result });
+  return result;
 }
 
 /** The agent's quarantine rules, each with the service using the image and whether it asks for that version. */
