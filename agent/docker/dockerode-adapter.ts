@@ -1,3 +1,4 @@
+import { Agent } from 'node:http';
 import { PassThrough, type Duplex, type Readable } from 'node:stream';
 // before dockerode: see the module
 import './defer-unused-deps.js';
@@ -32,6 +33,9 @@ export function dockerConnectOptions(host: string | undefined): Docker.DockerOpt
 /** The DockerPort over the Engine API, through dockerode. */
 export function createDockerAdapter(options: DockerAdapterOptions): DockerPort {
   const docker = new Docker(dockerConnectOptions(options.host));
+  // Pings go on a connection of their own: a dockerd shutting down stops its containers while it
+  // still answers on connections already open (kept alive), and only refuses new ones.
+  const pinger = new Docker({ ...dockerConnectOptions(options.host), agent: new Agent({ keepAlive: false }) } as Docker.DockerOptions);
   const call = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
     try {
       return await fn();
@@ -42,7 +46,7 @@ export function createDockerAdapter(options: DockerAdapterOptions): DockerPort {
 
   return {
     async ping(signal) {
-      await call('ping', () => (docker.ping as unknown as (o: object) => Promise<unknown>).call(docker, { abortSignal: signal }));
+      await call('ping', () => (pinger.ping as unknown as (o: object) => Promise<unknown>).call(pinger, { abortSignal: signal }));
     },
 
     async listContainers(labels) {
@@ -174,12 +178,17 @@ export function createDockerAdapter(options: DockerAdapterOptions): DockerPort {
         docker.modem.demuxStream(stream, sink, sink);
         const finished = new Promise<'done'>((resolve) => stream.on('end', () => resolve('done')).on('close', () => resolve('done')));
         let timer: NodeJS.Timeout | undefined;
+        let onAbort: (() => void) | undefined;
         const timedOut = new Promise<'timeout'>((resolve) => {
           timer = setTimeout(() => resolve('timeout'), opts.timeoutMs);
-          opts.signal?.addEventListener('abort', () => resolve('timeout'), { once: true });
+          onAbort = () => resolve('timeout');
+          opts.signal?.addEventListener('abort', onAbort, { once: true });
         });
         const outcome = await Promise.race([finished, timedOut]);
         clearTimeout(timer);
+        // The signal lives as long as the agent (`agent run`): a listener left on it would keep
+        // this exec's stream and output alive, one more per health check run by exec.
+        if (onAbort) opts.signal?.removeEventListener('abort', onAbort);
         if (outcome === 'timeout') {
           stream.destroy();
           return { exitCode: -1, output: `${trim(output)}\n(timed out after ${opts.timeoutMs} ms)`.trim() };

@@ -41,7 +41,12 @@ export async function runHealthGate(deps: GateDeps, containerId: ContainerId, op
   const probe = deps.runProbe ?? runProbe;
   const start = clock.now();
   const deadline = start + options.timeoutMs;
-  const fail = (reason: string): GateVerdict => ({ ok: false, reason, durationMs: clock.now() - start });
+  const fail = async (reason: string): Promise<GateVerdict> => {
+    // A container stopped by an engine that is shutting down (or probes failing because of it)
+    // says nothing about the version: when the engine is going away, throw its transient error.
+    if (!signal?.aborted) await docker.ping(signal);
+    return { ok: false, reason, durationMs: clock.now() - start };
+  };
 
   const first = await docker.inspectContainer(containerId);
   if (!first) return fail('container disappeared');

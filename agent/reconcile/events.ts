@@ -79,7 +79,7 @@ function eventFromTransaction(t: TransactionRecord, desired: DesiredState | unde
   }
   if (t.result === 'interrupted') return undefined;
   if (t.code === 'BACKUP_FAILED') {
-    return { ...common, type: 'backup-failed', severity: 'warning', title: `${t.service}: the backup before the update ${change} failed; the update was aborted, nothing changed`, ...(t.reason ? { reason: t.reason } : {}), action: 'Check the backup store (space, reachability); the update is tried again at the next pass.', dedupKey: `backup-failed:update:${t.service}` };
+    return { ...common, type: 'backup-failed', severity: 'warning', title: `${t.service}: the backup before the update ${change} failed; the update was aborted, nothing changed`, ...(t.reason ? { reason: t.reason } : {}), action: 'Check the backup store (space, reachability); the update is tried again at the next pass.', dedupKey: `backup-failed:update:${t.service}:${t.revision}` };
   }
   const verb = t.result === 'rolled-back' ? 'failed and was rolled back' : t.result === 'rollback-failed' ? 'failed, and the rollback failed too' : 'failed';
   return {
@@ -92,7 +92,9 @@ function eventFromTransaction(t: TransactionRecord, desired: DesiredState | unde
       t.result === 'rollback-failed'
         ? 'Look at the service now: the previous version did not come back healthy. agent status and agent backup list show what there is to restore.'
         : 'The failed version is held and will not be retried; fix it or revert it in Git. agent status shows the details.',
-    dedupKey: `update-failed:${t.service}:${t.to ?? ''}`,
+    // The same update failing again (a transient cause, retried each pass) is one problem; another
+    // desired state (another spec, even with the same image) is another one.
+    dedupKey: `update-failed:${t.service}:${t.to ?? ''}:${t.revision}`,
   };
 }
 

@@ -35,8 +35,9 @@ export function createLoop(options: LoopOptions) {
 
   const schedule = (ms: number) => {
     clearTimeout(timer);
+    // Not unref'd: with a Git source and no HTTP listener nothing else keeps `agent run` alive,
+    // and Node would end it with exit code 13 (an unsettled top-level await). run() clears it.
     timer = setTimeout(() => trigger('timer'), ms);
-    timer.unref?.();
   };
 
   const run = async (signal: AbortSignal) => {

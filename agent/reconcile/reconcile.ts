@@ -6,7 +6,7 @@ import type { ValidationIssue } from '../desired/issues.js';
 import { observeStack, type ActualState } from '../observe/observe.js';
 import { planChanges } from '../plan/plan.js';
 import type { Plan } from '../plan/types.js';
-import { resumeTransaction } from '../apply/transaction.js';
+import { resumeTransaction, type TransactionOutcome } from '../apply/transaction.js';
 import type { Failpoint, TxBackup, TxDeps } from '../apply/types.js';
 import type { BackupPolicy } from '../desired/types.js';
 import { DEFAULT_RETENTION } from '../desired/normalize-backup.js';
@@ -89,14 +89,19 @@ export async function reconcileOnce(ctx: ReconcileContext, opts: { signal?: Abor
   }
 
   // 1. Finish what an earlier run left half-done, before looking at anything else.
+  const resumed: TransactionOutcome[] = [];
   for (const journal of await ctx.store.journals.list()) {
     try {
-      transactions.push((await resumeTransaction(tx, journal, record, opts.txSignal)).record);
+      const outcome = await resumeTransaction(tx, journal, record, opts.txSignal);
+      resumed.push(outcome);
+      transactions.push(outcome.record);
     } catch (err) {
       log.error({ service: journal.service, tx: journal.txId, err: errorMessage(err) }, 'Could not resume transaction; will retry');
       return blocked('error', `transaction ${journal.txId} of ${journal.service} could not be resumed: ${errorMessage(err)}`, 'transient', 'DockerUnavailable');
     }
   }
+  // A rollback finished after a restart is written back like any other: queued now, as this pass may end early.
+  if (ctx.revert && resumed.length > 0) await queueReverts(recorder, resumed, await ctx.store.loadApplied(), ctx.clock);
 
   // 2. Desired state, actual state, plan.
   const applied = await ctx.store.loadApplied();

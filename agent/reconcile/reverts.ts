@@ -3,7 +3,7 @@ import { isoTime, type Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import type { TransactionOutcome } from '../apply/transaction.js';
 import type { AppliedRecord } from '../plan/types.js';
-import { revertFailedUpdate, type RevertDeps, type RevertRequest } from '../revert/revert.js';
+import { findOwnRevert, revertFailedUpdate, type RevertDeps, type RevertRequest } from '../revert/revert.js';
 import type { StateRecorder } from './recorder.js';
 
 /** A refused or failed revert is tried again after this long; a pending one at every pass. */
@@ -57,17 +57,20 @@ export async function processReverts(recorder: StateRecorder, deps: RevertDeps, 
   for (const [service, s] of Object.entries(recorder.state.services)) {
     const r = s.revert;
     if (!r || r.state === 'pushed') continue;
-    // The desired state moved on by itself (a person fixed or reverted it): nothing to write.
-    if (currentHashes[service] !== r.request.failedHash) {
+    // The desired state moved on: by a person who fixed or reverted it (nothing to write), or by
+    // our own revert, pushed by an agent that died before it could record it (record it now).
+    const movedOn = currentHashes[service] !== r.request.failedHash;
+    const own = movedOn ? await findOwnRevert(deps, r.request).catch(() => undefined) : undefined;
+    if (movedOn && !own) {
       await recorder.update((st) => {
         delete (st.services[service] as { revert?: unknown }).revert;
       });
       continue;
     }
-    if (r.nextAttemptAt && Date.parse(r.nextAttemptAt) > now) continue;
+    if (!own && r.nextAttemptAt && Date.parse(r.nextAttemptAt) > now) continue;
     let result;
     try {
-      result = await revertFailedUpdate(deps, r.request);
+      result = own ?? (await revertFailedUpdate(deps, r.request));
     } catch (err) {
       log.error({ service, err: errorMessage(err) }, 'Revert commit could not be made; will retry');
       await recorder.update((st) => {

@@ -96,6 +96,20 @@ export async function revertFailedUpdate(deps: RevertDeps, req: RevertRequest): 
   return { status: 'failed', reason: `the branch kept moving: ${deps.maxAttempts} attempts (${lastReason})` };
 }
 
+/**
+ * The revert commit made for this very request (its trailers name the failed version and the
+ * rollback time), when it is on the branch: pushed by an agent that died before recording it.
+ */
+export async function findOwnRevert(deps: Pick<RevertDeps, 'repo'>, req: RevertRequest): Promise<RevertResult | undefined> {
+  const tip = await deps.repo.lastFetched();
+  if (!tip) return undefined;
+  const mine = (await deps.repo.log(tip, HISTORY_DEPTH)).find((c) => c.body.includes(`\nFailed-version: ${req.failedImage}\nRolled-back-at: ${req.at}\n`));
+  if (!mine) return undefined;
+  const reverts = /^Reverts: (\S+)$/m.exec(mine.body)?.[1] ?? '';
+  const quarantined = /^Version (\S+) is quarantined in /m.exec(mine.body)?.[1];
+  return quarantined ? { status: 'pushed', sha: mine.sha, reverts, quarantined } : { status: 'pushed', sha: mine.sha, reverts };
+}
+
 async function yamlFiles(deps: RevertDeps, sha: string): Promise<{ path: string; content: string }[]> {
   const entries = (await deps.repo.listFiles(sha, deps.path)).filter((e) => /^[^.].*\.ya?ml$/.test(e.path));
   const out: { path: string; content: string }[] = [];

@@ -3,7 +3,7 @@
  */
 import Docker from 'dockerode';
 import { inject } from 'vitest';
-import type { FixtureImages } from './images.js';
+import { fixtureRef, type FixtureImages } from './images.js';
 
 export interface Harness {
   /** A client of the run's private engine (never the host's own engine). */
@@ -28,4 +28,20 @@ export function harness(): Harness {
     registryDir: inject('registryDir'),
     images: inject('images'),
   };
+}
+
+/**
+ * The run's harness seen through an engine and a registry of the test's own (which it may
+ * restart or stop, unlike the shared ones): the fixture images under that registry's host,
+ * with the same digests (start the registry with `seedFrom: harness().registryDir`).
+ */
+export function harnessOn(engine: { docker: Docker; dockerHost: string; socketPath: string; dir: string }, registry: { host: string; storageDir: string }): Harness {
+  const base = harness();
+  const images = Object.fromEntries(
+    Object.entries(base.images).map(([v, img]) => {
+      const ref = fixtureRef(registry.host, v);
+      return [v, { ...img, ref, pinned: `${ref}@${img.digest}` }];
+    }),
+  ) as FixtureImages;
+  return { docker: engine.docker, dockerHost: engine.dockerHost, socketPath: engine.socketPath, engineDir: engine.dir, registryHost: registry.host, registryDir: registry.storageDir, images };
 }

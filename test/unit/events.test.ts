@@ -20,6 +20,14 @@ describe('eventsFromReport', () => {
     if (title) expect(events[0]?.title).toBe(title);
   });
 
+  it('the same failure again at the same desired state is one problem; at another desired state it is news', () => {
+    const key = (t: TransactionRecord) => eventsFromReport(report([t]), scope)[0]?.dedupKey;
+    for (const failed of [tx({ result: 'failed', code: 'BACKUP_FAILED' }), tx({ result: 'failed', code: 'PULL_FAILED' })]) {
+      expect(key({ ...failed, txId: 't2' })).toBe(key(failed));
+      expect(key({ ...failed, revision: 'r2' })).not.toBe(key(failed));
+    }
+  });
+
   it('a manual-policy update that succeeded is announced', () => {
     const desired = { stack: 's', services: { web: { agent: { policy: 'manual' } } } } as unknown as ReconcileReport['desired'];
     expect(eventsFromReport(report([tx({})], { desired }), scope).map((e) => e.type)).toEqual(['update-applied']);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { AgentError } from '../../agent/core/errors.js';
 import type { ContainerId } from '../../agent/core/ids.js';
 import type { ContainerHealth, ContainerInfo, DockerPort } from '../../agent/docker/port.js';
 import { runHealthGate } from '../../agent/health/gate.js';
@@ -10,7 +11,7 @@ const ID = 'c0ffee' as ContainerId;
  * A container whose Docker health follows `dockerHealth(t)` (t: ms since start) and whose
  * HEALTHCHECK command, run by exec, succeeds from `execOkFrom` ms on.
  */
-function container(o: { dockerHealth: (t: number) => ContainerHealth; execOkFrom?: number; command?: boolean }) {
+function container(o: { dockerHealth: (t: number) => ContainerHealth; execOkFrom?: number; command?: boolean; exitedFrom?: number; engineGoneFrom?: number }) {
   const clock = fakeClock();
   const t0 = clock.now();
   const execs: { at: number; argv: string[] }[] = [];
@@ -20,8 +21,8 @@ function container(o: { dockerHealth: (t: number) => ContainerHealth; execOkFrom
     image: 'web:1',
     imageId: 'sha256:1',
     labels: {},
-    status: 'running',
-    exitCode: 0,
+    status: o.exitedFrom !== undefined && clock.now() - t0 >= o.exitedFrom ? 'exited' : 'running',
+    exitCode: o.exitedFrom !== undefined && clock.now() - t0 >= o.exitedFrom ? 143 : 0,
     oomKilled: false,
     error: '',
     health: o.dockerHealth(clock.now() - t0),
@@ -34,6 +35,10 @@ function container(o: { dockerHealth: (t: number) => ContainerHealth; execOkFrom
     restartPolicy: 'no',
   });
   const docker = {
+    // A fresh connection: refused once the engine is going away (open ones still answer meanwhile).
+    ping: async () => {
+      if (o.engineGoneFrom !== undefined && clock.now() - t0 >= o.engineGoneFrom) throw new AgentError('DOCKER_UNAVAILABLE', 'Docker engine unreachable (ENOENT) during ping');
+    },
     inspectContainer: async () => info(),
     logs: async () => '',
     exec: async (_id: ContainerId, argv: string[]) => {
@@ -77,5 +82,13 @@ describe('health gate and the Docker HEALTHCHECK', () => {
     const c = container({ dockerHealth: (t) => (t < 3000 ? 'starting' : 'unhealthy'), execOkFrom: 0 });
     const v = await runHealthGate({ docker: c.docker, clock: c.clock }, ID, opts(10_000));
     expect(v).toMatchObject({ ok: false, reason: expect.stringContaining('during the stabilisation window') });
+  });
+
+  it('a container stopped by an engine that is going away is no verdict on the version: the engine error is thrown', async () => {
+    // dockerd stops its containers on shutdown while it still answers on connections already open
+    const c = container({ dockerHealth: () => 'healthy', exitedFrom: 2000, engineGoneFrom: 1900 });
+    await expect(runHealthGate({ docker: c.docker, clock: c.clock }, ID, opts(10_000))).rejects.toMatchObject({ code: 'DOCKER_UNAVAILABLE' });
+    const crashed = container({ dockerHealth: () => 'healthy', exitedFrom: 2000 });
+    expect(await runHealthGate({ docker: crashed.docker, clock: crashed.clock }, ID, opts(10_000))).toMatchObject({ ok: false, reason: expect.stringContaining('container exited with code 143') });
   });
 });

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort, uniqueName } from '../../harness/ports.js';
-import { harness } from '../../harness/provided.js';
+import { harness, type Harness } from '../../harness/provided.js';
 import type { FixtureVersion } from '../../harness/images.js';
 import type { StatusView } from '../../../agent/cli/status-view.js';
 
@@ -40,12 +40,15 @@ export class AgentFixture {
   readonly root = mkdtempSync(join(tmpdir(), 'gadt-agent-'));
   readonly sourceDir = join(this.root, 'desired');
   readonly stateDir = join(this.root, 'state');
-  readonly h = harness();
 
   /** How the agent finds the desired state: this directory by default, or a Git repository (useGit). */
   sourceArgs: string[] = ['--source', this.sourceDir];
 
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    /** The engine and registry the agent works with: the run's shared ones unless a test brings its own. */
+    readonly h: Harness,
+  ) {}
 
   /** Point the agent at a Git repository instead of the directory; the password goes in a file. */
   useGit(url: string, password: string, extra: string[] = []): void {
@@ -57,9 +60,9 @@ export class AgentFixture {
 
   gitEnv: Record<string, string> = { AGENT_HOST_NAME: 'test-host' };
 
-  static async create(): Promise<AgentFixture> {
+  static async create(h: Harness = harness()): Promise<AgentFixture> {
     if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` (npm test does it first)`);
-    const f = new AgentFixture(await freePort());
+    const f = new AgentFixture(await freePort(), h);
     rmSync(f.sourceDir, { recursive: true, force: true });
     const { mkdirSync } = await import('node:fs');
     mkdirSync(f.sourceDir, { recursive: true });
@@ -113,8 +116,8 @@ export class AgentFixture {
     return runNode(this.args(command, extra), { ...this.gitEnv, ...env }, timeoutMs);
   }
 
-  /** Starts a command without waiting: its output so far, and its end. */
-  start(command: string, extra: string[] = [], env: Record<string, string> = {}): { output: () => string; done: Promise<CliResult> } {
+  /** Starts a command without waiting: its process id, its output so far, and its end. */
+  start(command: string, extra: string[] = [], env: Record<string, string> = {}): { pid: number; output: () => string; done: Promise<CliResult> } {
     let out = '';
     let err = '';
     const child = spawn(process.execPath, this.args(command, extra), { env: { ...process.env, AGENT_LOG_LEVEL: 'info', ...this.gitEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -124,7 +127,7 @@ export class AgentFixture {
       child.on('error', reject);
       child.on('close', (code, signal) => resolvePromise({ code, signal, stdout: out, stderr: err }));
     });
-    return { output: () => out + err, done };
+    return { pid: child.pid ?? -1, output: () => out + err, done };
   }
 
   /** Stops a command started with start(): SIGTERM, then waits for it. */
