@@ -142,7 +142,7 @@ export async function reconcileOnce(ctx: ReconcileContext, opts: { signal?: Abor
     s.desired = { revision: desired.revision, loadedAt: isoTime(ctx.clock), services: Object.fromEntries(Object.values(desired.services).map((d) => [d.name, { image: d.spec.image, hash: d.hash, policy: d.agent.policy }])) };
     forgetStaleFailures(s, desired);
   });
-  await tidyLeftovers(ctx, actual, log);
+  const tidied = await tidyLeftovers(ctx, actual, log);
 
   // 3. Apply.
   const rlog = log.child({ revision: desired.revision });
@@ -167,7 +167,9 @@ export async function reconcileOnce(ctx: ReconcileContext, opts: { signal?: Abor
   }
 
   // 5. What is still pending after this pass, for the conditions.
-  const after = planChanges({ desired, actual: await observeStack(ctx.docker, desired.stack), applied: await ctx.store.loadApplied(), failed: assessment.held, prune: assessment.prune, now: ctx.clock.now(), ...(ctx.ignoreWindows ? { ignoreWindows: ctx.ignoreWindows } : {}) });
+  // Nothing touched (most passes): what was observed still holds, no need to ask the engine again.
+  const touched = tidied > 0 || summary.outcomes.length > 0 || Object.keys(summary.interrupted).length > 0;
+  const after = planChanges({ desired, actual: touched ? await observeStack(ctx.docker, desired.stack) : actual, applied: await ctx.store.loadApplied(), failed: assessment.held, prune: assessment.prune, now: ctx.clock.now(), ...(ctx.ignoreWindows ? { ignoreWindows: ctx.ignoreWindows } : {}) });
   const failed = transactions.filter((t) => t.result !== 'succeeded' && t.result !== 'interrupted');
   const result: ReconcileResult = failed.length > 0 || Object.keys(summary.interrupted).length > 0 ? 'failed' : plan.changes === 0 && transactions.length === 0 ? 'no-op' : 'succeeded';
   const held = after.steps.filter((s) => s.held).map((s) => s.service);
@@ -204,8 +206,10 @@ function forgetStaleFailures(s: AgentState, desired: DesiredState): void {
  * are leftovers of a transaction that finished without removing them: remove them so that
  * two copies never run.
  */
-async function tidyLeftovers(ctx: ReconcileContext, actual: ActualState, log: Logger): Promise<void> {
+/** Removes containers of a service left by no transaction in flight; returns how many. */
+async function tidyLeftovers(ctx: ReconcileContext, actual: ActualState, log: Logger): Promise<number> {
   const journaled = new Set((await ctx.store.journals.list()).map((j) => j.service));
+  let removed = 0;
   for (const svc of Object.values(actual.services)) {
     if (journaled.has(svc.name)) continue;
     for (const c of svc.others) {
@@ -213,6 +217,8 @@ async function tidyLeftovers(ctx: ReconcileContext, actual: ActualState, log: Lo
       await ctx.docker.removeContainer(c.id).catch((err: unknown) => {
         throw new AgentError('DOCKER_UNAVAILABLE', `cannot remove leftover container ${c.name}: ${errorMessage(err)}`, { cause: err });
       });
+      removed++;
     }
   }
+  return removed;
 }
