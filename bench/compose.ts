@@ -161,7 +161,8 @@ export async function benchCompose(log: (s: string) => void): Promise<ComposeBen
       writeCompose(changed);
       const cProbe = startProbe(`http://127.0.0.1:${cPorts[7]}/`);
       const t0 = Date.now();
-      await compose(['up', '-d']);
+      const up = await compose(['up', '-d']);
+      if (up.code !== 0) throw new Error(`docker-compose up -d failed (${up.code}): ${up.stderr.slice(-2000)}`);
       await waitServing(`http://127.0.0.1:${cPorts[7]}/`, to);
       cOne.push(Date.now() - t0);
       cDown.push(longestOutage(await cProbe.stop()));
