@@ -31,7 +31,7 @@ function composeSection(r: ComposeBenchResult): string {
   const ratio = (a: number, c: number) => (c > 0 ? (a / c).toFixed(2) : '-');
   const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
   return [
-    `${r.services} services (the web fixture: busybox httpd with a Docker HEALTHCHECK, host networking), medians of ${r.runs} runs; the peer is Debian's docker-compose 1.29 (\`up -d\`) on the same engine, same images, same services.`,
+    `${r.services} services (the web fixture: busybox httpd with a Docker HEALTHCHECK at Docker's default 30 s interval, host networking), medians of ${r.runs} runs; the peer is Debian's docker-compose 1.29 (\`up -d\`) on the same engine, same images, same services.`,
     '',
     '| measure | agent | docker-compose | agent / compose | target |',
     '| --- | --- | --- | --- | --- |',
