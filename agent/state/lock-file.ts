@@ -125,8 +125,27 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/**
+ * Takes the lock at `path` for `record`: created if absent, taken over if its holder is gone.
+ * Returns the live holder's record when someone else holds it.
+ */
+export async function takeLock(path: string, record: LockRecord): Promise<{ held: HeldLock } | { holder: LockRecord }> {
+  let seen: LockRecord | undefined;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const held = await createLockFile(path, record);
+    if (held) return { held };
+    const found = await readLockFile(path);
+    if (!found) continue;
+    seen = found.record;
+    if (isLockLive(found.record, found.mtimeMs)) return { holder: found.record };
+    await removeStaleLock(path, found.record);
+  }
+  // Three races lost in a row: someone else keeps taking it.
+  return { holder: seen ?? { pid: 0, host: hostname(), token: '', since: record.since } };
+}
+
 /** Removes a lock file only if it still holds `record` (no race with a process that just took it). */
-export async function removeStaleLock(path: string, seen: LockRecord): Promise<void> {
+async function removeStaleLock(path: string, seen: LockRecord): Promise<void> {
   const now = await readLockFile(path);
   if (now && (now.record.token !== seen.token || now.record.pid !== seen.pid || now.record.host !== seen.host || now.record.ns !== seen.ns)) return;
   await unlink(path).catch(() => undefined);

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AgentError } from '../core/errors.js';
-import { createLockFile, isLockLive, ownRecord, readLockFile, removeStaleLock, type HeldLock } from './lock-file.js';
+import { ownRecord, takeLock, type HeldLock } from './lock-file.js';
 
 export type StateLock = HeldLock;
 
@@ -11,19 +11,8 @@ export type StateLock = HeldLock;
  */
 export async function acquireStateLock(stateDir: string): Promise<StateLock> {
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  const path = join(stateDir, 'lock');
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const held = await createLockFile(path, ownRecord('agent'));
-    if (held) return held;
-    const seen = await readLockFile(path);
-    if (!seen) continue;
-    if (isLockLive(seen.record, seen.mtimeMs)) {
-      const { pid, host } = seen.record;
-      throw new AgentError('STATE_LOCKED', `another agent process (pid ${pid} on ${host}) is using the state directory ${stateDir}`, {
-        data: { pid, host, stateDir },
-      });
-    }
-    await removeStaleLock(path, seen.record);
-  }
-  throw new AgentError('STATE_LOCKED', `could not take the lock of ${stateDir}`, { data: { stateDir } });
+  const r = await takeLock(join(stateDir, 'lock'), ownRecord('agent'));
+  if ('held' in r) return r.held;
+  const { pid, host } = r.holder;
+  throw new AgentError('STATE_LOCKED', `another agent process (pid ${pid} on ${host}) is using the state directory ${stateDir}`, { data: { pid, host, stateDir } });
 }

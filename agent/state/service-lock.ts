@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createLockFile, isLockLive, ownRecord, readLockFile, removeStaleLock } from './lock-file.js';
+import { ownRecord, readLockFile, takeLock } from './lock-file.js';
 
 export interface ServiceLockHolder {
   pid: number;
@@ -24,17 +24,8 @@ export class ServiceLocks {
 
   async tryAcquire(service: string, purpose: string, now = new Date()): Promise<ServiceLockResult> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const path = join(this.dir, `${service}.lock`);
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const held = await createLockFile(path, ownRecord(purpose, now));
-      if (held) return { acquired: true, release: () => held.release() };
-      const seen = await readLockFile(path);
-      if (!seen) continue;
-      if (isLockLive(seen.record, seen.mtimeMs)) return { acquired: false, holder: toHolder(seen.record) };
-      await removeStaleLock(path, seen.record);
-    }
-    const holder = await this.holder(service);
-    return { acquired: false, holder: holder ?? { pid: 0, purpose: 'unknown', since: now.toISOString() } };
+    const r = await takeLock(join(this.dir, `${service}.lock`), ownRecord(purpose, now));
+    return 'held' in r ? { acquired: true, release: () => r.held.release() } : { acquired: false, holder: toHolder(r.holder) };
   }
 
   /** Waits until the lock is free, up to `timeoutMs`. */

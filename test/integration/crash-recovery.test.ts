@@ -34,19 +34,9 @@ describe.each([
     f.writeDesired(f.webYaml({ version: current, backup: { restoreOnRollback: true } }));
     const r = await f.run('apply');
     expect(r.code, r.stderr).toBe(EXIT.ok);
-    expect(await inService('echo kept > /data/marker && cat /data/marker')).toBe('kept');
+    expect(await f.inService('echo kept > /data/marker && cat /data/marker')).toBe('kept');
   });
 
-  /** Runs a shell command in the live container of the service. */
-  async function inService(cmd: string): Promise<string> {
-    const [c] = (await f.containers()).filter((x) => x.state === 'running');
-    const exec = await f.h.docker.getContainer(c!.id).exec({ Cmd: ['sh', '-c', cmd], AttachStdout: true, AttachStderr: true, Tty: true });
-    const stream = await exec.start({ Tty: true });
-    const out: Buffer[] = [];
-    stream.on('data', (d: Buffer) => out.push(d));
-    await new Promise((r) => stream.on('end', r));
-    return Buffer.concat(out).toString('utf8').trim();
-  }
   afterAll(async () => {
     await f.cleanup();
   });
@@ -70,7 +60,7 @@ describe.each([
     expect(await f.page()).toBe(expected);
 
     // The volume's data survived the crash and the backup and restore steps.
-    expect(await inService('cat /data/marker')).toBe('kept');
+    expect(await f.inService('cat /data/marker')).toBe('kept');
     const s = await f.status();
     expect(s.interruptedTransactions).toEqual([]);
     const svc = s.services[0];

@@ -20,16 +20,6 @@ afterEach(async () => {
   await f.cleanup();
 });
 
-async function inService(cmd: string): Promise<string> {
-  const [c] = (await f.containers()).filter((x) => x.state === 'running');
-  const exec = await f.h.docker.getContainer(c!.id).exec({ Cmd: ['sh', '-c', cmd], AttachStdout: true, AttachStderr: true, Tty: true });
-  const stream = await exec.start({ Tty: true });
-  const out: Buffer[] = [];
-  stream.on('data', (d: Buffer) => out.push(d));
-  await new Promise((r) => stream.on('end', r));
-  return Buffer.concat(out).toString('utf8').trim();
-}
-
 describe('the HTTP listener: /healthz and /metrics', () => {
   it('answers on 127.0.0.1 with the agent health and Prometheus metrics', async () => {
     const port = await freePort();
@@ -93,7 +83,7 @@ describe('certificate renewal', () => {
     const agent = f.start('run', ['--interval', '1h', '--listen', '']);
     try {
       await eventually('a renewal run with nothing due', async () => (await f.status()).jobs[0]?.lastMessage === 'no certificate was due for renewal', 60_000);
-      expect(await inService('cat /tmp/reloads 2>/dev/null || echo none')).toBe('none');
+      expect(await f.inService('cat /tmp/reloads 2>/dev/null || echo none')).toBe('none');
       writeFileSync(join(le, 'due'), '');
       await eventually('the renewal and the reload', async () => (await f.status()).jobs[0]?.lastMessage === 'renewed /etc/letsencrypt/live/example.org; web reloaded and healthy', 30_000, 200).catch(async (err: Error) => {
         throw new Error(`${err.message}: ${JSON.stringify((await f.status()).jobs)}`);
@@ -101,7 +91,7 @@ describe('certificate renewal', () => {
       // Runs after it find nothing due again: one renewal, one reload.
       await eventually('the next run', async () => (await f.status()).jobs[0]?.lastMessage === 'no certificate was due for renewal', 30_000, 200);
       expect(existsSync(join(le, 'due'))).toBe(false);
-      expect(await inService('cat /tmp/reloads')).toBe('reloaded');
+      expect(await f.inService('cat /tmp/reloads')).toBe('reloaded');
     } finally {
       await f.stop(agent);
     }

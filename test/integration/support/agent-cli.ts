@@ -159,6 +159,18 @@ export class AgentFixture {
     return list.map((c) => ({ id: c.Id, name: (c.Names[0] ?? '').replace(/^\//, ''), state: c.State, image: c.Image })).sort((a, b) => a.name.localeCompare(b.name));
   }
 
+  /** Runs a shell command in the running container of the stack (with a TTY: one output stream). */
+  async inService(cmd: string): Promise<string> {
+    const [c] = (await this.containers()).filter((x) => x.state === 'running');
+    if (!c) throw new Error(`no running container in stack ${this.stack}`);
+    const exec = await this.h.docker.getContainer(c.id).exec({ Cmd: ['sh', '-c', cmd], AttachStdout: true, AttachStderr: true, Tty: true });
+    const stream = await exec.start({ Tty: true });
+    const out: Buffer[] = [];
+    stream.on('data', (d: Buffer) => out.push(d));
+    await new Promise((r) => stream.on('end', r));
+    return Buffer.concat(out).toString('utf8').trim();
+  }
+
   async cleanup(): Promise<void> {
     for (const c of await this.containers()) await this.h.docker.getContainer(c.id).remove({ force: true }).catch(() => undefined);
     const vols = await this.h.docker.listVolumes({ filters: { label: [`io.gitops-agent.stack=${this.stack}`] } });
