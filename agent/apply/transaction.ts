@@ -3,10 +3,10 @@ import { isoTime } from '../core/clock.js';
 import { AgentError, toAgentError } from '../core/errors.js';
 import { asContainerId, type ContainerId } from '../core/ids.js';
 import { LABELS, containerName, previousContainerName } from '../core/labels.js';
-import type { AgentOptions, Dependency, ContainerSpec, HealthOptions } from '../desired/types.js';
-import type { ContainerInfo } from '../docker/port.js';
-import type { TransactionRecord, TxResult } from '../state/agent-state.js';
-import { PRE_CHANGE_PHASES, ROLLBACK_PHASES, type Journal, type TxKind, type TxPhase } from '../state/journal.js';
+import type { AgentOptions, Dependency, ContainerSpec, HealthOptions } from '../model/desired.js';
+import type { ContainerInfo } from '../model/actual.js';
+import type { TransactionRecord, TxResult } from '../model/records.js';
+import { PRE_CHANGE_PHASES, ROLLBACK_PHASES, type Journal, type TxKind, type TxPhase } from '../model/journal.js';
 import type { TxDeps } from './types.js';
 
 export interface TransactionRequest {

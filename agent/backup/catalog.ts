@@ -3,8 +3,9 @@ import { Writable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { posix } from 'node:path';
 import { AgentError, errorMessage } from '../core/errors.js';
-import { MANIFEST_FILE, backupKey, type Artifact, type BackupManifest } from './manifest.js';
-import type { BackupStore } from './store/port.js';
+import { MANIFEST_FILE, backupKey } from './manifest.js';
+import { type Artifact, type BackupManifest } from '../model/backup.js';
+import type { BackupStore } from '../ports/backup-store.js';
 import { createHashingStream } from './streams/hash.js';
 import { checkTarEntries } from './streams/tar-safety.js';
 

@@ -6,10 +6,11 @@ import type { Logger } from 'pino';
 import { isoTime, type Clock } from '../core/clock.js';
 import { AgentError, errorMessage } from '../core/errors.js';
 import type { ContainerId } from '../core/ids.js';
-import type { BackupSpec } from '../desired/types.js';
-import type { DockerPort } from '../docker/port.js';
-import { MANIFEST_FILE, backupKey, servicePrefix, type Artifact, type BackupManifest, type BackupReason } from './manifest.js';
-import type { BackupStore } from './store/port.js';
+import type { BackupSpec } from '../model/desired.js';
+import type { DockerPort } from '../ports/docker.js';
+import { MANIFEST_FILE, backupKey, servicePrefix } from './manifest.js';
+import { type Artifact, type BackupManifest, type BackupReason } from '../model/backup.js';
+import type { BackupStore } from '../ports/backup-store.js';
 import { createDockerDemux } from './streams/demux.js';
 import { createHashingStream } from './streams/hash.js';
 

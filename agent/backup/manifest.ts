@@ -1,53 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import type { BackupManifest } from '../model/backup.js';
 
 export const MANIFEST_FILE = 'manifest.json';
-
-export type ArtifactKind = 'postgres-dump' | 'volume' | 'path';
-
-/** One file of a backup, with what is needed to check it and to put it back. */
-export interface Artifact {
-  /** File name inside the backup's directory. */
-  file: string;
-  kind: ArtifactKind;
-  bytes: number;
-  sha256: string;
-  compression: 'gzip' | 'none';
-  /** volume and path: where it was archived from in the container; the tar's top directory is its basename. */
-  target?: string;
-  /** volume: the key under top-level `volumes:` and the engine's volume name. */
-  volume?: string;
-  volumeName?: string;
-  /** postgres-dump: where it came from. */
-  database?: string;
-  user?: string;
-  dbService?: string;
-}
-
-export type BackupReason = 'update' | 'scheduled' | 'manual' | 'pre-restore';
-
-/**
- * Written last, once every artifact is stored: a backup without its manifest is incomplete,
- * is never listed as a backup, and is deleted by the next backup of the service.
- */
-export interface BackupManifest {
-  version: 1;
-  id: string;
-  host: string;
-  stack: string;
-  service: string;
-  reason: BackupReason;
-  createdAt: string;
-  finishedAt: string;
-  image: string;
-  specHash?: string;
-  /** Source revision (commit) that described the service when it was backed up. */
-  revision?: string;
-  txId?: string;
-  /** How volumes and paths were read: from a stopped container, or live. */
-  consistency: 'stopped' | 'live' | 'none';
-  store: string;
-  artifacts: Artifact[];
-}
 
 export function newBackupId(now: number): string {
   return `${new Date(now).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;

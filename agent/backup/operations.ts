@@ -1,15 +1,16 @@
 import { isoTime } from '../core/clock.js';
 import { AgentError } from '../core/errors.js';
 import { containerName } from '../core/labels.js';
-import type { DesiredState } from '../desired/types.js';
-import type { ContainerInfo } from '../docker/port.js';
-import type { GateVerdict } from '../health/gate.js';
-import type { HealthOptions } from '../desired/types.js';
+import type { DesiredState } from '../model/desired.js';
+import type { ContainerInfo } from '../model/actual.js';
+import type { GateVerdict } from '../model/health.js';
+import type { HealthOptions } from '../model/desired.js';
 import type { ContainerId } from '../core/ids.js';
 import type { ServiceLocks } from '../state/service-lock.js';
-import type { JournalStore } from '../state/journal.js';
+import type { JournalStore } from '../state/journal-store.js';
 import { archiveTargets, dumpDatabase, manifestFor, removeIncomplete, writeManifest, type BackupContext, type BackupSubject } from './engine.js';
-import { newBackupId, type BackupManifest, type BackupReason } from './manifest.js';
+import { newBackupId } from './manifest.js';
+import { type BackupManifest, type BackupReason } from '../model/backup.js';
 import { restoreDatabase, restoreFiles, verifyBeforeRestore } from './restore.js';
 import { applyRetention } from './retention.js';
 

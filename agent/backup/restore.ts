@@ -7,7 +7,8 @@ import type { ContainerId } from '../core/ids.js';
 import { LABELS } from '../core/labels.js';
 import type { BackupContext } from './engine.js';
 import { verifyArtifact } from './catalog.js';
-import { backupKey, type Artifact, type BackupManifest } from './manifest.js';
+import { backupKey } from './manifest.js';
+import { type Artifact, type BackupManifest } from '../model/backup.js';
 import { createDockerDemux } from './streams/demux.js';
 
 const HELPER_TIMEOUT_MS = 10 * 60 * 1000;

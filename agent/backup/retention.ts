@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
-import type { BackupPolicy } from '../desired/types.js';
+import type { BackupPolicy } from '../model/desired.js';
 import { listBackups } from './catalog.js';
-import { servicePrefix, type BackupManifest } from './manifest.js';
-import type { BackupStore } from './store/port.js';
+import { servicePrefix } from './manifest.js';
+import { type BackupManifest } from '../model/backup.js';
+import type { BackupStore } from '../ports/backup-store.js';
 
 /**
  * Which backups of one service to delete: a backup is kept when it is among the `keep` newest,

@@ -1,11 +1,13 @@
 import { isoTime } from '../core/clock.js';
 import { asContainerId, type ContainerId } from '../core/ids.js';
 import { containerName } from '../core/labels.js';
-import type { BackupPolicy, BackupSpec } from '../desired/types.js';
-import type { TxBackup } from '../apply/types.js';
-import type { Journal, JournalBackup, JournalStore } from '../state/journal.js';
+import type { BackupPolicy, BackupSpec } from '../model/desired.js';
+import type { TxBackup } from '../ports/tx-backup.js';
+import type { Journal, JournalBackup } from '../model/journal.js';
+import type { JournalStore } from '../state/journal-store.js';
 import { archiveTargets, dumpDatabase, removeIncomplete, writeManifest, type BackupContext, type BackupSubject } from './engine.js';
-import { newBackupId, type BackupManifest } from './manifest.js';
+import { newBackupId } from './manifest.js';
+import { type BackupManifest } from '../model/backup.js';
 import { restoreDatabase, restoreFiles } from './restore.js';
 import { applyRetention } from './retention.js';
 

@@ -1,9 +1,10 @@
 import { listBackups, verifyBackup, findBackup } from '../backup/catalog.js';
-import { totalBytes, type BackupManifest } from '../backup/manifest.js';
+import { totalBytes } from '../backup/manifest.js';
+import { type BackupManifest } from '../model/backup.js';
 import { backupService, restoreService } from '../backup/operations.js';
 import { AgentError, errorMessage } from '../core/errors.js';
 import { loadDesiredState } from '../desired/load.js';
-import type { DesiredState } from '../desired/types.js';
+import type { DesiredState } from '../model/desired.js';
 import { EXIT, ExitError } from './exit-codes.js';
 import { formatIssues, shortTime, table } from './format.js';
 import { formatBytes } from './progress.js';

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { errorMessage } from '../core/errors.js';
-import type { DesiredState } from '../desired/types.js';
+import type { DesiredState } from '../model/desired.js';
 import { healthRoute, type Liveness } from '../http/health.js';
 import { reply, startHttpServer, type Route } from '../http/server.js';
 import { pushedBranch, verifyWebhookSignature } from '../http/webhook.js';

@@ -1,5 +1,5 @@
 import { displayImage } from '../core/image-ref.js';
-import { formatIssue } from '../desired/issues.js';
+import { formatIssue } from '../model/issues.js';
 import { shortTime, table } from './format.js';
 import { formatBytes } from './progress.js';
 import type { Runtime } from './runtime.js';

@@ -4,8 +4,8 @@ import { loadInterpolationEnv } from '../config/config.js';
 import { EXIT, ExitError } from './exit-codes.js';
 import { formatIssues } from './format.js';
 import type { Runtime } from './runtime.js';
-import type { ValidationIssue } from '../desired/issues.js';
-import type { DesiredState } from '../desired/types.js';
+import type { ValidationIssue } from '../model/issues.js';
+import type { DesiredState } from '../model/desired.js';
 import { checkPolicies } from '../renovate/policy.js';
 import { DEFAULT_PARSE_LIMITS, issueAt, parseYamlFile } from '../desired/parse.js';
 

@@ -1,6 +1,6 @@
 import { displayImage } from '../core/image-ref.js';
-import { formatIssue, type ValidationIssue } from '../desired/issues.js';
-import type { Plan } from '../plan/types.js';
+import { formatIssue, type ValidationIssue } from '../model/issues.js';
+import type { Plan } from '../model/plan.js';
 
 /** A plain text table: columns padded to the widest cell. */
 export function table(headers: string[], rows: string[][]): string {

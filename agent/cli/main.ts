@@ -12,7 +12,7 @@ import { validateCommand } from './cmd-validate.js';
 import { backupCreateCommand, backupListCommand, backupVerifyCommand, restoreCommand } from './cmd-backup.js';
 import { EXIT, ExitError, exitCodeFor } from './exit-codes.js';
 import { createRuntime } from './runtime.js';
-import type { ValidationIssue } from '../desired/issues.js';
+import type { ValidationIssue } from '../model/issues.js';
 
 const version = readVersion();
 const out = (s: string) => process.stdout.write(`${s}\n`);

@@ -1,19 +1,22 @@
 import { join } from 'node:path';
 import { errorMessage } from '../core/errors.js';
 import { LABELS } from '../core/labels.js';
-import type { ValidationIssue } from '../desired/issues.js';
-import type { ContainerInfo } from '../docker/port.js';
+import type { ValidationIssue } from '../model/issues.js';
+import type { ContainerInfo } from '../model/actual.js';
 import { observeStack } from '../observe/observe.js';
-import type { FailedRecord, PlanStep } from '../plan/types.js';
+import type { PlanStep } from '../model/plan.js';
+import type { FailedRecord } from '../model/records.js';
 import { assess } from '../reconcile/inspect-desired.js';
-import type { AgentState, Condition, TransactionRecord } from '../state/agent-state.js';
+import type { AgentState, Condition } from '../model/agent-state.js';
+import type { TransactionRecord } from '../model/records.js';
 import type { Runtime } from './runtime.js';
 import { listBackups } from '../backup/catalog.js';
-import { totalBytes, type BackupManifest } from '../backup/manifest.js';
+import { totalBytes } from '../backup/manifest.js';
+import { type BackupManifest } from '../model/backup.js';
 import { nextRun, type JobRecord, type JobStatus } from '../schedule/scheduler.js';
 import { readJsonFile } from '../state/atomic-file.js';
 import { isLockLive, readLockFile } from '../state/lock-file.js';
-import type { JobSpec } from '../desired/types.js';
+import type { JobSpec } from '../model/desired.js';
 import type { ChannelCounters, NotifierState } from '../notify/notifier-state.js';
 
 export interface ServiceView {

@@ -1,17 +1,3 @@
-import type { SourceLocation } from './types.js';
-
-/** One thing wrong with the desired state, located for a person: file, line, column, JSON pointer. */
-export interface ValidationIssue extends SourceLocation {
-  pointer: string;
-  message: string;
-  /** Warnings are reported but do not block an apply. */
-  severity?: 'error' | 'warning';
-}
-
-export function formatIssue(issue: ValidationIssue): string {
-  const where = `${issue.file}:${issue.line}:${issue.column}${issue.severity === 'warning' ? ' (warning)' : ''}`;
-  return issue.pointer ? `${where}: ${issue.pointer}: ${issue.message}` : `${where}: ${issue.message}`;
-}
 
 /** JSON pointer (RFC 6901) for a path of keys and indexes. */
 export function toPointer(path: readonly (string | number)[]): string {

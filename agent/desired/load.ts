@@ -1,13 +1,14 @@
 import { canonicalJson, sha256Hex } from '../core/canonical.js';
 import { asSpecHash, type Revision, type SpecHash } from '../core/ids.js';
 import { interpolateValue, referencedVariables, type Env } from './interpolate.js';
-import { formatIssue, type ValidationIssue } from './issues.js';
+import { formatIssue, type ValidationIssue } from '../model/issues.js';
 import { normalizeStackBackups } from './normalize-backup.js';
 import { normalizeService } from './normalize-service.js';
-import { DEFAULT_PARSE_LIMITS, issueAt, locate, parseYamlFile, type ParseLimits, type ParsedFile, type SourceFile } from './parse.js';
+import { DEFAULT_PARSE_LIMITS, issueAt, locate, parseYamlFile, type ParseLimits, type ParsedFile } from './parse.js';
+import { type SourceFile } from '../model/source.js';
 import { validateAgainstSchema } from './schema-validate.js';
 import { checkServices } from './semantic.js';
-import type { ContainerSpec, DesiredService, DesiredState, VolumeSpec } from './types.js';
+import type { ContainerSpec, DesiredService, DesiredState, VolumeSpec } from '../model/desired.js';
 
 export interface LoadInput {
   files: SourceFile[];

@@ -3,7 +3,7 @@ import { Cron } from 'croner';
 import { parseDuration } from '../core/duration.js';
 import type { Report } from './normalize-ports-volumes.js';
 import { parseImageRef } from '../core/image-ref.js';
-import type { BackupPolicy, BackupSpec, BackupTarget, CertbotJob, JobSpec, Mount, WindowSpec } from './types.js';
+import type { BackupPolicy, BackupSpec, BackupTarget, CertbotJob, JobSpec, Mount, WindowSpec } from '../model/desired.js';
 
 type Raw = Record<string, unknown>;
 

@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import type { Mount, PortBinding } from './types.js';
+import type { Mount, PortBinding } from '../model/desired.js';
 
 export type Report = (path: (string | number)[], message: string, severity?: 'error' | 'warning') => void;
 

@@ -6,7 +6,7 @@ import type { Env } from './interpolate.js';
 import { normalizeBackup, normalizeWindow } from './normalize-backup.js';
 import { normalizePorts, normalizeVolumes, type Report, type VolumeContext } from './normalize-ports-volumes.js';
 import { splitShellWords } from './shell-words.js';
-import type { AgentOptions, ContainerSpec, Dependency, DependencyCondition, HealthcheckSpec, Probe, ProbeTiming, RestartPolicy } from './types.js';
+import type { AgentOptions, ContainerSpec, Dependency, DependencyCondition, HealthcheckSpec, Probe, ProbeTiming, RestartPolicy } from '../model/desired.js';
 
 export const HEALTH_DEFAULTS = { timeoutMs: 120_000, stabilizationMs: 10_000 } as const;
 export const PROBE_DEFAULTS: ProbeTiming = { intervalMs: 1000, timeoutMs: 2000, retries: 3 };

@@ -1,13 +1,7 @@
+import type { SourceFile } from '../model/source.js';
 import { LineCounter, isMap, isSeq, isScalar, isPair, parseDocument, visit, type Document, type Node } from 'yaml';
-import { toPointer, type ValidationIssue } from './issues.js';
-
-export interface SourceFile {
-  /** Path shown to people: relative to the desired-state root. */
-  path: string;
-  content: string;
-  /** Size on disk, when the content was not read because the file is too large. */
-  bytes?: number;
-}
+import { toPointer } from './issues.js';
+import { type ValidationIssue } from '../model/issues.js';
 
 export interface ParsedFile {
   path: string;

@@ -1,7 +1,8 @@
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { loadValidator } from '../core/schema-validators.js';
 import schema from '../../schema/desired-state.schema.json' with { type: 'json' };
-import { fromPointer, type ValidationIssue } from './issues.js';
+import { fromPointer } from './issues.js';
+import { type ValidationIssue } from '../model/issues.js';
 import { issueAt, type ParsedFile } from './parse.js';
 
 export const DESIRED_STATE_SCHEMA = schema;

@@ -1,4 +1,4 @@
-import type { Dependency, PortBinding } from './types.js';
+import type { Dependency, PortBinding } from '../model/desired.js';
 
 export interface ServiceFacts {
   name: string;

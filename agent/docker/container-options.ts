@@ -1,5 +1,5 @@
 import type { ContainerCreateOptions } from 'dockerode';
-import type { ContainerSpec, HealthcheckSpec, RestartPolicy } from '../desired/types.js';
+import type { ContainerSpec, HealthcheckSpec, RestartPolicy } from '../model/desired.js';
 
 const NS_PER_MS = 1_000_000;
 

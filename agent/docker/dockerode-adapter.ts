@@ -7,9 +7,10 @@ import type { ContainerInspectInfo } from 'dockerode';
 import { AgentError, errorMessage } from '../core/errors.js';
 import { asContainerId, type ContainerId } from '../core/ids.js';
 import { pullReference } from '../core/image-ref.js';
-import type { RestartPolicy } from '../desired/types.js';
+import type { RestartPolicy } from '../model/desired.js';
 import { fromRestartPolicy, restartPolicy, toCreateOptions } from './container-options.js';
-import type { ContainerInfo, ContainerStatus, CreateContainerRequest, DockerPort, ExecResult, PullProgress } from './port.js';
+import type { CreateContainerRequest, DockerPort, ExecResult, PullProgress } from '../ports/docker.js';
+import type { ContainerInfo, ContainerStatus } from '../model/actual.js';
 import { resolveRegistryAuth } from './registry-auth.js';
 
 const OUTPUT_LIMIT = 8 * 1024;

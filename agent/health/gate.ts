@@ -1,10 +1,10 @@
+import type { GateVerdict } from '../model/health.js';
 import type { Clock } from '../core/clock.js';
 import type { ContainerId } from '../core/ids.js';
-import type { HealthOptions, Probe } from '../desired/types.js';
-import type { ContainerInfo, DockerPort } from '../docker/port.js';
+import type { HealthOptions, Probe } from '../model/desired.js';
+import type { DockerPort } from '../ports/docker.js';
+import type { ContainerInfo } from '../model/actual.js';
 import { describeProbe, excerpt, runProbe, tailExcerpt, type ProbeOutcome } from './probes.js';
-
-export type GateVerdict = { ok: true; durationMs: number } | { ok: false; reason: string; durationMs: number };
 
 export interface GateDeps {
   docker: DockerPort;

@@ -1,7 +1,7 @@
 import { connect } from 'node:net';
 import type { ContainerId } from '../core/ids.js';
-import type { Probe } from '../desired/types.js';
-import type { DockerPort } from '../docker/port.js';
+import type { Probe } from '../model/desired.js';
+import type { DockerPort } from '../ports/docker.js';
 
 export interface ProbeOutcome {
   ok: boolean;

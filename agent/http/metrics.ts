@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { BackupManifest } from '../backup/manifest.js';
+import type { BackupManifest } from '../model/backup.js';
 import { totalBytes } from '../backup/manifest.js';
-import type { ReconcileReport } from '../reconcile/reconcile.js';
+import type { ReconcileReport } from '../model/report.js';
 import type { Route } from './server.js';
 
 /**

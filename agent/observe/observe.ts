@@ -1,19 +1,6 @@
 import { LABELS, containerName } from '../core/labels.js';
-import type { ContainerInfo, DockerPort } from '../docker/port.js';
-
-export interface ObservedService {
-  name: string;
-  /** The live container, named `<stack>-<service>`. */
-  current?: ContainerInfo;
-  /** Other containers of the service: the previous one kept by a transaction, or leftovers. */
-  others: ContainerInfo[];
-}
-
-export interface ActualState {
-  stack: string;
-  /** Keyed by service name, sorted. */
-  services: Record<string, ObservedService>;
-}
+import type { DockerPort } from '../ports/docker.js';
+import type { ActualState, ContainerInfo, ObservedService } from '../model/actual.js';
 
 /** The stack as it runs: only containers that carry the agent's labels for this stack. */
 export async function observeStack(docker: DockerPort, stack: string): Promise<ActualState> {

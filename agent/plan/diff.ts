@@ -1,6 +1,6 @@
 import { canonicalJson } from '../core/canonical.js';
 import { describeImageChange } from '../core/image-ref.js';
-import type { ContainerSpec } from '../desired/types.js';
+import type { ContainerSpec } from '../model/desired.js';
 
 /**
  * Human reasons for the differences between two specs. Environment values are never shown,

@@ -1,12 +1,13 @@
 import { LABELS } from '../core/labels.js';
 import { describeImageChange, displayImage } from '../core/image-ref.js';
-import type { ContainerSpec, DesiredState, WindowSpec } from '../desired/types.js';
+import type { ContainerSpec, DesiredState, WindowSpec } from '../model/desired.js';
 import { windowState } from '../schedule/window.js';
-import type { ContainerInfo } from '../docker/port.js';
-import type { ActualState } from '../observe/observe.js';
+import type { ContainerInfo } from '../model/actual.js';
+import type { ActualState } from '../model/actual.js';
 import { describeSpecChanges } from './diff.js';
 import { dependencyOrder } from './order.js';
-import type { AppliedRecord, FailedRecord, Plan, PlanStep } from './types.js';
+import type { Plan, PlanStep } from '../model/plan.js';
+import type { AppliedRecord, FailedRecord } from '../model/records.js';
 
 export interface PlanInput {
   /** The time of the plan: only maintenance windows use it. */

@@ -1,5 +1,5 @@
-import type { AgentState, Condition, ConditionReason, ConditionType } from '../state/agent-state.js';
-import type { Plan } from '../plan/types.js';
+import type { AgentState, Condition, ConditionReason, ConditionType } from '../model/agent-state.js';
+import type { Plan } from '../model/plan.js';
 
 export interface ConditionInputs {
   state: AgentState;

@@ -1,9 +1,9 @@
 import { displayImage } from '../core/image-ref.js';
-import type { DesiredState, JobSpec } from '../desired/types.js';
+import type { DesiredState, JobSpec } from '../model/desired.js';
 import type { AgentEvent } from '../notify/events.js';
 import type { CertbotResult } from '../schedule/certbot.js';
-import type { TransactionRecord } from '../state/agent-state.js';
-import type { ReconcileReport } from './reconcile.js';
+import type { TransactionRecord } from '../model/records.js';
+import type { ReconcileReport } from '../model/report.js';
 
 export interface EventScope {
   host: string;

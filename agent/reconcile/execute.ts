@@ -1,11 +1,12 @@
 import type { Logger } from 'pino';
 import { errorMessage, isAgentError } from '../core/errors.js';
 import { containerName } from '../core/labels.js';
-import type { DesiredState } from '../desired/types.js';
-import type { DockerPort } from '../docker/port.js';
-import type { ActualState } from '../observe/observe.js';
+import type { DesiredState } from '../model/desired.js';
+import type { DockerPort } from '../ports/docker.js';
+import type { ActualState } from '../model/actual.js';
 import { dependencyWaves } from '../plan/order.js';
-import type { AppliedRecord, Plan, PlanStep } from '../plan/types.js';
+import type { Plan, PlanStep } from '../model/plan.js';
+import type { AppliedRecord } from '../model/records.js';
 import { runTransaction, type RecordOutcome, type TransactionOutcome } from '../apply/transaction.js';
 import type { TxDeps } from '../apply/types.js';
 import type { ServiceLocks } from '../state/service-lock.js';

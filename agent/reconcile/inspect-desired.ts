@@ -3,14 +3,17 @@ import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import { loadDesiredState, type LoadResult } from '../desired/load.js';
 import type { Env } from '../desired/interpolate.js';
-import type { DesiredState } from '../desired/types.js';
-import type { DockerPort } from '../docker/port.js';
-import { observeStack, type ActualState } from '../observe/observe.js';
+import type { DesiredState } from '../model/desired.js';
+import type { DockerPort } from '../ports/docker.js';
+import { observeStack } from '../observe/observe.js';
+import { type ActualState } from '../model/actual.js';
 import { planChanges } from '../plan/plan.js';
-import type { AppliedRecord, FailedRecord, Plan } from '../plan/types.js';
+import type { Plan } from '../model/plan.js';
+import type { AppliedRecord, FailedRecord } from '../model/records.js';
 import { imageName, imageTag, parseQuarantineRules } from '../revert/quarantine.js';
-import type { DesiredSource, SourceSnapshot } from '../source/source.js';
-import type { AgentState, QuarantineEntry } from '../state/agent-state.js';
+import type { DesiredSource } from '../ports/source.js';
+import type { SourceSnapshot } from '../model/source.js';
+import type { AgentState, QuarantineEntry } from '../model/agent-state.js';
 
 export interface PlanContext {
   clock: Clock;

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { errorMessage } from '../core/errors.js';
-import type { ReconcileReport } from './reconcile.js';
+import type { ReconcileReport } from '../model/report.js';
 
 export interface LoopOptions {
   /** Periodic resync, which also repairs drift (a stopped or removed container). */

@@ -1,25 +1,31 @@
+import type { ReconcileReport } from '../model/report.js';
 import type { Logger } from 'pino';
 import { isoTime } from '../core/clock.js';
 import { AgentError, errorMessage, isAgentError } from '../core/errors.js';
-import type { DesiredState } from '../desired/types.js';
-import type { ValidationIssue } from '../desired/issues.js';
-import { observeStack, type ActualState } from '../observe/observe.js';
+import type { DesiredState } from '../model/desired.js';
+import type { ValidationIssue } from '../model/issues.js';
+import { observeStack } from '../observe/observe.js';
+import { type ActualState } from '../model/actual.js';
 import { planChanges } from '../plan/plan.js';
-import type { Plan } from '../plan/types.js';
 import { resumeTransaction, type TransactionOutcome } from '../apply/transaction.js';
-import type { Failpoint, TxBackup, TxDeps } from '../apply/types.js';
-import type { BackupPolicy } from '../desired/types.js';
+import type { TxDeps } from '../apply/types.js';
+import type { Failpoint } from '../core/failpoints.js';
+import type { TxBackup } from '../ports/tx-backup.js';
+import type { BackupPolicy } from '../model/desired.js';
 import { DEFAULT_RETENTION } from '../desired/normalize-backup.js';
 import type { RevertDeps } from '../revert/revert.js';
 import { redactText } from '../source/git/credentials.js';
-import type { SourceSnapshot } from '../source/source.js';
-import type { AgentState, ReconcileResult, TransactionRecord } from '../state/agent-state.js';
+import type { SourceSnapshot } from '../model/source.js';
+import type { AgentState } from '../model/agent-state.js';
+import type { ReconcileResult } from '../model/report.js';
+import type { TransactionRecord } from '../model/records.js';
 import type { StateStore } from '../state/store.js';
 import { computeConditions, setReconciling, type ConditionInputs } from './conditions.js';
 import { executePlan } from './execute.js';
 import { assess, type PlanContext } from './inspect-desired.js';
 import { StateRecorder, recordOutcomes } from './recorder.js';
-import { processReverts, queueReverts, type RevertOutcome } from './reverts.js';
+import { processReverts, queueReverts } from './reverts.js';
+import { type RevertOutcome } from '../model/revert.js';
 
 export interface ReconcileContext extends PlanContext {
   store: StateStore;
@@ -33,27 +39,6 @@ export interface ReconcileContext extends PlanContext {
   secrets: string[];
   /** Git sources: how to write a rollback back to the repository. Absent: no revert commits. */
   revert?: Omit<RevertDeps, 'env' | 'defaultStack' | 'clock' | 'log' | 'failpoint'>;
-}
-
-export interface ReconcileReport {
-  result: ReconcileResult;
-  message: string;
-  revision?: string;
-  plan?: Plan;
-  transactions: TransactionRecord[];
-  issues?: ValidationIssue[];
-  /** The error class when the reconcile could not run: the loop backs off on transient ones. */
-  errorClass?: 'terminal' | 'transient' | 'waiting';
-  /** The source could not be read fresh (a failed fetch): the pass used the last commit fetched. */
-  sourceError?: string;
-  /** Revert commits pushed by this pass: the source changed, another pass should follow at once. */
-  revertsPushed?: number;
-  /** Revert attempts of this pass and what they came to. */
-  reverts?: RevertOutcome[];
-  /** The valid desired state this pass applied: scheduled jobs follow it. */
-  desired?: DesiredState;
-  /** How long the pass took (set by the loop). */
-  durationMs?: number;
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { RecordOutcome } from '../apply/transaction.js';
-import type { AgentState } from '../state/agent-state.js';
+import type { AgentState } from '../model/agent-state.js';
 import type { StateStore } from '../state/store.js';
 
 /**

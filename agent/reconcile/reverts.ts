@@ -1,9 +1,11 @@
+import type { RevertOutcome } from '../model/revert.js';
 import type { Logger } from 'pino';
 import { isoTime, type Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import type { TransactionOutcome } from '../apply/transaction.js';
-import type { AppliedRecord } from '../plan/types.js';
-import { findOwnRevert, revertFailedUpdate, type RevertDeps, type RevertRequest } from '../revert/revert.js';
+import type { AppliedRecord } from '../model/records.js';
+import { findOwnRevert, revertFailedUpdate, type RevertDeps } from '../revert/revert.js';
+import { type RevertRequest } from '../model/revert.js';
 import type { StateRecorder } from './recorder.js';
 
 /** A refused or failed revert is tried again after this long; a pending one at every pass. */
@@ -37,17 +39,6 @@ export async function queueReverts(recorder: StateRecorder, outcomes: Transactio
       (state.services[o.journal.service] ??= {}).revert = { state: 'pending', request, attempts: 0, at: isoTime(clock) };
     }
   });
-}
-
-/** What one revert attempt came to, for the report and the notifications. */
-export interface RevertOutcome {
-  service: string;
-  status: 'pushed' | 'refused' | 'failed';
-  commit?: string;
-  reverts?: string;
-  quarantined?: string;
-  reason?: string;
-  request: RevertRequest;
 }
 
 /** Tries every revert that is pending, or due for another attempt; records what happened. */

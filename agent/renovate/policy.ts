@@ -1,5 +1,5 @@
 import { imageName } from '../revert/quarantine.js';
-import type { DesiredState } from '../desired/types.js';
+import type { DesiredState } from '../model/desired.js';
 
 interface PackageRule {
   description?: string | string[];

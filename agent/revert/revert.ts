@@ -1,3 +1,4 @@
+import type { RevertRequest, RevertResult } from '../model/revert.js';
 import type { Logger } from 'pino';
 import { isoTime, type Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
@@ -8,28 +9,6 @@ import type { Env } from '../desired/interpolate.js';
 import type { CommitSigner, GitRepo, Identity } from '../source/git/repo.js';
 import { addQuarantineRule, imageTag } from './quarantine.js';
 import { restoreServiceBlock, serviceBlock } from './edit.js';
-
-/** What failed, and what to go back to: recorded before the revert is tried, so it survives a crash. */
-export interface RevertRequest {
-  service: string;
-  failedHash: string;
-  failedImage: string;
-  /** Commit at which the failed spec was the desired state. */
-  failedRevision: string;
-  goodImage: string;
-  /** Commit at which the good spec was applied. */
-  goodRevision: string;
-  /** Why it failed, already free of secrets. */
-  reason: string;
-  logs?: string;
-  at: string;
-}
-
-export type RevertResult =
-  | { status: 'pushed'; sha: string; reverts: string; quarantined?: string }
-  | { status: 'not-needed'; reason: string }
-  | { status: 'refused'; reason: string }
-  | { status: 'failed'; reason: string };
 
 export interface RevertDeps {
   repo: GitRepo;

@@ -2,9 +2,9 @@ import type { Logger } from 'pino';
 import { AgentError } from '../core/errors.js';
 import type { ContainerId } from '../core/ids.js';
 import { LABELS, containerName } from '../core/labels.js';
-import type { CertbotJob, HealthOptions } from '../desired/types.js';
-import type { DockerPort } from '../docker/port.js';
-import type { GateVerdict } from '../health/gate.js';
+import type { CertbotJob, HealthOptions } from '../model/desired.js';
+import type { DockerPort } from '../ports/docker.js';
+import type { GateVerdict } from '../model/health.js';
 import { tailExcerpt } from '../health/probes.js';
 
 const RENEWED_MARK = 'GITOPS_AGENT_RENEWED';

@@ -1,6 +1,6 @@
 import { errorMessage } from '../core/errors.js';
 import { backupService, type OperationDeps } from '../backup/operations.js';
-import type { DesiredState, JobSpec } from '../desired/types.js';
+import type { DesiredState, JobSpec } from '../model/desired.js';
 import { renewCertificates, type CertbotResult } from './certbot.js';
 
 export interface JobDeps {

@@ -3,7 +3,7 @@ import { Cron } from 'croner';
 import type { Logger } from 'pino';
 import { isoTime, type Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
-import type { JobSpec } from '../desired/types.js';
+import type { JobSpec } from '../model/desired.js';
 import { readJsonFile, writeFileAtomic } from '../state/atomic-file.js';
 
 export interface JobRecord {

@@ -1,5 +1,5 @@
 import { Cron } from 'croner';
-import type { WindowSpec } from '../desired/types.js';
+import type { WindowSpec } from '../model/desired.js';
 
 export type WindowState = { open: true; closesAt: number } | { open: false; opensAt?: number };
 

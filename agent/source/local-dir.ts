@@ -4,8 +4,9 @@ import { watch as chokidarWatch } from 'chokidar';
 import { sha256Hex } from '../core/canonical.js';
 import { AgentError } from '../core/errors.js';
 import { asRevision } from '../core/ids.js';
-import type { SourceFile } from '../desired/parse.js';
-import type { DesiredSource, SourceSnapshot } from './source.js';
+import type { SourceFile } from '../model/source.js';
+import type { DesiredSource } from '../ports/source.js';
+import type { SourceSnapshot } from '../model/source.js';
 
 const YAML_FILE = /^[^.].*\.ya?ml$/;
 /** Files larger than this are not even read; the loader reports them by size. */

@@ -1,10 +1,11 @@
 import { appendFile, chmod, mkdir, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AgentError } from '../core/errors.js';
-import type { AppliedRecord } from '../plan/types.js';
-import { emptyState, type AgentState, type TransactionRecord } from './agent-state.js';
+import type { AppliedRecord } from '../model/records.js';
+import { emptyState, type AgentState } from '../model/agent-state.js';
+import { type TransactionRecord } from '../model/records.js';
 import { readJsonFile, removeFileDurably, writeFileAtomic } from './atomic-file.js';
-import { JournalStore } from './journal.js';
+import { JournalStore } from './journal-store.js';
 import { ServiceLocks } from './service-lock.js';
 
 export const DEFAULT_HISTORY_LIMIT = 500;

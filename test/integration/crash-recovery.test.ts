@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../agent/cli/exit-codes.js';
-import { FORWARD_PHASES, ROLLBACK_PHASES } from '../../agent/state/journal.js';
+import { FORWARD_PHASES, ROLLBACK_PHASES } from '../../agent/model/journal.js';
 import { AgentFixture } from './support/agent-cli.js';
 
 const GOOD = ['1.0.0', '1.1.0', '1.2.0'] as const;

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { listBackups } from '../../agent/backup/catalog.js';
-import type { BackupManifest } from '../../agent/backup/manifest.js';
+import type { BackupManifest } from '../../agent/model/backup.js';
 import { removeIncomplete } from '../../agent/backup/engine.js';
 import { selectExpired } from '../../agent/backup/retention.js';
 import { createLocalStore } from '../../agent/backup/store/local.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createUnreachableWatch, eventsFromReport } from '../../agent/reconcile/events.js';
-import type { ReconcileReport } from '../../agent/reconcile/reconcile.js';
-import type { TransactionRecord } from '../../agent/state/agent-state.js';
+import type { ReconcileReport } from '../../agent/model/report.js';
+import type { TransactionRecord } from '../../agent/model/records.js';
 
 const scope = { host: 'h', stack: 's', at: '2026-11-22T00:00:00Z' };
 const tx = (over: Partial<TransactionRecord>): TransactionRecord => ({ txId: 't1', service: 'web', kind: 'update', result: 'succeeded', revision: 'r', startedAt: '', finishedAt: '', from: `reg/web:1.0.0@sha256:${'a'.repeat(64)}`, to: `reg/web:1.1.0@sha256:${'b'.repeat(64)}`, ...over });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { AgentError } from '../../agent/core/errors.js';
 import type { ContainerId } from '../../agent/core/ids.js';
-import type { ContainerHealth, ContainerInfo, DockerPort } from '../../agent/docker/port.js';
+import type { DockerPort } from '../../agent/ports/docker.js';
+import type { ContainerHealth, ContainerInfo } from '../../agent/model/actual.js';
 import { runHealthGate } from '../../agent/health/gate.js';
 import { fakeClock } from './fakes/clock.js';
 

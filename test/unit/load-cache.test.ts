@@ -2,8 +2,9 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { asRevision } from '../../agent/core/ids.js';
 import { assess, type LoadCache, type PlanContext } from '../../agent/reconcile/inspect-desired.js';
-import type { DesiredSource, SourceSnapshot } from '../../agent/source/source.js';
-import { emptyState } from '../../agent/state/agent-state.js';
+import type { DesiredSource } from '../../agent/ports/source.js';
+import type { SourceSnapshot } from '../../agent/model/source.js';
+import { emptyState } from '../../agent/model/agent-state.js';
 import { fakeClock } from './fakes/clock.js';
 import { FakeDocker } from './fakes/fake-docker.js';
 

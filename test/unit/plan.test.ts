@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { asContainerId, asImageRef, asRevision, asSpecHash } from '../../agent/core/ids.js';
 import { LABELS } from '../../agent/core/labels.js';
-import type { ContainerSpec, DesiredService, DesiredState } from '../../agent/desired/types.js';
+import type { ContainerSpec, DesiredService, DesiredState } from '../../agent/model/desired.js';
 import { hashSpec } from '../../agent/desired/load.js';
-import type { ContainerInfo } from '../../agent/docker/port.js';
+import type { ContainerInfo } from '../../agent/model/actual.js';
 import { groupByService } from '../../agent/observe/observe.js';
 import { planChanges } from '../../agent/plan/plan.js';
 import { dependencyOrder } from '../../agent/plan/order.js';
-import type { AppliedRecord, FailedRecord } from '../../agent/plan/types.js';
+import type { AppliedRecord, FailedRecord } from '../../agent/model/records.js';
 
 const D = (c: string) => `sha256:${c.repeat(64)}`;
 const img = (tag: string, d = 'a') => `reg:5000/app:${tag}@${D(d)}`;

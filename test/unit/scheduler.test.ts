@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { JobSpec } from '../../agent/desired/types.js';
+import type { JobSpec } from '../../agent/model/desired.js';
 import { createScheduler, nextRun } from '../../agent/schedule/scheduler.js';
 import { fakeClock } from './fakes/clock.js';
 

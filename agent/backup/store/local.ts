@@ -6,7 +6,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AgentError, errorMessage } from '../../core/errors.js';
 import { syncDir, writeFileAtomic } from '../../state/atomic-file.js';
-import type { BackupStore, StoredObject } from './port.js';
+import type { BackupStore, StoredObject } from '../../ports/backup-store.js';
 
 /**
  * Backups in a local directory (the embedded default). Each object is written to a temporary

@@ -2,7 +2,7 @@ import { Transform, type Readable } from 'node:stream';
 import { DeleteObjectsCommand, GetObjectCommand, HeadBucketCommand, ListObjectsV2Command, PutObjectCommand, S3Client, type ServerSideEncryption } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { AgentError, errorMessage } from '../../core/errors.js';
-import type { BackupStore, StoredObject } from './port.js';
+import type { BackupStore, StoredObject } from '../../ports/backup-store.js';
 
 export interface S3StoreOptions {
   bucket: string;

@@ -14,7 +14,7 @@ import { expect } from 'vitest';
 import { LABELS } from '../../../agent/core/labels.js';
 import type { AgentEvent, AgentEventType } from '../../../agent/notify/events.js';
 import type { StatusView } from '../../../agent/cli/status-view.js';
-import type { TransactionRecord } from '../../../agent/state/agent-state.js';
+import type { TransactionRecord } from '../../../agent/model/records.js';
 import { buildImage, pullImage, pushImage } from '../../harness/docker-util.js';
 import { startTestEngine, type TestEngine } from '../../harness/engine.js';
 import { startGitServer, type GitServer } from '../../harness/git-server.js';

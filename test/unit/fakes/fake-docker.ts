@@ -2,8 +2,9 @@ import { Readable } from 'node:stream';
 import { AgentError } from '../../../agent/core/errors.js';
 import { asContainerId, type ContainerId } from '../../../agent/core/ids.js';
 import { pullReference } from '../../../agent/core/image-ref.js';
-import type { ContainerInfo, CreateContainerRequest, DockerPort } from '../../../agent/docker/port.js';
-import type { ContainerSpec, RestartPolicy } from '../../../agent/desired/types.js';
+import type { CreateContainerRequest, DockerPort } from '../../../agent/ports/docker.js';
+import type { ContainerInfo } from '../../../agent/model/actual.js';
+import type { ContainerSpec, RestartPolicy } from '../../../agent/model/desired.js';
 
 /** How a container of an image behaves when started. */
 export type Behaviour = 'healthy' | 'crash' | 'unhealthy' | 'no-healthcheck';

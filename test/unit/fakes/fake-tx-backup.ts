@@ -1,6 +1,6 @@
 import { AgentError } from '../../../agent/core/errors.js';
-import type { TxBackup } from '../../../agent/apply/types.js';
-import type { JournalBackup } from '../../../agent/state/journal.js';
+import type { TxBackup } from '../../../agent/ports/tx-backup.js';
+import type { JournalBackup } from '../../../agent/model/journal.js';
 
 /**
  * A backup step that records what it was asked to do, in order, and fails on demand: for

@@ -1,35 +1,8 @@
-import type { ErrorCode } from '../core/errors.js';
-import type { ValidationIssue } from '../desired/issues.js';
-import type { FailedRecord } from '../plan/types.js';
-import type { RevertRequest } from '../revert/revert.js';
-import type { CommitSummary } from '../source/source.js';
-import type { TxKind, TxPhase } from './journal.js';
-
-/** interrupted: the agent stopped before anything had changed; the update will be tried again. */
-export type TxResult = 'succeeded' | 'failed' | 'rolled-back' | 'rollback-failed' | 'interrupted';
-
-/** One finished transaction, as the history and `agent status` show it. Never holds secrets. */
-export interface TransactionRecord {
-  txId: string;
-  service: string;
-  kind: TxKind;
-  result: TxResult;
-  revision: string;
-  startedAt: string;
-  finishedAt: string;
-  from?: string;
-  to?: string;
-  /** For failures: what failed, in words ("rolled back: probe http://... got 500"). */
-  reason?: string;
-  code?: ErrorCode;
-  /** The phase that failed. */
-  failedPhase?: TxPhase;
-  logs?: string;
-  /** The backup taken before the update. */
-  backup?: string;
-  /** True when the transaction was finished by recovery after the agent was interrupted. */
-  recovered?: boolean;
-}
+import type { ReconcileResult } from './report.js';
+import type { ValidationIssue } from './issues.js';
+import type { FailedRecord, TransactionRecord } from './records.js';
+import type { RevertRequest } from './revert.js';
+import type { CommitSummary } from './source.js';
 
 export type ConditionType = 'Ready' | 'Reconciling' | 'Degraded' | 'Stalled';
 export type ConditionReason =
@@ -88,8 +61,6 @@ export interface ServiceState {
   /** Why the last reconcile did not act on the service (a dependency not ready). */
   waiting?: string;
 }
-
-export type ReconcileResult = 'succeeded' | 'no-op' | 'failed' | 'invalid' | 'error';
 
 export interface AgentState {
   version: 1;

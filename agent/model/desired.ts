@@ -1,11 +1,5 @@
+import type { SourceLocation } from './issues.js';
 import type { ImageRef, Revision, SpecHash } from '../core/ids.js';
-
-/** Where something was written: shown in every error a person reads. */
-export interface SourceLocation {
-  file: string;
-  line: number;
-  column: number;
-}
 
 export type RestartPolicy = 'no' | 'always' | 'on-failure' | 'unless-stopped' | `on-failure:${number}`;
 

@@ -1,4 +1,5 @@
-import type { Failpoint } from './types.js';
+/** Named points where a test can stop the process dead (SIGKILL) to prove recovery. */
+export type Failpoint = (name: string) => void;
 
 /**
  * Failpoints for crash and race tests. `AGENT_FAILPOINTS=before:create-new,after:stop-old`

@@ -1,38 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { ContainerId } from '../core/ids.js';
-import type { ContainerSpec, Mount, RestartPolicy } from '../desired/types.js';
-
-export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
-export type ContainerHealth = 'healthy' | 'unhealthy' | 'starting' | 'none';
-
-/** What the agent needs to know about a container, read from the engine. */
-export interface ContainerInfo {
-  id: ContainerId;
-  name: string;
-  /** The image reference the container was created from, as written. */
-  image: string;
-  imageId: string;
-  labels: Record<string, string>;
-  status: ContainerStatus;
-  exitCode: number;
-  oomKilled: boolean;
-  /** Engine-side error for a container that failed to start. */
-  error: string;
-  health: ContainerHealth;
-  /** Output of the latest Docker health check run, trimmed. */
-  healthOutput: string;
-  /** Whether the container has a Docker HEALTHCHECK (from the image or the spec). */
-  hasHealthcheck: boolean;
-  /**
-   * That HEALTHCHECK as a command to exec (`CMD-SHELL x` as `/bin/sh -c x`), and its timeout,
-   * so the health gate can run it at once instead of waiting for Docker's first interval.
-   */
-  healthcheckCommand?: { argv: string[]; timeoutMs: number };
-  restartCount: number;
-  startedAt: string;
-  finishedAt: string;
-  restartPolicy: RestartPolicy;
-}
+import type { ContainerSpec, Mount, RestartPolicy } from '../model/desired.js';
+import type { ContainerInfo } from '../model/actual.js';
 
 export interface CreateContainerRequest {
   name: string;

@@ -1,5 +1,13 @@
 import type { Revision } from '../core/ids.js';
-import type { SourceFile } from '../desired/parse.js';
+
+/** A file of the desired state, as read from its source. */
+export interface SourceFile {
+  /** Path shown to people: relative to the desired-state root. */
+  path: string;
+  content: string;
+  /** Size on disk, when the content was not read because the file is too large. */
+  bytes?: number;
+}
 
 /** A commit, as status and revert commits describe it. */
 export interface CommitSummary {
@@ -24,15 +32,3 @@ export interface SourceSnapshot {
   signatureRefused?: string;
 }
 
-/** Where the desired state comes from: a local directory, or a Git repository. */
-export interface DesiredSource {
-  readonly kind: 'dir' | 'git';
-  /** For people: a path or a URL with credentials redacted. */
-  readonly location: string;
-  /** Git: the tracked branch and the path of the desired state in the repository. */
-  readonly branch?: string;
-  readonly path?: string;
-  read(signal?: AbortSignal): Promise<SourceSnapshot>;
-  /** Calls back when the source may have changed; returns a function that stops watching. */
-  watch?(onChange: () => void): Promise<() => Promise<void>>;
-}

@@ -1,4 +1,3 @@
-import type { AgentOptions, ContainerSpec } from '../desired/types.js';
 
 export type PlanAction = 'create' | 'update' | 'remove' | 'none';
 
@@ -27,25 +26,4 @@ export interface Plan {
   steps: PlanStep[];
   /** Number of steps that change something. */
   changes: number;
-}
-
-/** What the agent last applied successfully to a service: the fallback target while a newer spec is held. */
-export interface AppliedRecord {
-  hash: string;
-  spec: ContainerSpec;
-  agent: AgentOptions;
-  dependsOn: { service: string; condition: string }[];
-  revision: string;
-  at: string;
-}
-
-/** A desired spec whose update failed: held until the desired state changes. */
-export interface FailedRecord {
-  /** failed: the update was tried and did not succeed; quarantined: renovate.json forbids the version. */
-  kind?: 'failed' | 'quarantined';
-  hash: string;
-  image: string;
-  revision: string;
-  reason: string;
-  at: string;
 }

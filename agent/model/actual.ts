@@ -1,0 +1,54 @@
+import type { ContainerId } from '../core/ids.js';
+import type { RestartPolicy } from './desired.js';
+
+/**
+ * The actual state: what the engine runs, as the agent reads it. Only containers carrying the
+ * agent's labels are ever part of it.
+ */
+
+export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
+export type ContainerHealth = 'healthy' | 'unhealthy' | 'starting' | 'none';
+
+/** What the agent needs to know about a container, read from the engine. */
+export interface ContainerInfo {
+  id: ContainerId;
+  name: string;
+  /** The image reference the container was created from, as written. */
+  image: string;
+  imageId: string;
+  labels: Record<string, string>;
+  status: ContainerStatus;
+  exitCode: number;
+  oomKilled: boolean;
+  /** Engine-side error for a container that failed to start. */
+  error: string;
+  health: ContainerHealth;
+  /** Output of the latest Docker health check run, trimmed. */
+  healthOutput: string;
+  /** Whether the container has a Docker HEALTHCHECK (from the image or the spec). */
+  hasHealthcheck: boolean;
+  /**
+   * That HEALTHCHECK as a command to exec (`CMD-SHELL x` as `/bin/sh -c x`), and its timeout,
+   * so the health gate can run it at once instead of waiting for Docker's first interval.
+   */
+  healthcheckCommand?: { argv: string[]; timeoutMs: number };
+  restartCount: number;
+  startedAt: string;
+  finishedAt: string;
+  restartPolicy: RestartPolicy;
+}
+
+export interface ObservedService {
+  name: string;
+  /** The live container, named `<stack>-<service>`. */
+  current?: ContainerInfo;
+  /** Other containers of the service: the previous one kept by a transaction, or leftovers. */
+  others: ContainerInfo[];
+}
+
+export interface ActualState {
+  stack: string;
+  /** Keyed by service name, sorted. */
+  services: Record<string, ObservedService>;
+}
+

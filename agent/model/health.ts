@@ -1,0 +1,2 @@
+export type GateVerdict = { ok: true; durationMs: number } | { ok: false; reason: string; durationMs: number };
+

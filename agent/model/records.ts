@@ -1,0 +1,52 @@
+import type { ErrorCode } from '../core/errors.js';
+import type { AgentOptions, ContainerSpec } from './desired.js';
+import type { TxKind, TxPhase } from './journal.js';
+
+/** The records the agent keeps of what it did: per transaction, per service applied, per version held. */
+
+/** interrupted: the agent stopped before anything had changed; the update will be tried again. */
+export type TxResult = 'succeeded' | 'failed' | 'rolled-back' | 'rollback-failed' | 'interrupted';
+
+/** One finished transaction, as the history and `agent status` show it. Never holds secrets. */
+export interface TransactionRecord {
+  txId: string;
+  service: string;
+  kind: TxKind;
+  result: TxResult;
+  revision: string;
+  startedAt: string;
+  finishedAt: string;
+  from?: string;
+  to?: string;
+  /** For failures: what failed, in words ("rolled back: probe http://... got 500"). */
+  reason?: string;
+  code?: ErrorCode;
+  /** The phase that failed. */
+  failedPhase?: TxPhase;
+  logs?: string;
+  /** The backup taken before the update. */
+  backup?: string;
+  /** True when the transaction was finished by recovery after the agent was interrupted. */
+  recovered?: boolean;
+}
+
+/** What the agent last applied successfully to a service: the fallback target while a newer spec is held. */
+export interface AppliedRecord {
+  hash: string;
+  spec: ContainerSpec;
+  agent: AgentOptions;
+  dependsOn: { service: string; condition: string }[];
+  revision: string;
+  at: string;
+}
+
+/** A desired spec whose update failed: held until the desired state changes. */
+export interface FailedRecord {
+  /** failed: the update was tried and did not succeed; quarantined: renovate.json forbids the version. */
+  kind?: 'failed' | 'quarantined';
+  hash: string;
+  image: string;
+  revision: string;
+  reason: string;
+  at: string;
+}

@@ -1,0 +1,14 @@
+import type { SourceSnapshot } from '../model/source.js';
+
+/** Where the desired state comes from: a local directory, or a Git repository. */
+export interface DesiredSource {
+  readonly kind: 'dir' | 'git';
+  /** For people: a path or a URL with credentials redacted. */
+  readonly location: string;
+  /** Git: the tracked branch and the path of the desired state in the repository. */
+  readonly branch?: string;
+  readonly path?: string;
+  read(signal?: AbortSignal): Promise<SourceSnapshot>;
+  /** Calls back when the source may have changed; returns a function that stops watching. */
+  watch?(onChange: () => void): Promise<() => Promise<void>>;
+}
