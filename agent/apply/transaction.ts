@@ -1,30 +1,31 @@
 import { randomBytes } from 'node:crypto';
 import { isoTime } from '../core/clock.js';
-import { AgentError, toAgentError } from '../core/errors.js';
+import { AgentError, classOf, toAgentError } from '../core/errors.js';
 import { asContainerId, type ContainerId } from '../core/ids.js';
 import { LABELS, containerName, previousContainerName } from '../core/labels.js';
-import type { AgentOptions, Dependency, ContainerSpec, HealthOptions } from '../model/desired.js';
-import type { ContainerInfo } from '../model/actual.js';
-import type { TransactionRecord, TxResult } from '../model/records.js';
-import { PRE_CHANGE_PHASES, ROLLBACK_PHASES, type Journal, type TxKind, type TxPhase } from '../model/journal.js';
+import type { HealthOptions } from '../model/desired.js';
+import { PRE_CHANGE_PHASES, ROLLBACK_PHASES, type Journal, type JournalNew, type JournalOld, type TxKind, type TxPhase, type TxResult } from '../model/journal.js';
+import type { StepCurrent, StepTarget } from '../model/plan.js';
+import type { TransactionRecord } from '../model/records.js';
 import type { TxDeps } from './types.js';
 
+/** One service's transaction, as the plan decided it. */
 export interface TransactionRequest {
   stack: string;
   service: string;
   kind: TxKind;
+  /** The source revision of what is applied. */
   revision: string;
   /** The live container, when there is one. */
-  old?: ContainerInfo;
-  /** Health options of the running version, for the check after a rollback. */
-  oldAgent?: AgentOptions;
-  target?: { hash: string; spec: ContainerSpec; agent: AgentOptions; dependsOn: Dependency[]; externalVolumes: string[] };
+  old?: StepCurrent;
+  /** What to create (absent for a removal). */
+  target?: StepTarget;
 }
 
 export interface TransactionOutcome {
   record: TransactionRecord;
-  /** The desired spec failed for reasons of its own: do not retry it until the desired state changes. */
-  hold: boolean;
+  /** The desired spec failed for reasons of its own (a terminal error): not retried until the desired state changes. */
+  held: boolean;
   journal: Journal;
 }
 
@@ -39,31 +40,9 @@ export function newTxId(now: number): string {
 
 /** Runs one service's update (or create, or removal) as a journaled transaction. */
 export async function runTransaction(deps: TxDeps, req: TransactionRequest, record: RecordOutcome, signal?: AbortSignal): Promise<TransactionOutcome> {
-  const now = isoTime(deps.clock);
-  const j: Journal = {
-    version: 1,
-    txId: deps.newTxId(),
-    stack: req.stack,
-    service: req.service,
-    kind: req.kind,
-    revision: req.revision,
-    startedAt: now,
-    phase: 'pull',
-    trail: [],
-  };
-  if (req.old) {
-    j.old = {
-      containerId: req.old.id,
-      name: req.old.name,
-      image: req.old.image,
-      hash: req.old.labels[LABELS.specHash] ?? '',
-      restartPolicy: req.old.restartPolicy,
-      stopTimeoutMs: 10_000,
-    };
-    if (req.oldAgent) j.old.agent = req.oldAgent;
-  }
-  if (req.target) j.new = { hash: req.target.hash, image: req.target.spec.image, spec: req.target.spec, agent: req.target.agent, dependsOn: req.target.dependsOn, externalVolumes: req.target.externalVolumes };
-  if (j.new?.spec.stopGracePeriodMs !== undefined && j.old) j.old.stopTimeoutMs = j.new.spec.stopGracePeriodMs;
+  const j: Journal = { version: 1, txId: deps.newTxId(), stack: req.stack, service: req.service, kind: req.kind, revision: req.revision, startedAt: isoTime(deps.clock), phase: 'pull', trail: [] };
+  if (req.target) j.new = journalNew(req.target);
+  if (req.old) j.old = journalOld(req.old, j.new);
   await enter(deps, j, 'pull');
   return drive(deps, j, record, signal, false);
 }
@@ -83,6 +62,36 @@ export async function resumeTransaction(deps: TxDeps, j: Journal, record: Record
   return drive(deps, j, record, signal, true);
 }
 
+function journalNew(t: StepTarget): JournalNew {
+  return { hash: t.hash, image: t.image, spec: t.spec, agent: t.agent, dependsOn: t.dependsOn, externalVolumes: t.externalVolumes };
+}
+
+function journalOld(c: StepCurrent, target: JournalNew | undefined): JournalOld {
+  const old: JournalOld = { containerId: c.containerId, name: c.name, image: c.image, hash: c.hash, restartPolicy: c.restartPolicy, stopTimeoutMs: target?.spec.stopGracePeriodMs ?? 10_000 };
+  if (c.agent) old.agent = c.agent;
+  return old;
+}
+
+/** One step of the transaction: does its work (idempotently) and names the next phase. */
+type Phase = (deps: TxDeps, j: Journal, signal?: AbortSignal) => Promise<TxPhase>;
+
+const PHASES: Record<Exclude<TxPhase, 'finish'>, Phase> = {
+  pull,
+  backup,
+  'stop-old': stopOld,
+  'backup-files': backupFiles,
+  'rename-old': renameOld,
+  'create-new': createNew,
+  'start-new': startNew,
+  'health-gate': healthGate,
+  'remove-old': removeOld,
+  'rollback-remove-new': rollbackRemoveNew,
+  'rollback-restore-files': rollbackRestoreFiles,
+  'rollback-restore-old': rollbackRestoreOld,
+  'rollback-restore-db': rollbackRestoreDb,
+  'rollback-check-old': rollbackCheckOld,
+};
+
 async function drive(deps: TxDeps, j: Journal, record: RecordOutcome, signal: AbortSignal | undefined, recovered: boolean): Promise<TransactionOutcome> {
   for (;;) {
     const phase = j.phase;
@@ -90,29 +99,9 @@ async function drive(deps: TxDeps, j: Journal, record: RecordOutcome, signal: Ab
     deps.failpoint(`before:${phase}`);
     let next: TxPhase;
     try {
-      next = await runPhase(deps, j, phase, signal);
+      next = await PHASES[phase](deps, j, signal);
     } catch (err) {
-      const e = toAgentError(err, 'INTERNAL');
-      const inRollback = (ROLLBACK_PHASES as readonly string[]).includes(phase);
-      if (inRollback && (phase === 'rollback-restore-files' || phase === 'rollback-restore-db') && e.code !== 'DOCKER_UNAVAILABLE') {
-        // Data that cannot be put back must not keep the old version down: start it, and say
-        // loudly that it runs on the new version's data.
-        j.rollbackFailure = `the data could not be restored from backup ${j.backup?.id}: ${e.message}`;
-        next = phase === 'rollback-restore-files' ? 'rollback-restore-old' : 'rollback-check-old';
-      } else if (inRollback) {
-        throw e;
-      } else if (phase === 'backup-files') {
-        // The old container is only stopped: undo that, nothing else changed.
-        j.failure = { code: e.code, message: e.message, phase, at: isoTime(deps.clock) };
-        next = 'rollback-restore-old';
-      } else if (e.errorClass === 'transient' && !PRE_CHANGE_PHASES.includes(phase)) {
-        // Transient trouble (engine restarting, aborted) after something changed: keep the
-        // journal and resume later, rather than judging the new version by it.
-        throw e;
-      } else {
-        j.failure = { code: e.code, message: e.message, phase, at: isoTime(deps.clock) };
-        next = PRE_CHANGE_PHASES.includes(phase) || j.kind === 'remove' ? 'finish' : 'rollback-remove-new';
-      }
+      next = afterFailure(deps, j, phase, toAgentError(err, 'INTERNAL'));
     }
     deps.failpoint(`after:${phase}`);
     if (next === 'finish') j.result = resultOf(j);
@@ -120,122 +109,156 @@ async function drive(deps: TxDeps, j: Journal, record: RecordOutcome, signal: Ab
   }
 }
 
-async function runPhase(deps: TxDeps, j: Journal, phase: Exclude<TxPhase, 'finish'>, signal?: AbortSignal): Promise<TxPhase> {
-  const { docker } = deps;
+/** Where a transaction goes when a phase throws; throws itself when the journal must stay for a later resume. */
+function afterFailure(deps: TxDeps, j: Journal, phase: Exclude<TxPhase, 'finish'>, e: AgentError): TxPhase {
+  const failure = { code: e.code, errorClass: e.errorClass, message: e.message, phase, at: isoTime(deps.clock) };
+  const inRollback = (ROLLBACK_PHASES as readonly string[]).includes(phase);
+  if (inRollback && (phase === 'rollback-restore-files' || phase === 'rollback-restore-db') && e.code !== 'DOCKER_UNAVAILABLE') {
+    // Data that cannot be put back must not keep the old version down: start it, and say
+    // loudly that it runs on the new version's data.
+    j.rollbackFailure = `the data could not be restored from backup ${j.backup?.id}: ${e.message}`;
+    return phase === 'rollback-restore-files' ? 'rollback-restore-old' : 'rollback-check-old';
+  }
+  if (inRollback) throw e;
+  if (phase === 'backup-files') {
+    // The old container is only stopped: undo that, nothing else changed.
+    j.failure = failure;
+    return 'rollback-restore-old';
+  }
+  // Transient trouble (engine restarting, aborted) after something changed: keep the journal
+  // and resume later, rather than judging the new version by it.
+  if (e.errorClass === 'transient' && !PRE_CHANGE_PHASES.includes(phase)) throw e;
+  j.failure = failure;
+  return PRE_CHANGE_PHASES.includes(phase) || j.kind === 'remove' ? 'finish' : 'rollback-remove-new';
+}
+
+async function pull(deps: TxDeps, j: Journal, signal?: AbortSignal): Promise<TxPhase> {
   const canonical = containerName(j.stack, j.service);
-  switch (phase) {
-    case 'pull': {
-      const holder = await docker.inspectContainer(canonical);
-      if (holder && holder.id !== j.old?.containerId && holder.labels[LABELS.txId] !== j.txId) {
-        throw new AgentError('CONTAINER_CREATE_FAILED', `a container named ${canonical} exists that this agent does not manage for service ${j.service}; rename or remove it`, { data: { name: canonical } });
-      }
-      if (j.kind === 'remove') return 'stop-old';
-      const image = (j.new as NonNullable<Journal['new']>).image;
-      if (!(await docker.hasImage(image))) await docker.pullImage(image, { signal });
-      return 'backup';
-    }
-    case 'backup': {
-      // Nothing to keep for a first deploy: there is no previous version to return to.
-      const backup = j.old ? await deps.backup.begin(j, signal) : undefined;
-      if (backup) {
-        j.backup = backup;
-        await deps.journals.write(j);
-      }
-      return j.old ? 'stop-old' : 'create-new';
-    }
-    case 'backup-files':
-      if (j.backup && !j.backup.complete) {
-        await deps.backup.complete(j, j.backup, signal);
-        j.backup.complete = true;
-        await deps.journals.write(j);
-      }
-      return 'rename-old';
-    case 'stop-old': {
-      const old = j.old as NonNullable<Journal['old']>;
-      const c = await docker.inspectContainer(old.containerId);
-      if (c) {
-        // Disarm the restart policy first: an engine restart must not bring the old copy back
-        // beside the new one.
-        if (c.restartPolicy !== 'no') await docker.setRestartPolicy(c.id, 'no');
-        await docker.stopContainer(c.id, old.stopTimeoutMs);
-      }
-      return j.kind === 'remove' ? 'remove-old' : 'backup-files';
-    }
-    case 'rename-old': {
-      const old = j.old as NonNullable<Journal['old']>;
-      const c = await docker.inspectContainer(old.containerId);
-      const kept = previousContainerName(j.stack, j.service, j.txId);
-      if (c && c.name !== kept) await docker.renameContainer(c.id, kept);
-      return 'create-new';
-    }
-    case 'create-new': {
-      const target = j.new as NonNullable<Journal['new']>;
-      for (const m of target.spec.volumes.filter((v) => v.type === 'volume')) {
-        if (target.externalVolumes.includes(m.source)) {
-          if (!(await docker.volumeExists(m.source))) throw new AgentError('CONTAINER_CREATE_FAILED', `external volume ${m.source} does not exist`, { data: { volume: m.source } });
-        } else {
-          await docker.ensureVolume(m.source, { [LABELS.managed]: 'true', [LABELS.stack]: j.stack });
-        }
-      }
-      const existing = (await docker.listContainers({ [LABELS.txId]: j.txId })).find((c) => c.id !== j.old?.containerId);
-      const id = existing?.id ?? (await docker.createContainer({ name: canonical, spec: target.spec, labels: agentLabels(j) }));
-      target.containerId = id;
-      await deps.journals.write(j);
-      return 'start-new';
-    }
-    case 'start-new':
-      await docker.startContainer(newContainerId(j));
-      return 'health-gate';
-    case 'health-gate': {
-      const target = j.new as NonNullable<Journal['new']>;
-      const verdict = await deps.gate(newContainerId(j), target.agent.health, signal);
-      // A gate cut short by shutdown says nothing about the version: resume it on restart.
-      if (signal?.aborted) throw new AgentError('ABORTED', 'health gate interrupted by shutdown');
-      if (verdict.ok) return j.old ? 'remove-old' : 'finish';
-      j.failure = { code: 'HEALTH_CHECK_FAILED', message: verdict.reason, phase, at: isoTime(deps.clock) };
-      deps.log.warn({ service: j.service, tx: j.txId, reason: verdict.reason }, 'Health gate failed; rolling back');
-      return 'rollback-remove-new';
-    }
-    case 'remove-old':
-      await docker.removeContainer(asContainerId((j.old as NonNullable<Journal['old']>).containerId));
-      return 'finish';
-    case 'rollback-remove-new': {
-      const leftovers = await docker.listContainers({ [LABELS.txId]: j.txId });
-      for (const c of leftovers.filter((x) => x.id !== j.old?.containerId)) {
-        if (j.failure && j.failure.logs === undefined) {
-          j.failure.logs = await docker.logs(c.id, 30).catch(() => '');
-          await deps.journals.write(j);
-        }
-        await docker.removeContainer(c.id);
-      }
-      if (!j.old) return 'finish';
-      return restoringData(j) ? 'rollback-restore-files' : 'rollback-restore-old';
-    }
-    case 'rollback-restore-files':
-      if (j.backup) await deps.backup.restoreFiles(j, j.backup);
-      return 'rollback-restore-old';
-    case 'rollback-restore-db':
-      if (j.backup) await deps.backup.restoreDatabase(j, j.backup);
-      return 'rollback-check-old';
-    case 'rollback-restore-old': {
-      const old = j.old as NonNullable<Journal['old']>;
-      const c = await docker.inspectContainer(old.containerId);
-      if (!c) {
-        j.rollbackFailure = `the previous container ${old.name} no longer exists`;
-        return 'finish';
-      }
-      if (c.name !== canonical) await docker.renameContainer(c.id, canonical);
-      if (c.restartPolicy !== old.restartPolicy) await docker.setRestartPolicy(c.id, old.restartPolicy);
-      await docker.startContainer(c.id);
-      return restoringData(j) && j.backup && deps.backup.needsDatabaseRestore(j, j.backup) && !j.rollbackFailure ? 'rollback-restore-db' : 'rollback-check-old';
-    }
-    case 'rollback-check-old': {
-      const old = j.old as NonNullable<Journal['old']>;
-      const verdict = await deps.gate(asContainerId(old.containerId), rollbackHealth(old.agent?.health), signal);
-      if (!verdict.ok) j.rollbackFailure = verdict.reason;
-      return 'finish';
+  const holder = await deps.docker.inspectContainer(canonical);
+  if (holder && holder.id !== j.old?.containerId && holder.labels[LABELS.txId] !== j.txId) {
+    throw new AgentError('CONTAINER_CREATE_FAILED', `a container named ${canonical} exists that this agent does not manage for service ${j.service}; rename or remove it`, { data: { name: canonical } });
+  }
+  if (j.kind === 'remove') return 'stop-old';
+  const image = mustNew(j).image;
+  if (!(await deps.docker.hasImage(image))) await deps.docker.pullImage(image, { signal });
+  return 'backup';
+}
+
+async function backup(deps: TxDeps, j: Journal, signal?: AbortSignal): Promise<TxPhase> {
+  // Nothing to keep for a first deploy: there is no previous version to return to.
+  const taken = j.old ? await deps.backup.begin(j, signal) : undefined;
+  if (taken) {
+    j.backup = taken;
+    await deps.journals.write(j);
+  }
+  return j.old ? 'stop-old' : 'create-new';
+}
+
+async function stopOld(deps: TxDeps, j: Journal): Promise<TxPhase> {
+  const old = mustOld(j);
+  const c = await deps.docker.inspectContainer(old.containerId);
+  if (c) {
+    // Disarm the restart policy first: an engine restart must not bring the old copy back
+    // beside the new one.
+    if (c.restartPolicy !== 'no') await deps.docker.setRestartPolicy(c.id, 'no');
+    await deps.docker.stopContainer(c.id, old.stopTimeoutMs);
+  }
+  return j.kind === 'remove' ? 'remove-old' : 'backup-files';
+}
+
+async function backupFiles(deps: TxDeps, j: Journal, signal?: AbortSignal): Promise<TxPhase> {
+  if (j.backup && !j.backup.complete) {
+    await deps.backup.complete(j, j.backup, signal);
+    j.backup.complete = true;
+    await deps.journals.write(j);
+  }
+  return 'rename-old';
+}
+
+async function renameOld(deps: TxDeps, j: Journal): Promise<TxPhase> {
+  const c = await deps.docker.inspectContainer(mustOld(j).containerId);
+  const kept = previousContainerName(j.stack, j.service, j.txId);
+  if (c && c.name !== kept) await deps.docker.renameContainer(c.id, kept);
+  return 'create-new';
+}
+
+async function createNew(deps: TxDeps, j: Journal): Promise<TxPhase> {
+  const target = mustNew(j);
+  for (const m of target.spec.volumes.filter((v) => v.type === 'volume')) {
+    if (target.externalVolumes.includes(m.source)) {
+      if (!(await deps.docker.volumeExists(m.source))) throw new AgentError('CONTAINER_CREATE_FAILED', `external volume ${m.source} does not exist`, { data: { volume: m.source } });
+    } else {
+      await deps.docker.ensureVolume(m.source, { [LABELS.managed]: 'true', [LABELS.stack]: j.stack });
     }
   }
+  const existing = (await deps.docker.listContainers({ [LABELS.txId]: j.txId })).find((c) => c.id !== j.old?.containerId);
+  target.containerId = existing?.id ?? (await deps.docker.createContainer({ name: containerName(j.stack, j.service), spec: target.spec, labels: agentLabels(j, target) }));
+  await deps.journals.write(j);
+  return 'start-new';
+}
+
+async function startNew(deps: TxDeps, j: Journal): Promise<TxPhase> {
+  await deps.docker.startContainer(newContainerId(j));
+  return 'health-gate';
+}
+
+async function healthGate(deps: TxDeps, j: Journal, signal?: AbortSignal): Promise<TxPhase> {
+  const verdict = await deps.gate(newContainerId(j), mustNew(j).agent.health, signal);
+  // A gate cut short by shutdown says nothing about the version: resume it on restart.
+  if (signal?.aborted) throw new AgentError('ABORTED', 'health gate interrupted by shutdown');
+  if (verdict.ok) return j.old ? 'remove-old' : 'finish';
+  j.failure = { code: 'HEALTH_CHECK_FAILED', errorClass: 'terminal', message: verdict.reason, gate: verdict.failure, phase: 'health-gate', at: isoTime(deps.clock) };
+  deps.log.warn({ service: j.service, tx: j.txId, failure: verdict.failure.kind, reason: verdict.reason }, 'Health gate failed; rolling back');
+  return 'rollback-remove-new';
+}
+
+async function removeOld(deps: TxDeps, j: Journal): Promise<TxPhase> {
+  await deps.docker.removeContainer(asContainerId(mustOld(j).containerId));
+  return 'finish';
+}
+
+async function rollbackRemoveNew(deps: TxDeps, j: Journal): Promise<TxPhase> {
+  const leftovers = await deps.docker.listContainers({ [LABELS.txId]: j.txId });
+  for (const c of leftovers.filter((x) => x.id !== j.old?.containerId)) {
+    if (j.failure && j.failure.logs === undefined) {
+      j.failure.logs = await deps.docker.logs(c.id, 30).catch(() => '');
+      await deps.journals.write(j);
+    }
+    await deps.docker.removeContainer(c.id);
+  }
+  if (!j.old) return 'finish';
+  return restoringData(j) ? 'rollback-restore-files' : 'rollback-restore-old';
+}
+
+async function rollbackRestoreFiles(deps: TxDeps, j: Journal): Promise<TxPhase> {
+  if (j.backup) await deps.backup.restoreFiles(j, j.backup);
+  return 'rollback-restore-old';
+}
+
+async function rollbackRestoreOld(deps: TxDeps, j: Journal): Promise<TxPhase> {
+  const old = mustOld(j);
+  const c = await deps.docker.inspectContainer(old.containerId);
+  if (!c) {
+    j.rollbackFailure = `the previous container ${old.name} no longer exists`;
+    return 'finish';
+  }
+  const canonical = containerName(j.stack, j.service);
+  if (c.name !== canonical) await deps.docker.renameContainer(c.id, canonical);
+  if (c.restartPolicy !== old.restartPolicy) await deps.docker.setRestartPolicy(c.id, old.restartPolicy);
+  await deps.docker.startContainer(c.id);
+  return restoringData(j) && j.backup && deps.backup.needsDatabaseRestore(j, j.backup) && !j.rollbackFailure ? 'rollback-restore-db' : 'rollback-check-old';
+}
+
+async function rollbackRestoreDb(deps: TxDeps, j: Journal): Promise<TxPhase> {
+  if (j.backup) await deps.backup.restoreDatabase(j, j.backup);
+  return 'rollback-check-old';
+}
+
+async function rollbackCheckOld(deps: TxDeps, j: Journal, signal?: AbortSignal): Promise<TxPhase> {
+  const old = mustOld(j);
+  const verdict = await deps.gate(asContainerId(old.containerId), rollbackHealth(old.agent?.health), signal);
+  if (!verdict.ok) j.rollbackFailure = verdict.reason;
+  return 'finish';
 }
 
 async function enter(deps: TxDeps, j: Journal, phase: TxPhase): Promise<void> {
@@ -246,7 +269,7 @@ async function enter(deps: TxDeps, j: Journal, phase: TxPhase): Promise<void> {
 
 async function finish(deps: TxDeps, j: Journal, record: RecordOutcome, recovered: boolean): Promise<TransactionOutcome> {
   const result = j.result ?? resultOf(j);
-  const outcome: TransactionOutcome = { record: toRecord(deps, j, result, recovered), hold: shouldHold(j, result), journal: j };
+  const outcome: TransactionOutcome = { record: toRecord(deps, j, result, recovered), held: shouldHold(j, result), journal: j };
   await record(outcome);
   await deps.journals.remove(j.service);
   return outcome;
@@ -264,11 +287,13 @@ function resultOf(j: Journal): TxResult {
   return j.old && !changedNothing && j.kind !== 'remove' ? 'rolled-back' : 'failed';
 }
 
-/** A version is held only when it failed on its own account, never for a transient outage. */
+/**
+ * A version is held only when it failed on its own account, a terminal error (the health gate,
+ * a create the engine refuses), never for a transient one (an outage, a full backup disk).
+ */
 function shouldHold(j: Journal, result: TxResult): boolean {
-  if (result === 'succeeded' || result === 'interrupted' || !j.failure) return false;
-  const transient = ['DOCKER_UNAVAILABLE', 'PULL_FAILED', 'ABORTED', 'BACKUP_FAILED', 'STATE_LOCKED', 'SOURCE_UNAVAILABLE'].includes(j.failure.code);
-  return !transient && j.kind !== 'remove';
+  if (result === 'succeeded' || result === 'interrupted' || !j.failure || j.kind === 'remove') return false;
+  return (j.failure.errorClass ?? classOf(j.failure.code)) === 'terminal';
 }
 
 function toRecord(deps: TxDeps, j: Journal, result: TxResult, recovered: boolean): TransactionRecord {
@@ -280,6 +305,7 @@ function toRecord(deps: TxDeps, j: Journal, result: TxResult, recovered: boolean
   if (j.failure) {
     rec.code = j.failure.code;
     rec.failedPhase = j.failure.phase;
+    if (j.failure.gate) rec.gate = j.failure.gate;
     if (j.failure.logs) rec.logs = j.failure.logs;
   }
   rec.reason = describeResult(j, result);
@@ -307,19 +333,22 @@ function rollbackHealth(health: HealthOptions | undefined): HealthOptions {
   return { ...h, stabilizationMs: Math.min(h.stabilizationMs, ROLLBACK_STABILISATION_CAP_MS) };
 }
 
+function mustOld(j: Journal): JournalOld {
+  if (!j.old) throw new AgentError('STATE_CORRUPT', `transaction ${j.txId} of ${j.service} has no previous container at ${j.phase}`, { data: { txId: j.txId, phase: j.phase } });
+  return j.old;
+}
+
+function mustNew(j: Journal): JournalNew {
+  if (!j.new) throw new AgentError('STATE_CORRUPT', `transaction ${j.txId} of ${j.service} has no target at ${j.phase}`, { data: { txId: j.txId, phase: j.phase } });
+  return j.new;
+}
+
 function newContainerId(j: Journal): ContainerId {
-  const id = j.new?.containerId;
-  if (!id) throw new AgentError('INTERNAL', `transaction ${j.txId} has no new container at ${j.phase}`);
+  const id = mustNew(j).containerId;
+  if (!id) throw new AgentError('STATE_CORRUPT', `transaction ${j.txId} has no new container at ${j.phase}`, { data: { txId: j.txId, phase: j.phase } });
   return asContainerId(id);
 }
 
-function agentLabels(j: Journal): Record<string, string> {
-  return {
-    [LABELS.managed]: 'true',
-    [LABELS.stack]: j.stack,
-    [LABELS.service]: j.service,
-    [LABELS.specHash]: (j.new as NonNullable<Journal['new']>).hash,
-    [LABELS.revision]: j.revision,
-    [LABELS.txId]: j.txId,
-  };
+function agentLabels(j: Journal, target: JournalNew): Record<string, string> {
+  return { [LABELS.managed]: 'true', [LABELS.stack]: j.stack, [LABELS.service]: j.service, [LABELS.specHash]: target.hash, [LABELS.revision]: j.revision, [LABELS.txId]: j.txId };
 }

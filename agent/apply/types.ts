@@ -5,13 +5,13 @@ import type { HealthOptions } from '../model/desired.js';
 import type { DockerPort } from '../ports/docker.js';
 import type { GateVerdict } from '../model/health.js';
 import type { Journal } from '../model/journal.js';
-import type { JournalStore } from '../state/journal-store.js';
+import type { JournalPort } from '../ports/state.js';
 import type { Failpoint } from '../core/failpoints.js';
 import type { TxBackup } from '../ports/tx-backup.js';
 
 export interface TxDeps {
   docker: DockerPort;
-  journals: JournalStore;
+  journals: JournalPort;
   clock: Clock;
   log: Logger;
   backup: TxBackup;

@@ -6,8 +6,8 @@ import type { ContainerInfo } from '../model/actual.js';
 import type { GateVerdict } from '../model/health.js';
 import type { HealthOptions } from '../model/desired.js';
 import type { ContainerId } from '../core/ids.js';
-import type { ServiceLocks } from '../state/service-lock.js';
-import type { JournalStore } from '../state/journal-store.js';
+import type { ServiceLocks } from '../ports/state.js';
+import type { JournalReader } from '../ports/state.js';
 import { archiveTargets, dumpDatabase, manifestFor, removeIncomplete, writeManifest, type BackupContext, type BackupSubject } from './engine.js';
 import { newBackupId } from './manifest.js';
 import { type BackupManifest, type BackupReason } from '../model/backup.js';
@@ -17,7 +17,7 @@ import { applyRetention } from './retention.js';
 export interface OperationDeps {
   backup: BackupContext;
   locks: ServiceLocks;
-  journals: JournalStore;
+  journals: JournalReader;
   gate: (id: ContainerId, options: HealthOptions) => Promise<GateVerdict>;
   /** How long to wait for a service busy with another operation. */
   lockTimeoutMs: number;

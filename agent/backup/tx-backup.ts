@@ -4,19 +4,20 @@ import { containerName } from '../core/labels.js';
 import type { BackupPolicy, BackupSpec } from '../model/desired.js';
 import type { TxBackup } from '../ports/tx-backup.js';
 import type { Journal, JournalBackup } from '../model/journal.js';
-import type { JournalStore } from '../state/journal-store.js';
+import type { JournalReader } from '../ports/state.js';
 import { archiveTargets, dumpDatabase, removeIncomplete, writeManifest, type BackupContext, type BackupSubject } from './engine.js';
 import { newBackupId } from './manifest.js';
 import { type BackupManifest } from '../model/backup.js';
 import { restoreDatabase, restoreFiles } from './restore.js';
 import { applyRetention } from './retention.js';
+import { AgentError } from '../core/errors.js';
 
 /**
  * The backup steps of update transactions, for services with `x-agent.backup`: the database
  * dump before anything changes, volumes and paths from the stopped old container, the manifest
  * last, then retention (never deleting a backup an in-flight transaction depends on).
  */
-export function createTxBackup(ctx: BackupContext, policy: BackupPolicy, journals: JournalStore): TxBackup {
+export function createTxBackup(ctx: BackupContext, policy: BackupPolicy, journals: JournalReader): TxBackup {
   const specOf = (j: Journal): BackupSpec | undefined => j.new?.agent.backup;
 
   const subject = async (j: Journal): Promise<BackupSubject> => {
@@ -30,7 +31,7 @@ export function createTxBackup(ctx: BackupContext, policy: BackupPolicy, journal
   const dbContainer = async (j: Journal, service: string): Promise<ContainerId> => {
     if (service === j.service && j.old) return asContainerId(j.old.containerId);
     const c = await ctx.docker.inspectContainer(containerName(j.stack, service));
-    if (!c || c.status !== 'running') throw new Error(`the PostgreSQL service ${service} is not running`);
+    if (!c || c.status !== 'running') throw new AgentError('BACKUP_FAILED', `the PostgreSQL service ${service} is not running`, { data: { service, status: c?.status ?? 'missing' } });
     return c.id;
   };
 

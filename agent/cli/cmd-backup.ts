@@ -8,13 +8,12 @@ import type { DesiredState } from '../model/desired.js';
 import { EXIT, ExitError } from './exit-codes.js';
 import { formatIssues, shortTime, table } from './format.js';
 import { formatBytes } from './progress.js';
-import type { Runtime } from './runtime.js';
+import type { ReadOnlyRuntime, Runtime } from './runtime.js';
 
 /** The desired state as the agent would apply it now: backups need its `x-agent.backup` blocks. */
-export async function loadDesired(rt: Runtime): Promise<DesiredState> {
-  const ctx = await rt.reconcileContext();
+export async function loadDesired(rt: ReadOnlyRuntime): Promise<DesiredState> {
   const snapshot = await rt.source.read();
-  const r = loadDesiredState({ files: snapshot.files, revision: snapshot.revision, env: ctx.env, defaultStack: rt.config.stack, rootLabel: rt.source.location });
+  const r = loadDesiredState({ files: snapshot.files, revision: snapshot.revision, env: await rt.env(), defaultStack: rt.config.stack, rootLabel: rt.source.location, ...(snapshot.refusedFiles ? { refusedFiles: snapshot.refusedFiles } : {}) });
   if (!r.ok) throw new AgentError('DESIRED_INVALID', `the desired state is invalid:\n${formatIssues(r.issues)}`, { data: { issues: r.issues } });
   return r.state;
 }
@@ -24,7 +23,7 @@ export async function backupCreateCommand(rt: Runtime, services: string[], opts:
   const desired = await loadDesired(rt);
   const names = services.length > 0 ? services : Object.values(desired.services).filter((s) => s.agent.backup).map((s) => s.name);
   if (names.length === 0) throw new ExitError(EXIT.usage, 'no service of the desired state has an x-agent.backup block');
-  const ops = await rt.operations();
+  const ops = rt.operations();
   const made: BackupManifest[] = [];
   const failed: string[] = [];
   for (const name of names) {
@@ -44,14 +43,14 @@ export async function backupCreateCommand(rt: Runtime, services: string[], opts:
   if (failed.length > 0) throw new ExitError(EXIT.updateFailed, `${failed.length} backup(s) failed`);
 }
 
-export async function backupListCommand(rt: Runtime, opts: { service?: string; json?: boolean }, out: (s: string) => void): Promise<void> {
+export async function backupListCommand(rt: ReadOnlyRuntime, opts: { service?: string; json?: boolean }, out: (s: string) => void): Promise<void> {
   const all = await listBackups(rt.backupStore);
   const shown = all.filter((m) => !opts.service || m.service === opts.service);
   if (opts.json) return out(JSON.stringify(shown, null, 2));
   out(shown.length === 0 ? `no backups in ${rt.backupStore.location}` : formatManifests(shown));
 }
 
-export async function backupVerifyCommand(rt: Runtime, id: string, opts: { json?: boolean }, out: (s: string) => void): Promise<void> {
+export async function backupVerifyCommand(rt: ReadOnlyRuntime, id: string, opts: { json?: boolean }, out: (s: string) => void): Promise<void> {
   const m = await findBackup(rt.backupStore, id);
   const checks = await verifyBackup(rt.backupStore, m);
   if (opts.json) out(JSON.stringify({ id, service: m.service, ok: checks.every((c) => c.ok), artifacts: checks }, null, 2));
@@ -63,7 +62,7 @@ export async function restoreCommand(rt: Runtime, id: string, opts: { yes?: bool
   const m = await findBackup(rt.backupStore, id);
   const desired = await loadDesired(rt);
   if (!opts.yes) throw new ExitError(EXIT.usage, `restoring ${m.service} from ${m.id} (${shortTime(m.createdAt)}) replaces its current data; add --yes to proceed`);
-  const r = await restoreService(await rt.operations(), desired, m, { safetyBackup: opts.safetyBackup });
+  const r = await restoreService(rt.operations(), desired, m, { safetyBackup: opts.safetyBackup });
   if (opts.json) out(JSON.stringify({ restored: m.id, service: m.service, safetyBackup: r.safety?.id, healthy: r.verdict.ok, ...(r.verdict.ok ? {} : { reason: r.verdict.reason }) }, null, 2));
   else out(`${m.service}: restored from backup ${m.id}${r.safety ? ` (the previous data is in backup ${r.safety.id})` : ''}; health gate: ${r.verdict.ok ? 'passed' : `FAILED: ${r.verdict.reason}`}`);
   if (!r.verdict.ok) throw new ExitError(EXIT.updateFailed, `${m.service} is not healthy after the restore`);

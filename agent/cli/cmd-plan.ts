@@ -1,12 +1,12 @@
-import { assess } from '../reconcile/inspect-desired.js';
+import { planView } from '../plan/view.js';
+import { assess } from '../reconcile/assess.js';
 import { EXIT, ExitError } from './exit-codes.js';
 import { formatIssues, formatPlan } from './format.js';
-import type { Runtime } from './runtime.js';
+import type { ReadOnlyRuntime } from './runtime.js';
 
 /** `agent plan`: what a reconcile would do now, and why; changes nothing. */
-export async function planCommand(rt: Runtime, opts: { json?: boolean; detailedExitcode?: boolean }, out: (s: string) => void): Promise<void> {
-  const ctx = await rt.reconcileContext();
-  const a = await assess(ctx, await rt.store.loadApplied(), await rt.store.load());
+export async function planCommand(rt: ReadOnlyRuntime, opts: { json?: boolean; detailedExitcode?: boolean }, out: (s: string) => void): Promise<void> {
+  const a = await assess(rt.assessDeps, await rt.state.loadApplied(), await rt.state.load());
   if (a.kind === 'refused') {
     if (opts.json) out(JSON.stringify({ valid: false, revision: a.snapshot.revision, signatureRefused: a.reason }, null, 2));
     else out(`commit ${a.snapshot.revision}: signature refused: ${a.reason}`);
@@ -17,8 +17,8 @@ export async function planCommand(rt: Runtime, opts: { json?: boolean; detailedE
     else out(formatIssues(a.load.issues));
     throw new ExitError(EXIT.invalidDesiredState, 'invalid desired state: nothing would be applied');
   }
-  const pendingJournals = await rt.store.journals.list();
-  if (opts.json) out(JSON.stringify({ ...a.plan, interruptedTransactions: pendingJournals.map((j) => ({ service: j.service, txId: j.txId, phase: j.phase })) }, null, 2));
+  const pendingJournals = await rt.state.journals.list();
+  if (opts.json) out(JSON.stringify({ ...planView(a.plan), interruptedTransactions: pendingJournals.map((j) => ({ service: j.service, txId: j.txId, phase: j.phase })) }, null, 2));
   else {
     out(formatPlan(a.plan));
     for (const j of pendingJournals) out(`note: transaction ${j.txId} of ${j.service} was interrupted at ${j.phase}; the next apply finishes it first`);

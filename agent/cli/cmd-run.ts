@@ -8,7 +8,7 @@ import { createLoop } from '../reconcile/loop.js';
 import { reconcileOnce } from '../reconcile/reconcile.js';
 import { runJob } from '../schedule/jobs.js';
 import { createScheduler } from '../schedule/scheduler.js';
-import { acquireStateLock } from '../state/lock.js';
+import type { ReconcileReport } from '../model/report.js';
 import type { Runtime } from './runtime.js';
 import { wireNotifications } from './notifications.js';
 
@@ -21,12 +21,12 @@ export const WEBHOOK_PATH = '/hooks/git';
  * second one cuts it short (its journal resumes it at the next start).
  */
 export async function runCommand(rt: Runtime, signals: { signal: AbortSignal; txSignal: AbortSignal }): Promise<void> {
-  await rt.store.init();
-  const lock = await acquireStateLock(rt.config.stateDir);
+  await rt.state.init();
+  const lock = await rt.state.lockAgent();
   const log = rt.log;
   const cleanups: (() => Promise<void>)[] = [];
   try {
-    const ctx = await rt.reconcileContext();
+    const deps = await rt.reconcileDeps();
     // Loaded only with a listener: prom-client costs 10 MB of memory.
     const metrics = rt.config.http.listen ? (await import('../http/metrics.js')).createMetrics() : undefined;
     if (metrics) rt.hooks.onBackup = (m) => metrics.observeBackup(m);
@@ -34,7 +34,7 @@ export async function runCommand(rt: Runtime, signals: { signal: AbortSignal; tx
     let desired: DesiredState | undefined;
     const liveness: Liveness = { running: false, startedAt: rt.clock.now(), ready: false };
     const scheduler = createScheduler({
-      stateDir: rt.config.stateDir,
+      records: rt.state.document('jobs'),
       clock: rt.clock,
       log,
       run: async (job, signal) => {
@@ -52,14 +52,12 @@ export async function runCommand(rt: Runtime, signals: { signal: AbortSignal; tx
       minBackoffMs: 2000,
       log,
       reconcile: async (signal) => {
-        // Re-read the env file each pass: a rotated secret applies without a restart.
-        const fresh = await rt.reconcileContext();
         liveness.running = true;
         const started = rt.clock.now();
         try {
-          const report = await reconcileOnce({ ...ctx, env: fresh.env, secrets: fresh.secrets }, { signal, txSignal: signals.txSignal });
+          const report = await reconcileOnce(deps, { signal, txSignal: signals.txSignal });
           report.durationMs = rt.clock.now() - started;
-          const state = await rt.store.load();
+          const state = await rt.state.load();
           const ready = state.conditions.find((c) => c.type === 'Ready')?.status === 'True';
           metrics?.observeReconcile(report, (rt.clock.now() - started) / 1000, rt.clock.now(), { quarantined: state.quarantined?.length ?? 0, pending: pendingCount(report), ready });
           liveness.ready = ready;
@@ -101,8 +99,9 @@ export async function runCommand(rt: Runtime, signals: { signal: AbortSignal; tx
   }
 }
 
-function pendingCount(r: { plan?: { steps: { action: string; held?: unknown; deferred?: string }[] } }): number {
-  return r.plan?.steps.filter((s) => s.action !== 'none' || s.held || s.deferred).length ?? 0;
+/** Services not as desired after the pass: changes still to make, held versions, updates waiting for a window. */
+function pendingCount(r: ReconcileReport): number {
+  return r.pending?.steps.filter((s) => s.action !== 'none' || s.held || s.deferred).length ?? 0;
 }
 
 /** POST /hooks/git: a push event signed with the shared secret triggers an immediate sync. */

@@ -2,11 +2,11 @@ import { displayImage } from '../core/image-ref.js';
 import { formatIssue } from '../model/issues.js';
 import { shortTime, table } from './format.js';
 import { formatBytes } from './progress.js';
-import type { Runtime } from './runtime.js';
+import type { ReadOnlyRuntime } from './runtime.js';
 import { buildStatusView, type StatusView } from './status-view.js';
 
 /** `agent status`: what runs, what is wanted, what happened last; read-only, safe beside a running agent. */
-export async function statusCommand(rt: Runtime, opts: { json?: boolean }, version: string, out: (s: string) => void): Promise<void> {
+export async function statusCommand(rt: ReadOnlyRuntime, opts: { json?: boolean }, version: string, out: (s: string) => void): Promise<void> {
   const view = await buildStatusView(rt, version);
   out(opts.json ? JSON.stringify(view, null, 2) : formatStatus(view));
 }

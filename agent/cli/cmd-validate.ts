@@ -1,9 +1,8 @@
 import { loadDesiredState } from '../desired/load.js';
 import { createLocalDirSource } from '../source/local-dir.js';
-import { loadInterpolationEnv } from '../config/config.js';
 import { EXIT, ExitError } from './exit-codes.js';
 import { formatIssues } from './format.js';
-import type { Runtime } from './runtime.js';
+import type { ReadOnlyRuntime } from './runtime.js';
 import type { ValidationIssue } from '../model/issues.js';
 import type { DesiredState } from '../model/desired.js';
 import { checkPolicies } from '../renovate/policy.js';
@@ -21,10 +20,10 @@ function policyIssues(desired: DesiredState, renovate: { path: string; content: 
 }
 
 /** `agent validate [dir]`: schema and semantic checks of the desired state; touches nothing. */
-export async function validateCommand(rt: Runtime, opts: { dir?: string; json?: boolean }, out: (s: string) => void): Promise<void> {
+export async function validateCommand(rt: ReadOnlyRuntime, opts: { dir?: string; json?: boolean }, out: (s: string) => void): Promise<void> {
   const source = opts.dir ? createLocalDirSource(opts.dir) : rt.source;
   const snapshot = await source.read();
-  const result = loadDesiredState({ files: snapshot.files, revision: snapshot.revision, env: await loadInterpolationEnv(rt.config), defaultStack: rt.config.stack, rootLabel: source.location });
+  const result = loadDesiredState({ files: snapshot.files, revision: snapshot.revision, env: await rt.env(), defaultStack: rt.config.stack, rootLabel: source.location, ...(snapshot.refusedFiles ? { refusedFiles: snapshot.refusedFiles } : {}) });
   const issues = result.ok ? [...result.warnings, ...policyIssues(result.state, snapshot.renovateConfig)] : result.issues;
   const valid = issues.every((i) => i.severity === 'warning');
   if (opts.json) {

@@ -11,7 +11,7 @@ import { statusCommand } from './cmd-status.js';
 import { validateCommand } from './cmd-validate.js';
 import { backupCreateCommand, backupListCommand, backupVerifyCommand, restoreCommand } from './cmd-backup.js';
 import { EXIT, ExitError, exitCodeFor } from './exit-codes.js';
-import { createRuntime } from './runtime.js';
+import { createReadOnlyRuntime, createRuntime } from './runtime.js';
 import type { ValidationIssue } from '../model/issues.js';
 
 const version = readVersion();
@@ -94,16 +94,17 @@ async function main(argv: string[]): Promise<number> {
     .option('--json', 'print the plan as JSON')
     .option('--detailed-exitcode', `exit ${EXIT.changesPending} when there are changes`)
     .addOption(new Option('--prune', 'plan removals of services no longer desired').default(undefined))
-    .action(async (o) => planCommand(await createRuntime(overrides(o), { defaultLogLevel: 'warn' }), { json: o.json, detailedExitcode: o.detailedExitcode }, out));
+    .action(async (o) => planCommand(await createReadOnlyRuntime(overrides(o), { defaultLogLevel: 'warn' }), { json: o.json, detailedExitcode: o.detailedExitcode }, out));
 
   common(program.command('validate').description('check the desired state against the schema and its own consistency'))
     .argument('[dir]', 'directory to validate instead of the configured source')
     .option('--json', 'print the result as JSON')
-    .action(async (dir: string | undefined, o) => validateCommand(await createRuntime(overrides(o), { defaultLogLevel: 'warn' }), { dir, json: o.json }, out));
+    // An explicit directory wins over every configured source, as --source does (Git settings included).
+    .action(async (dir: string | undefined, o) => validateCommand(await createReadOnlyRuntime({ ...overrides(o), ...(dir ? { source: dir } : {}) }, { defaultLogLevel: 'warn' }), { dir, json: o.json }, out));
 
   common(program.command('status').description('show what runs, what is desired, and what happened'))
     .option('--json', 'print the status as JSON')
-    .action(async (o) => statusCommand(await createRuntime(overrides(o), { defaultLogLevel: 'error' }), { json: o.json }, version, out));
+    .action(async (o) => statusCommand(await createReadOnlyRuntime(overrides(o), { defaultLogLevel: 'error', offline: true }), { json: o.json }, version, out));
 
   const backup = program.command('backup').description('back up, list and verify backups');
   common(backup.command('create').description('back up services now (default: every service with x-agent.backup)'))
@@ -113,11 +114,11 @@ async function main(argv: string[]): Promise<number> {
   common(backup.command('list').description('list complete backups in the store'))
     .option('--service <name>', 'only this service')
     .option('--json', 'print the list as JSON')
-    .action(async (o) => backupListCommand(await createRuntime(overrides(o), { defaultLogLevel: 'warn' }), { service: o.service, json: o.json }, out));
+    .action(async (o) => backupListCommand(await createReadOnlyRuntime(overrides(o), { defaultLogLevel: 'warn' }), { service: o.service, json: o.json }, out));
   common(backup.command('verify').description('re-read a backup and check every checksum and archive'))
     .argument('<id>', 'backup id (see backup list)')
     .option('--json', 'print the result as JSON')
-    .action(async (id: string, o) => backupVerifyCommand(await createRuntime(overrides(o), { defaultLogLevel: 'warn' }), id, { json: o.json }, out));
+    .action(async (id: string, o) => backupVerifyCommand(await createReadOnlyRuntime(overrides(o), { defaultLogLevel: 'warn' }), id, { json: o.json }, out));
   common(program.command('restore').description("restore a service's data from a backup (stops it, restores, starts it, health gate)"))
     .argument('<id>', 'backup id (see backup list)')
     .option('--yes', 'do it: the current data is replaced')

@@ -1,6 +1,6 @@
 import { isoTime } from '../core/clock.js';
 import { notificationSettings } from '../notify/config.js';
-import { createUnreachableWatch, eventFromBackupJob, eventFromCertificates, eventsFromReport } from '../reconcile/events.js';
+import { createUnreachableWatch, eventFromBackupJob, eventFromCertificates, eventsFromReport } from '../notify/events-from-report.js';
 import type { Runtime } from './runtime.js';
 
 /**

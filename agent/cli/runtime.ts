@@ -1,45 +1,64 @@
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
-import { systemClock, type Clock } from '../core/clock.js';
-import { AgentError } from '../core/errors.js';
-import { loadConfig, loadInterpolationEnv, parseEnvFile, type AgentConfig, type ConfigOverrides, type GitSourceConfig } from '../config/config.js';
-import { createDockerAdapter } from '../docker/dockerode-adapter.js';
-import type { DockerPort } from '../ports/docker.js';
-import { runHealthGate } from '../health/gate.js';
-import { failpointsFromEnv } from '../core/failpoints.js';
 import { newTxId } from '../apply/transaction.js';
-import type { LoadCache } from '../reconcile/inspect-desired.js';
-import type { ReconcileContext } from '../reconcile/reconcile.js';
-import type { ReconcileReport } from '../model/report.js';
-import type { BackupManifest } from '../model/backup.js';
-import type { JobSpec } from '../model/desired.js';
-import type { CertbotResult } from '../schedule/certbot.js';
-import type { Notifier } from '../notify/notifier.js';
-import { redactText } from '../source/git/credentials.js';
-import type { GitRepo } from '../source/git/repo.js';
-import { createLocalDirSource } from '../source/local-dir.js';
-import type { DesiredSource } from '../ports/source.js';
-import { StateStore } from '../state/store.js';
 import { createTxBackup } from '../backup/tx-backup.js';
 import { createLocalStore } from '../backup/store/local.js';
-import type { BackupStore } from '../ports/backup-store.js';
 import type { OperationDeps } from '../backup/operations.js';
+import { loadConfig, loadInterpolationEnv, parseEnvFile, type AgentConfig, type ConfigOverrides, type GitSourceConfig } from '../config/config.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import { AgentError } from '../core/errors.js';
+import { failpointsFromEnv, type Failpoint } from '../core/failpoints.js';
+import type { Env } from '../desired/interpolate.js';
+import { createDockerAdapter } from '../docker/dockerode-adapter.js';
+import { runHealthGate } from '../health/gate.js';
+import type { BackupManifest } from '../model/backup.js';
+import type { JobSpec } from '../model/desired.js';
+import type { ReconcileReport } from '../model/report.js';
+import type { Notifier } from '../notify/notifier.js';
+import type { BackupStore } from '../ports/backup-store.js';
+import { readOnlyDocker, type DockerPort, type DockerReader } from '../ports/docker.js';
+import type { GitPort } from '../ports/git.js';
+import type { DesiredSource } from '../ports/source.js';
+import type { StatePort, StateReader } from '../ports/state.js';
+import type { AssessDeps, LoadCache } from '../reconcile/assess.js';
+import type { ReconcileDeps } from '../reconcile/reconcile.js';
+import type { CertbotResult } from '../schedule/certbot.js';
+import { redactText } from '../source/git/credentials.js';
+import { createLocalDirSource } from '../source/local-dir.js';
+import { StateStore } from '../state/store.js';
 import { terminalProgress } from './progress.js';
 
-export interface Runtime {
+/**
+ * What read-only commands (`status`, `plan`, `validate`, `backup list|verify`) run with: the
+ * engine without any method that changes a container, the state directory without any write,
+ * the source without the commit-signing key. `status` reads the last fetched commit, as the
+ * running agent saw it, and fetches nothing.
+ */
+export interface ReadOnlyRuntime {
   config: AgentConfig;
   log: Logger;
   clock: Clock;
-  docker: DockerPort;
-  store: StateStore;
+  docker: DockerReader;
+  state: StateReader;
   backupStore: BackupStore;
   source: DesiredSource;
+  /** Variables for `${VAR}` in the desired state: the environment, then the env file. */
+  env(): Promise<Env>;
+  /** What `assess` needs: built once. */
+  assessDeps: AssessDeps;
+}
+
+/** What `agent run`, `agent apply` and the backup commands run with: every port, built once. */
+export interface Runtime extends ReadOnlyRuntime {
+  docker: DockerPort;
+  state: StatePort;
+  failpoint: Failpoint;
   /** Git sources: the agent's copy of the repository. */
-  repo?: GitRepo;
-  reconcileContext(): Promise<ReconcileContext>;
+  git?: GitPort;
+  /** What every reconcile pass needs; built once (the commit-signing key is loaded here, when reverts are on). */
+  reconcileDeps(): Promise<ReconcileDeps>;
   /** What backups and restores run with (commands and scheduled jobs). */
-  operations(): Promise<OperationDeps>;
+  operations(): OperationDeps;
   /** The webhook's HMAC secret, when one is configured. */
   webhookSecret(): Promise<string | undefined>;
   /** Observers set by `agent run` (metrics, notifications); empty for one-shot commands. */
@@ -55,6 +74,10 @@ export interface RuntimeHooks {
   onBackupJobFailed?: (job: JobSpec, error: string) => void;
   /** Waits for what the observers still have to send (notifications). */
   flush?: () => Promise<void>;
+}
+
+export interface RuntimeOptions {
+  defaultLogLevel?: string;
 }
 
 /** Field names whose values never reach a log line, whatever code logs them. */
@@ -84,87 +107,116 @@ export async function createBackupStore(config: AgentConfig): Promise<BackupStor
   return createLocalStore(config.backup.dir);
 }
 
-/** Wires the agent from its configuration: the only place that picks the adapters. */
-export async function createRuntime(overrides: ConfigOverrides, options: { defaultLogLevel?: string } = {}): Promise<Runtime> {
+interface Base {
+  config: AgentConfig;
+  log: Logger;
+  clock: Clock;
+  adapter: DockerPort;
+  store: StateStore;
+  backupStore: BackupStore;
+  source: DesiredSource;
+  git?: { repo: GitPort; config: GitSourceConfig };
+  env(): Promise<Env>;
+  secrets(): Promise<string[]>;
+  loadCache: LoadCache;
+}
+
+/** Wires the ports from the configuration: the only place that picks the adapters. */
+async function createBase(overrides: ConfigOverrides, options: RuntimeOptions, source: { offline: boolean }): Promise<Base> {
   const config = await loadConfig(overrides);
   const level = overrides.logLevel ?? process.env.AGENT_LOG_LEVEL ?? options.defaultLogLevel ?? config.logLevel;
   const log = await createLogger(level);
   const clock = systemClock;
-  const docker = createDockerAdapter({
+  const adapter = createDockerAdapter({
     host: config.docker.host,
     dockerConfigPath: config.docker.configPath,
     onCredentialHelper: (ref, helper) => log.warn({ image: ref, helper }, 'Registry credentials need a credential helper, which the agent does not run; pulling without credentials'),
   });
   const store = new StateStore(config.stateDir);
   const backupStore = await createBackupStore(config);
-  let source: DesiredSource;
-  let repo: GitRepo | undefined;
-  let revertSetup: (() => Promise<ReconcileContext['revert']>) | undefined;
+  const env = () => loadInterpolationEnv(config);
+  const secrets = async () => (config.envFile ? Object.values(parseEnvFile(await readFile(config.envFile, 'utf8'))).filter((v) => v.length >= 4) : []);
+  const base: Base = { config, log, clock, adapter, store, backupStore, source: createLocalDirSource(config.source.kind === 'dir' ? config.source.path : '.', { renovateConfig: config.source.kind === 'dir' ? config.source.renovateConfig : undefined }), env, secrets, loadCache: {} };
   if (config.source.kind === 'git') {
-    const git: GitSourceConfig = config.source;
+    const git = config.source;
     const [{ resolveGitCredentials }, { createGitSource }, { GitRepo }] = await Promise.all([import('../source/git/credentials.js'), import('../source/git/git-source.js'), import('../source/git/repo.js')]);
-    const signature = git.verify || git.signing ? await import('../source/git/signature.js') : undefined;
     const { url, credentials } = await resolveGitCredentials(git.url, git.auth);
-    repo = new GitRepo(join(config.stateDir, 'git', 'repo.git'), url, git.branch, credentials);
+    const repo = new GitRepo(store.gitDir(), url, git.branch, credentials);
+    // Only the trusted public keys: the signing key is loaded by the write runtime, when it makes a revert.
+    const signature = git.verify ? await import('../source/git/signature.js') : undefined;
     const trustedKeys = git.verify && signature ? await signature.loadTrustedKeys(git.verify.publicKeyFiles) : undefined;
     const verify = trustedKeys && signature ? (payload: string, sig: string | undefined) => signature.verifyCommitSignature(payload, sig, trustedKeys) : undefined;
-    source = createGitSource({ repo, path: git.path, renovateConfigPath: git.renovateConfig, clock, ...(verify ? { verify } : {}) });
-    const gitRepo = repo;
-    if (git.revert) {
-      revertSetup = async () => ({
-        repo: gitRepo,
-        path: git.path,
-        renovateConfigPath: git.renovateConfig,
-        identity: git.author,
-        maxAttempts: git.revertAttempts,
-        host: config.host,
-        ...(git.signing && signature ? { signer: await signature.loadCommitSigner(git.signing.keyFile, git.signing.passphraseFile) } : {}),
-      });
-    }
-  } else {
-    source = createLocalDirSource(config.source.path);
+    base.source = createGitSource({ repo, path: git.path, renovateConfigPath: git.renovateConfig, clock, offline: source.offline, ...(verify ? { verify } : {}) });
+    base.git = { repo, config: git };
   }
+  return base;
+}
+
+function assessDepsOf(b: Base, docker: DockerReader): AssessDeps {
+  const deps: AssessDeps = { clock: b.clock, source: b.source, docker, env: b.env, defaultStack: b.config.stack, log: b.log, loadCache: b.loadCache };
+  if (b.config.reconcile.prune !== undefined) deps.prune = b.config.reconcile.prune;
+  return deps;
+}
+
+/** The runtime of read-only commands; `offline`: read the last fetched commit instead of fetching (`status`). */
+export async function createReadOnlyRuntime(overrides: ConfigOverrides, options: RuntimeOptions & { offline?: boolean } = {}): Promise<ReadOnlyRuntime> {
+  const b = await createBase(overrides, options, { offline: options.offline ?? false });
+  const docker = readOnlyDocker(b.adapter);
+  return { config: b.config, log: b.log, clock: b.clock, docker, state: readOnlyState(b.store), backupStore: b.backupStore, source: b.source, env: b.env, assessDeps: assessDepsOf(b, docker) };
+}
+
+/** The runtime of commands that change things. */
+export async function createRuntime(overrides: ConfigOverrides, options: RuntimeOptions = {}): Promise<Runtime> {
+  const b = await createBase(overrides, options, { offline: false });
+  const { config, log, clock, adapter: docker, store, backupStore } = b;
+  const failpoint = failpointsFromEnv();
   const hooks: RuntimeHooks = {};
-  const loadCache: LoadCache = {};
-  let notifier: Promise<Notifier | undefined> | undefined;
-  const envFileSecrets = async () => (config.envFile ? Object.values(parseEnvFile(await readFile(config.envFile, 'utf8'))).filter((v) => v.length >= 4) : []);
   const onBackupComplete = (m: BackupManifest) => hooks.onBackup?.(m);
+  const backupDeps = { docker, store: backupStore, clock, log, host: config.host, stack: config.stack, failpoint, onBackupComplete };
+  let reconcileDeps: Promise<ReconcileDeps> | undefined;
+  let notifier: Promise<Notifier | undefined> | undefined;
+
+  const buildReconcileDeps = async (): Promise<ReconcileDeps> => {
+    const deps: ReconcileDeps = {
+      ...assessDepsOf(b, docker),
+      docker,
+      state: store,
+      concurrency: config.reconcile.concurrency,
+      txBackup: (policy) => createTxBackup({ ...backupDeps, stack: '' }, policy, store.journals),
+      failpoint,
+      gate: (id, opts, signal) => runHealthGate({ docker, clock }, id, opts, signal),
+      newTxId: () => newTxId(clock.now()),
+      secrets: b.secrets,
+    };
+    const git = b.git;
+    if (git?.config.revert) {
+      const signer = git.config.signing ? await (await import('../source/git/signature.js')).loadCommitSigner(git.config.signing.keyFile, git.config.signing.passphraseFile) : undefined;
+      deps.revert = { repo: git.repo, path: git.config.path, renovateConfigPath: git.config.renovateConfig, identity: git.config.author, maxAttempts: git.config.revertAttempts, host: config.host, ...(signer ? { signer } : {}) };
+    }
+    return deps;
+  };
+
   return {
-    hooks,
     config,
     log,
     clock,
     docker,
-    store,
+    state: store,
     backupStore,
-    source,
-    ...(repo ? { repo } : {}),
-    async reconcileContext() {
-      const ctx: ReconcileContext = {
-        source,
-        docker,
-        env: await loadInterpolationEnv(config),
-        defaultStack: config.stack,
-        log,
-        store,
-        clock,
-        concurrency: config.reconcile.concurrency,
-        backupFor: (policy) => createTxBackup({ docker, store: backupStore, clock, log, host: config.host, stack: '', failpoint: failpointsFromEnv(), onBackupComplete }, policy, store.journals),
-        failpoint: failpointsFromEnv(),
-        gate: (id, opts, signal) => runHealthGate({ docker, clock }, id, opts, signal),
-        newTxId: () => newTxId(clock.now()),
-        secrets: await envFileSecrets(),
-        loadCache,
-      };
-      if (config.reconcile.prune !== undefined) ctx.prune = config.reconcile.prune;
-      const revert = await revertSetup?.();
-      if (revert) ctx.revert = revert;
-      return ctx;
+    source: b.source,
+    env: b.env,
+    assessDeps: assessDepsOf(b, docker),
+    failpoint,
+    ...(b.git ? { git: b.git.repo } : {}),
+    hooks,
+    reconcileDeps() {
+      reconcileDeps ??= buildReconcileDeps();
+      return reconcileDeps;
     },
-    async operations() {
+    operations() {
       const onProgress = terminalProgress();
       return {
-        backup: { docker, store: backupStore, clock, log, host: config.host, stack: config.stack, failpoint: failpointsFromEnv(), onBackupComplete, ...(onProgress ? { onProgress } : {}) },
+        backup: { ...backupDeps, ...(onProgress ? { onProgress } : {}) },
         locks: store.locks,
         journals: store.journals,
         gate: (id, opts) => runHealthGate({ docker, clock }, id, opts),
@@ -175,19 +227,11 @@ export async function createRuntime(overrides: ConfigOverrides, options: { defau
       notifier ??= (async () => {
         if (!config.notifications || Object.keys(config.notifications.channels).length === 0) return undefined;
         // Loaded only when channels are configured: the SES SDK and nodemailer are large.
-        const [{ buildChannels, notificationSettings }, { createNotifier, createNotifierStateFile }] = await Promise.all([import('../notify/config.js'), import('../notify/notifier.js')]);
-        const secrets = await envFileSecrets();
+        const [{ buildChannels, notificationSettings }, { createNotifier }, { notifierStateIn }] = await Promise.all([import('../notify/config.js'), import('../notify/notifier.js'), import('../notify/notifier-state.js')]);
+        const secrets = await b.secrets();
         const channels = await buildChannels(config.notifications, process.env, (p) => readFile(p, 'utf8'), (secret) => secrets.push(secret));
         const settings = notificationSettings(config.notifications);
-        return createNotifier({
-          channels,
-          clock,
-          log,
-          redact: (text) => redactText(text, secrets),
-          reminderIntervalMs: settings.reminderIntervalMs,
-          timeoutMs: settings.timeoutMs,
-          state: createNotifierStateFile(join(config.stateDir, 'notifier.json')),
-        });
+        return createNotifier({ channels, clock, log, redact: (text) => redactText(text, secrets), reminderIntervalMs: settings.reminderIntervalMs, timeoutMs: settings.timeoutMs, state: notifierStateIn(store.document('notifier')) });
       })();
       return notifier;
     },
@@ -197,15 +241,29 @@ export async function createRuntime(overrides: ConfigOverrides, options: { defau
         try {
           return (await readFile(w.secretFile, 'utf8')).replace(/\r?\n$/, '');
         } catch (err) {
-          throw new AgentError('CONFIG_INVALID', `cannot read the webhook secret file ${w.secretFile}: ${(err as Error).message}`, { cause: err });
+          throw new AgentError('CONFIG_INVALID', `cannot read the webhook secret file ${w.secretFile}: ${(err as Error).message}`, { cause: err, data: { file: w.secretFile } });
         }
       }
       if (w.secretEnv) {
         const v = process.env[w.secretEnv];
-        if (v === undefined) throw new AgentError('CONFIG_INVALID', `environment variable ${w.secretEnv} (webhook secret) is not set`);
+        if (v === undefined) throw new AgentError('CONFIG_INVALID', `environment variable ${w.secretEnv} (webhook secret) is not set`, { data: { variable: w.secretEnv } });
         return v;
       }
       return undefined;
     },
+  };
+}
+
+/** The state directory with its reading methods only. */
+function readOnlyState(store: StateStore): StateReader {
+  return {
+    location: store.location,
+    load: () => store.load(),
+    loadApplied: () => store.loadApplied(),
+    readHistory: (limit) => store.readHistory(limit),
+    journals: { read: (s) => store.journals.read(s), list: () => store.journals.list() },
+    readDocument: (name) => store.readDocument(name),
+    agentHolder: () => store.agentHolder(),
+    serviceHolder: (s) => store.serviceHolder(s),
   };
 }

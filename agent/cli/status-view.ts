@@ -1,21 +1,20 @@
-import { join } from 'node:path';
-import { errorMessage } from '../core/errors.js';
+import { errorMessage, isAgentError } from '../core/errors.js';
 import { LABELS } from '../core/labels.js';
 import type { ValidationIssue } from '../model/issues.js';
 import type { ContainerInfo } from '../model/actual.js';
 import { observeStack } from '../observe/observe.js';
-import type { PlanStep } from '../model/plan.js';
-import type { FailedRecord } from '../model/records.js';
-import { assess } from '../reconcile/inspect-desired.js';
+import type { Plan, PlanStep } from '../model/plan.js';
+import type { Blocked } from '../model/report.js';
+import { computeConditions } from '../reconcile/conditions.js';
+import type { HeldRecord } from '../model/records.js';
+import { assess } from '../reconcile/assess.js';
 import type { AgentState, Condition } from '../model/agent-state.js';
 import type { TransactionRecord } from '../model/records.js';
-import type { Runtime } from './runtime.js';
+import type { ReadOnlyRuntime } from './runtime.js';
 import { listBackups } from '../backup/catalog.js';
 import { totalBytes } from '../backup/manifest.js';
 import { type BackupManifest } from '../model/backup.js';
 import { nextRun, type JobRecord, type JobStatus } from '../schedule/scheduler.js';
-import { readJsonFile } from '../state/atomic-file.js';
-import { isLockLive, readLockFile } from '../state/lock-file.js';
 import type { JobSpec } from '../model/desired.js';
 import type { ChannelCounters, NotifierState } from '../notify/notifier-state.js';
 
@@ -26,9 +25,9 @@ export interface ServiceView {
   running?: { image: string; hash: string; status: string; health: string; containerId: string; startedAt: string; restartCount: number };
   inSync: boolean;
   lastTransaction?: TransactionRecord;
-  held?: FailedRecord;
+  held?: HeldRecord;
   waiting?: string;
-  pending?: { action: PlanStep['action']; reasons: string[]; nextWindow?: string };
+  pending?: { action: PlanStep['action']; cause: PlanStep['cause']; reasons: string[]; nextWindow?: string };
   /** The newest complete backup of the service in the store. */
   lastBackup?: { id: string; reason: string; createdAt: string; bytes: number };
   /** The rollback written back to Git, or being written. */
@@ -59,11 +58,13 @@ export interface StatusView {
   liveErrors: string[];
 }
 
-/** Reads the recorded state and looks at the engine and the source, without changing or locking anything. */
-export async function buildStatusView(rt: Runtime, version: string): Promise<StatusView> {
-  const state = await rt.store.load();
-  const applied = await rt.store.loadApplied();
-  const journals = await rt.store.journals.list();
+/**
+ * Reads the recorded state and looks at the engine and the source (the last fetched commit),
+ * without changing or locking anything. The conditions follow what it sees live: a container
+ * stopped by hand is Degraded at once, an engine that answers again is no longer unavailable.
+ */
+export async function buildStatusView(rt: ReadOnlyRuntime, version: string): Promise<StatusView> {
+  const [state, applied, journals, recentTransactions, notifier, holder] = await Promise.all([rt.state.load(), rt.state.loadApplied(), rt.state.journals.list(), rt.state.readHistory(10), rt.state.readDocument<NotifierState>('notifier'), rt.state.agentHolder()]);
   const view: StatusView = {
     agent: { version, stateDir: rt.config.stateDir },
     conditions: state.conditions,
@@ -73,15 +74,13 @@ export async function buildStatusView(rt: Runtime, version: string): Promise<Sta
     backupStore: rt.backupStore.location,
     notifications: [],
     interruptedTransactions: journals.map((j) => ({ service: j.service, txId: j.txId, phase: j.phase, startedAt: j.startedAt })),
-    recentTransactions: await rt.store.readHistory(10),
+    recentTransactions,
     liveErrors: [],
   };
-  const notifier = await readJsonFile<NotifierState>(join(rt.config.stateDir, 'notifier.json')).catch(() => undefined);
   for (const [name, ch] of Object.entries(notifier?.channels ?? {})) if (!rt.config.notifications || name in rt.config.notifications.channels) view.notifications.push({ name, ...ch.counters });
-  const lock = await readLockFile(join(rt.config.stateDir, 'lock'));
-  if (lock && isLockLive(lock.record, lock.mtimeMs)) {
-    view.agent.runningPid = lock.record.pid;
-    view.agent.runningHost = lock.record.host;
+  if (holder) {
+    view.agent.runningPid = holder.pid;
+    view.agent.runningHost = holder.host;
   }
   if (state.stack) view.stack = state.stack;
   if (state.source) view.source = state.source;
@@ -93,28 +92,34 @@ export async function buildStatusView(rt: Runtime, version: string): Promise<Sta
   let desired: Record<string, { image: string; hash: string; policy?: string }> = state.desired?.services ?? {};
   let pending = new Map<string, PlanStep>();
   let running = new Map<string, ContainerInfo>();
+  let live: { plan?: Plan; engineDown?: Blocked; invalid?: AgentState['invalid'] } | undefined;
   try {
-    const a = await assess(await rt.reconcileContext(), applied, state);
+    const a = await assess(rt.assessDeps, applied, state);
     if (a.kind === 'planned') {
       view.stack = a.load.state.stack;
       desired = Object.fromEntries(Object.values(a.load.state.services).map((s) => [s.name, { image: s.spec.image, hash: s.hash, policy: s.agent.policy }]));
       pending = new Map(a.plan.steps.map((s) => [s.service, s]));
       view.quarantined = a.quarantined;
-      view.jobs = await jobStatuses(rt.config.stateDir, Object.values(a.load.state.jobs));
+      view.jobs = jobStatuses((await rt.state.readDocument<Record<string, JobRecord>>('jobs')) ?? {}, Object.values(a.load.state.jobs), rt.clock.now());
       running = currentContainers(a.actual.services);
-    } else if (!view.invalid) {
-      view.invalid = { revision: a.snapshot.revision, at: '', issues: a.kind === 'invalid' ? a.load.issues : [{ file: `commit ${a.snapshot.revision.slice(0, 12)}`, line: 1, column: 1, pointer: '', message: `signature refused: ${a.reason}` }] };
+      live = { plan: a.plan };
+    } else {
+      const invalid = { revision: a.snapshot.revision, at: state.invalid?.at ?? '', kind: a.kind === 'refused' ? ('signature' as const) : ('validation' as const), issues: a.kind === 'invalid' ? a.load.issues : [{ file: `commit ${a.snapshot.revision.slice(0, 12)}`, line: 1, column: 1, pointer: '', message: `signature refused: ${a.reason}` }] };
+      view.invalid ??= invalid;
+      live = { invalid };
     }
   } catch (err) {
     view.liveErrors.push(errorMessage(err));
+    if (isAgentError(err, 'DOCKER_UNAVAILABLE')) live = { engineDown: { reason: 'DockerUnavailable', errorClass: 'transient', code: 'DOCKER_UNAVAILABLE', message: `Docker engine unavailable: ${errorMessage(err)}` } };
   }
-  if (running.size === 0 && view.stack) {
+  if (running.size === 0 && view.stack && !live?.engineDown) {
     try {
       running = currentContainers((await observeStack(rt.docker, view.stack)).services);
     } catch (err) {
       if (!view.liveErrors.includes(errorMessage(err))) view.liveErrors.push(errorMessage(err));
     }
   }
+  if (live) view.conditions = liveConditions(state, live, !!holder, rt.clock.now());
 
   const backups = new Map<string, BackupManifest>();
   try {
@@ -135,18 +140,31 @@ export async function buildStatusView(rt: Runtime, version: string): Promise<Sta
     }
     if (c) sv.running = { image: c.image, hash: c.labels[LABELS.specHash] ?? '', status: c.status, health: c.health, containerId: c.id.slice(0, 12), startedAt: c.startedAt, restartCount: c.restartCount };
     if (s?.lastTransaction) sv.lastTransaction = s.lastTransaction;
-    if (s?.failed && (!d || s.failed.hash === d.hash)) sv.held = s.failed;
-    if (s?.waiting) sv.waiting = s.waiting;
+    if (s?.held && (!d || s.held.hash === d.hash)) sv.held = s.held;
+    if (s?.waiting) sv.waiting = s.waiting.message;
     const b = backups.get(name);
     if (b) sv.lastBackup = { id: b.id, reason: b.reason, createdAt: b.createdAt, bytes: totalBytes(b) };
     if (s?.revert) {
       const { request: _request, attempts: _attempts, ...shown } = s.revert;
       sv.revert = shown;
     }
-    if (step && (step.action !== 'none' || step.held || step.deferred)) sv.pending = { action: step.action, reasons: step.reasons, ...(step.deferred ? { nextWindow: step.deferred } : {}) };
+    if (step && (step.action !== 'none' || step.held || step.deferred)) sv.pending = { action: step.action, cause: step.cause, reasons: step.reasons, ...(step.deferred ? { nextWindow: step.deferred } : {}) };
     view.services.push(sv);
   }
   return view;
+}
+
+/**
+ * The conditions of what `status` sees now: the live plan instead of the one of the last pass,
+ * the engine as it answers now. A source error only the agent can see (a failed fetch) is kept;
+ * so is `Reconciling` while an agent process is in a pass.
+ */
+function liveConditions(state: AgentState, live: { plan?: Plan; engineDown?: Blocked; invalid?: AgentState['invalid'] }, agentRunning: boolean, now: number): Condition[] {
+  const recorded = state.lastReconcile?.blocked;
+  const blocked = live.engineDown ?? (recorded?.reason === 'SourceUnavailable' && state.source?.error ? recorded : undefined);
+  const conds = computeConditions({ state: live.invalid ? { ...state, invalid: live.invalid } : state, ...(live.plan ? { pending: live.plan } : {}), ...(blocked ? { blocked } : {}), now: new Date(now).toISOString() });
+  const reconciling = state.conditions.find((c) => c.type === 'Reconciling');
+  return agentRunning && reconciling?.status === 'True' ? conds.map((c) => (c.type === 'Reconciling' ? reconciling : c)) : conds;
 }
 
 function currentContainers(services: Record<string, { current?: ContainerInfo }>): Map<string, ContainerInfo> {
@@ -155,11 +173,10 @@ function currentContainers(services: Record<string, { current?: ContainerInfo }>
   return out;
 }
 
-async function jobStatuses(stateDir: string, jobs: JobSpec[]): Promise<JobStatus[]> {
-  const records = (await readJsonFile<Record<string, JobRecord>>(join(stateDir, 'jobs.json')).catch(() => undefined)) ?? {};
+function jobStatuses(records: Record<string, JobRecord>, jobs: JobSpec[], now: number): JobStatus[] {
   return jobs.map((job) => {
     const rec = records[job.name];
-    const next = nextRun(job, new Date(Math.max(Date.now(), rec?.lastRunAt ? Date.parse(rec.lastRunAt) : 0)));
+    const next = nextRun(job, new Date(Math.max(now, rec?.lastRunAt ? Date.parse(rec.lastRunAt) : 0)));
     return { name: job.name, schedule: job.schedule, timezone: job.timezone, ...rec, ...(next ? { nextRunAt: next.toISOString() } : {}), running: false };
   });
 }

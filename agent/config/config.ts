@@ -33,7 +33,7 @@ export interface AgentConfig {
   stack: string;
   /** This host's name in revert commits and notifications. */
   host: string;
-  source: { kind: 'dir'; path: string } | GitSourceConfig;
+  source: { kind: 'dir'; path: string; renovateConfig?: string } | GitSourceConfig;
   docker: { host?: string; configPath: string };
   reconcile: { intervalMs: number; jitter: number; concurrency: number; prune?: boolean };
   /** KEY=VALUE file whose variables `${VAR}` in the desired state may use (secrets). */
@@ -114,7 +114,7 @@ function resolveConfig(raw: RawConfig, env: NodeJS.ProcessEnv): AgentConfig {
     stateDir?: string;
     stack?: string;
     host?: string;
-    source?: { dir?: string; git?: Omit<GitSourceConfig, 'kind'> & { author?: { name: string; email: string } } };
+    source?: { dir?: string; renovateConfig?: string; git?: Omit<GitSourceConfig, 'kind'> & { author?: { name: string; email: string } } };
     docker?: { host?: string; config?: string };
     reconcile?: { interval?: string; concurrency?: number; prune?: boolean };
     envFile?: string;
@@ -130,7 +130,7 @@ function resolveConfig(raw: RawConfig, env: NodeJS.ProcessEnv): AgentConfig {
     stateDir: resolve(r.stateDir ?? DEFAULT_STATE_DIR),
     stack: r.stack ?? 'default',
     host: r.host ?? hostname(),
-    source: { kind: 'dir', path: resolve(r.source?.dir ?? 'desired-state') },
+    source: { kind: 'dir', path: resolve(r.source?.dir ?? 'desired-state'), ...(r.source?.renovateConfig ? { renovateConfig: resolve(r.source.renovateConfig) } : {}) },
     docker: { configPath: r.docker?.config ?? dockerConfigPath(env) },
     reconcile: { intervalMs, jitter: 0.1, concurrency: r.reconcile?.concurrency ?? 2 },
     http: {},

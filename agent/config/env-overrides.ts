@@ -27,6 +27,7 @@ export const ENV_OVERRIDES: Override[] = [
   { env: 'AGENT_STACK', path: ['stack'], parse: text },
   { env: 'AGENT_HOST_NAME', path: ['host'], parse: text },
   { env: 'AGENT_SOURCE_DIR', path: ['source', 'dir'], parse: text },
+  { env: 'AGENT_RENOVATE_CONFIG', path: ['source', 'renovateConfig'], parse: text },
   { env: 'AGENT_GIT_URL', path: ['source', 'git', 'url'], parse: text },
   { env: 'AGENT_GIT_BRANCH', path: ['source', 'git', 'branch'], parse: text },
   { env: 'AGENT_GIT_PATH', path: ['source', 'git', 'path'], parse: text },

@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'CONTAINER_START_FAILED'
   | 'HEALTH_CHECK_FAILED'
   | 'ROLLBACK_FAILED'
+  | 'REVERT_FAILED'
   | 'DEPENDENCY_NOT_READY'
   | 'BACKUP_FAILED'
   | 'STATE_LOCKED'
@@ -39,6 +40,7 @@ const defaultClass: Record<ErrorCode, ErrorClass> = {
   CONTAINER_START_FAILED: 'terminal',
   HEALTH_CHECK_FAILED: 'terminal',
   ROLLBACK_FAILED: 'terminal',
+  REVERT_FAILED: 'terminal',
   DEPENDENCY_NOT_READY: 'waiting',
   BACKUP_FAILED: 'transient',
   STATE_LOCKED: 'transient',
@@ -46,6 +48,11 @@ const defaultClass: Record<ErrorCode, ErrorClass> = {
   ABORTED: 'transient',
   INTERNAL: 'terminal',
 };
+
+/** The class of an error code: what the agent does next when it meets it. */
+export function classOf(code: ErrorCode): ErrorClass {
+  return defaultClass[code];
+}
 
 export interface AgentErrorOptions {
   data?: Record<string, unknown>;

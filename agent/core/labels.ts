@@ -15,7 +15,7 @@ export function containerName(stack: string, service: string): string {
   return `${stack}-${service}`;
 }
 
-/** Name of the previous container while a transaction keeps it for rollback. */
+/** Name of the previous container while a transaction keeps it for rollback: the whole transaction id, which is unique. */
 export function previousContainerName(stack: string, service: string, txId: string): string {
-  return `${stack}-${service}.prev-${txId.slice(0, 12)}`;
+  return `${stack}-${service}.prev-${txId}`;
 }

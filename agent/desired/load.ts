@@ -20,6 +20,8 @@ export interface LoadInput {
   /** Shown when there is nothing to load, e.g. the directory path. */
   rootLabel?: string;
   limits?: ParseLimits;
+  /** Files the source found and did not read (symbolic links): each is an error, by name. */
+  refusedFiles?: { path: string; why: string }[];
 }
 
 export type LoadResult =
@@ -37,9 +39,10 @@ interface FileValue {
  * half-valid commit never gets half-applied.
  */
 export function loadDesiredState(input: LoadInput): LoadResult {
-  const issues: ValidationIssue[] = [];
+  const issues: ValidationIssue[] = (input.refusedFiles ?? []).map((f) => ({ file: f.path, line: 1, column: 1, pointer: '', message: f.why }));
   if (input.files.length === 0) {
-    return { ok: false, issues: [{ file: input.rootLabel ?? '.', line: 1, column: 1, pointer: '', message: 'no desired-state files (*.yaml, *.yml) found' }] };
+    issues.push({ file: input.rootLabel ?? '.', line: 1, column: 1, pointer: '', message: `no desired-state files (*.yaml, *.yml) found${issues.length > 0 ? ' that could be read' : ''}` });
+    return { ok: false, issues };
   }
   const valid: FileValue[] = [];
   const skipped = new Set<string>();

@@ -206,6 +206,22 @@ export function createDockerAdapter(options: DockerAdapterOptions): DockerPort {
       });
     },
 
+    async exits(id, sinceMs) {
+      return call(`events of ${id}`, async () => {
+        // Past events only (`until` now): the engine answers at once and closes the stream.
+        const stream = (await docker.getEvents({ since: Math.floor(sinceMs / 1000), until: Math.ceil(Date.now() / 1000), filters: { container: [id], event: ['die'] } })) as unknown as NodeJS.ReadableStream;
+        let text = '';
+        for await (const chunk of stream) text += chunk.toString();
+        const out: { exitCode: number; at: number }[] = [];
+        for (const line of text.split('\n').filter(Boolean)) {
+          const e = JSON.parse(line) as { Actor?: { Attributes?: Record<string, string> }; timeNano?: number; time?: number };
+          const code = Number(e.Actor?.Attributes?.exitCode);
+          if (Number.isInteger(code)) out.push({ exitCode: code, at: e.timeNano ? Math.floor(e.timeNano / 1e6) : (e.time ?? 0) * 1000 });
+        }
+        return out.filter((x) => x.at >= sinceMs - 1000).sort((a, b) => a.at - b.at);
+      });
+    },
+
     async ensureVolume(name, labels) {
       if (await this.volumeExists(name)) return;
       await call(`create volume ${name}`, () => docker.createVolume({ Name: name, Labels: labels }));

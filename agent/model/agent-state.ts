@@ -1,6 +1,6 @@
-import type { ReconcileResult } from './report.js';
+import type { Blocked, ReconcileResult, Waiting } from './report.js';
 import type { ValidationIssue } from './issues.js';
-import type { FailedRecord, TransactionRecord } from './records.js';
+import type { HeldRecord, TransactionRecord } from './records.js';
 import type { RevertRequest } from './revert.js';
 import type { CommitSummary } from './source.js';
 
@@ -55,11 +55,11 @@ export interface QuarantineEntry {
 
 export interface ServiceState {
   /** The desired spec that failed, held until the desired state changes. */
-  failed?: FailedRecord;
+  held?: HeldRecord;
   revert?: RevertState;
   lastTransaction?: TransactionRecord;
-  /** Why the last reconcile did not act on the service (a dependency not ready). */
-  waiting?: string;
+  /** Why the last reconcile did not act on the service (a dependency not ready, busy, interrupted). */
+  waiting?: Waiting;
 }
 
 export interface AgentState {
@@ -90,7 +90,7 @@ export interface AgentState {
   invalid?: { revision: string; at: string; issues: ValidationIssue[]; kind?: 'validation' | 'signature' };
   /** The agent's quarantine rules in renovate.json; `blocking` ones are asked for and not applied. */
   quarantined?: QuarantineEntry[];
-  lastReconcile?: { startedAt: string; finishedAt: string; revision?: string; result: ReconcileResult; message: string };
+  lastReconcile?: { startedAt: string; finishedAt: string; revision?: string; result: ReconcileResult; message: string; blocked?: Blocked };
   lastAppliedRevision?: string;
   /** Git: the commit of the last revision applied in full. */
   lastAppliedCommit?: CommitSummary;

@@ -1,7 +1,7 @@
-import type { ErrorCode } from '../core/errors.js';
+import type { ErrorClass, ErrorCode } from '../core/errors.js';
+import type { GateFailure } from './health.js';
 import type { AgentOptions, ContainerSpec, Dependency } from './desired.js';
 import type { RestartPolicy } from './desired.js';
-import type { TxResult } from './records.js';
 import type { Artifact } from './backup.js';
 
 /**
@@ -18,6 +18,9 @@ export type TxPhase = ForwardPhase | RollbackPhase | 'finish';
 
 /** Phases in which nothing that runs has been touched yet: an interrupted transaction there is simply dropped. */
 export const PRE_CHANGE_PHASES: readonly TxPhase[] = ['pull', 'backup'];
+
+/** interrupted: the agent stopped before anything had changed; the update will be tried again. */
+export type TxResult = 'succeeded' | 'failed' | 'rolled-back' | 'rollback-failed' | 'interrupted';
 
 export type TxKind = 'create' | 'update' | 'remove';
 
@@ -46,7 +49,11 @@ export interface JournalNew {
 
 export interface JournalFailure {
   code: ErrorCode;
+  /** The error's class: only a terminal failure holds the version (absent in journals of older agents: from the code). */
+  errorClass?: ErrorClass;
   message: string;
+  /** What the health gate saw, when it was the gate that failed. */
+  gate?: GateFailure;
   /** Last lines of the failed container's output. */
   logs?: string;
   phase: TxPhase;

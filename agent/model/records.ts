@@ -1,11 +1,10 @@
 import type { ErrorCode } from '../core/errors.js';
-import type { AgentOptions, ContainerSpec } from './desired.js';
-import type { TxKind, TxPhase } from './journal.js';
+import type { GateFailure } from './health.js';
+import type { AgentOptions, ContainerSpec, Dependency } from './desired.js';
+import type { TxKind, TxPhase, TxResult } from './journal.js';
 
 /** The records the agent keeps of what it did: per transaction, per service applied, per version held. */
 
-/** interrupted: the agent stopped before anything had changed; the update will be tried again. */
-export type TxResult = 'succeeded' | 'failed' | 'rolled-back' | 'rollback-failed' | 'interrupted';
 
 /** One finished transaction, as the history and `agent status` show it. Never holds secrets. */
 export interface TransactionRecord {
@@ -23,6 +22,8 @@ export interface TransactionRecord {
   code?: ErrorCode;
   /** The phase that failed. */
   failedPhase?: TxPhase;
+  /** What the health gate saw, when the gate failed. */
+  gate?: GateFailure;
   logs?: string;
   /** The backup taken before the update. */
   backup?: string;
@@ -35,13 +36,13 @@ export interface AppliedRecord {
   hash: string;
   spec: ContainerSpec;
   agent: AgentOptions;
-  dependsOn: { service: string; condition: string }[];
+  dependsOn: Dependency[];
   revision: string;
   at: string;
 }
 
 /** A desired spec whose update failed: held until the desired state changes. */
-export interface FailedRecord {
+export interface HeldRecord {
   /** failed: the update was tried and did not succeed; quarantined: renovate.json forbids the version. */
   kind?: 'failed' | 'quarantined';
   hash: string;

@@ -1,4 +1,4 @@
-import { readJsonFile, writeFileAtomic } from '../state/atomic-file.js';
+import type { StateDocument } from '../ports/state.js';
 
 /** What the notifier remembers about one problem (one dedupKey) on one channel. */
 export interface DedupEntry {
@@ -42,24 +42,23 @@ function isState(value: unknown): value is NotifierState {
 }
 
 /**
- * Keeps the state as JSON in one file, replaced atomically: a crash leaves the old or the new
- * state. A file that is unreadable or of another version counts as absent: losing
- * de-duplication costs at most one repeated message, refusing to start would cost them all.
+ * The notifier's state kept in a document of the state directory (replaced atomically: a crash
+ * leaves the old or the new state). A document that is unreadable or of another version counts
+ * as absent: losing de-duplication costs at most one repeated message, refusing to start would
+ * cost them all.
  */
-export function createNotifierStateFile(path: string): NotifierStateStore {
+export function notifierStateIn(doc: StateDocument<unknown>): NotifierStateStore {
   return {
     async load() {
       try {
-        const value = await readJsonFile<unknown>(path);
+        const value = await doc.load();
         return isState(value) ? value : undefined;
       } catch (err) {
         if (err instanceof SyntaxError) return undefined;
         throw err;
       }
     },
-    async save(state) {
-      await writeFileAtomic(path, `${JSON.stringify(state, null, 2)}\n`);
-    },
+    save: (state) => doc.save(state),
   };
 }
 

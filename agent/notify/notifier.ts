@@ -5,7 +5,7 @@ import type { AgentEvent, AgentEventType } from './events.js';
 import type { ChannelCounters, DedupEntry, NotifierState, NotifierStateStore } from './notifier-state.js';
 import { normalizeEvent, redactEvent, renderMessage, renderReminder, stripUrlUserInfo, type Redact } from './render.js';
 
-export { createNotifierStateFile, createMemoryNotifierState, type NotifierState, type NotifierStateStore } from './notifier-state.js';
+export { notifierStateIn, createMemoryNotifierState, type NotifierState, type NotifierStateStore } from './notifier-state.js';
 
 /** One channel and the event types routed to it. */
 export interface NotifierRoute {

@@ -1,9 +1,9 @@
 import { LABELS, containerName } from '../core/labels.js';
-import type { DockerPort } from '../ports/docker.js';
+import type { DockerReader } from '../ports/docker.js';
 import type { ActualState, ContainerInfo, ObservedService } from '../model/actual.js';
 
 /** The stack as it runs: only containers that carry the agent's labels for this stack. */
-export async function observeStack(docker: DockerPort, stack: string): Promise<ActualState> {
+export async function observeStack(docker: DockerReader, stack: string): Promise<ActualState> {
   const containers = await docker.listContainers({ [LABELS.managed]: 'true', [LABELS.stack]: stack });
   return groupByService(stack, containers);
 }

@@ -1,27 +1,9 @@
 /**
- * Dependency order: every service after the services it depends on, ties broken by name so
- * that the same input always gives the same order. Assumes no cycles (validation refuses them);
- * members of a cycle, if any, are appended by name.
+ * The one dependency walk: groups of services where each group depends only on earlier groups,
+ * so the services of a group may run in parallel. Each group is sorted by name, so the same
+ * input always gives the same order. Validation refuses cycles; members of one, if any, form
+ * the last group, by name.
  */
-export function dependencyOrder(services: { name: string; dependsOn: string[] }[]): string[] {
-  const names = new Set(services.map((s) => s.name));
-  const pending = new Map(services.map((s) => [s.name, new Set(s.dependsOn.filter((d) => names.has(d) && d !== s.name))]));
-  const order: string[] = [];
-  while (pending.size > 0) {
-    const ready = [...pending.entries()].filter(([, deps]) => deps.size === 0).map(([n]) => n).sort();
-    if (ready.length === 0) {
-      order.push(...[...pending.keys()].sort());
-      break;
-    }
-    const next = ready[0] as string;
-    order.push(next);
-    pending.delete(next);
-    for (const deps of pending.values()) deps.delete(next);
-  }
-  return order;
-}
-
-/** Groups in dependency order where each group only depends on earlier groups: they may run in parallel. */
 export function dependencyWaves(services: { name: string; dependsOn: string[] }[]): string[][] {
   const names = new Set(services.map((s) => s.name));
   const pending = new Map(services.map((s) => [s.name, new Set(s.dependsOn.filter((d) => names.has(d) && d !== s.name))]));

@@ -1,13 +1,12 @@
 import { LABELS } from '../core/labels.js';
 import { describeImageChange, displayImage } from '../core/image-ref.js';
-import type { ContainerSpec, DesiredState, WindowSpec } from '../model/desired.js';
-import { windowState } from '../schedule/window.js';
-import type { ContainerInfo } from '../model/actual.js';
-import type { ActualState } from '../model/actual.js';
+import type { ActualState, ContainerInfo } from '../model/actual.js';
+import type { ContainerSpec, DesiredService, DesiredState, WindowSpec } from '../model/desired.js';
+import type { Plan, PlanStep, StepCause, StepCurrent, StepTarget } from '../model/plan.js';
+import type { AppliedRecord, HeldRecord } from '../model/records.js';
 import { describeSpecChanges } from './diff.js';
-import { dependencyOrder } from './order.js';
-import type { Plan, PlanStep } from '../model/plan.js';
-import type { AppliedRecord, FailedRecord } from '../model/records.js';
+import { dependencyWaves } from './order.js';
+import { windowState } from './window.js';
 
 export interface PlanInput {
   /** The time of the plan: only maintenance windows use it. */
@@ -17,25 +16,19 @@ export interface PlanInput {
   desired: DesiredState;
   actual: ActualState;
   applied: Readonly<Record<string, AppliedRecord>>;
-  failed: Readonly<Record<string, FailedRecord>>;
+  held: Readonly<Record<string, HeldRecord>>;
   prune: boolean;
 }
 
-/** The target of a service: the desired spec, or the last applied one while the desired spec is held. */
-export interface Target {
-  hash: string;
-  image: string;
-  spec: ContainerSpec;
-}
-
 /**
- * (desired, actual, last applied) -> ordered steps. Pure and deterministic: no I/O, no clock,
- * services in dependency order with ties by name.
+ * (desired, actual, last applied, held) -> the plan: every step with its full target, its wave
+ * and its cause. Pure and deterministic: no I/O, no clock (the caller passes `now`), services
+ * in dependency waves with ties by name, removals last.
  */
 export function planChanges(input: PlanInput): Plan {
   const { desired, actual } = input;
-  const order = dependencyOrder(Object.values(desired.services).map((s) => ({ name: s.name, dependsOn: s.dependsOn.map((d) => d.service) })));
-  const steps: PlanStep[] = order.map((name) => planService(name, input));
+  const waves = dependencyWaves(Object.values(desired.services).map((s) => ({ name: s.name, dependsOn: s.dependsOn.map((d) => d.service) })));
+  const steps: PlanStep[] = waves.flatMap((names, wave) => names.map((name) => planService(desired.services[name] as DesiredService, wave, input)));
 
   const orphans = Object.keys(actual.services)
     .filter((name) => !desired.services[name])
@@ -44,58 +37,56 @@ export function planChanges(input: PlanInput): Plan {
   for (const name of orphans) {
     const current = actual.services[name]?.current;
     if (!current) continue;
-    const from = { image: current.image, hash: current.labels[LABELS.specHash] ?? '' };
+    const from = currentOf(current, input.applied[name]);
     steps.push(
       input.prune
-        ? { service: name, action: 'remove', reasons: ['no longer in the desired state'], from, dependsOn: [] }
-        : { service: name, action: 'none', reasons: ['no longer in the desired state; kept because pruning is disabled'], from, dependsOn: [] },
+        ? { service: name, action: 'remove', cause: 'orphan', reasons: ['no longer in the desired state'], wave: waves.length, from, dependsOn: [] }
+        : { service: name, action: 'none', cause: 'orphan', reasons: ['no longer in the desired state; kept because pruning is disabled'], wave: waves.length, from, dependsOn: [] },
     );
   }
   return { stack: desired.stack, revision: desired.revision, steps, changes: steps.filter((s) => s.action !== 'none').length };
 }
 
-function planService(name: string, input: PlanInput): PlanStep {
-  const d = input.desired.services[name];
-  if (!d) throw new Error(`planService: unknown service ${name}`);
+function planService(d: DesiredService, wave: number, input: PlanInput): PlanStep {
+  const name = d.name;
   const applied = input.applied[name];
-  const failed = input.failed[name];
+  const held = input.held[name];
   const current = input.actual.services[name]?.current;
-  const dependsOn = d.dependsOn.map((x) => x.service);
-  const step: PlanStep = { service: name, action: 'none', reasons: [], dependsOn };
-  if (current) step.from = { image: current.image, hash: current.labels[LABELS.specHash] ?? '' };
+  const step: PlanStep = { service: name, action: 'none', cause: 'in-sync', reasons: [], wave, dependsOn: d.dependsOn };
+  if (current) step.from = currentOf(current, applied);
 
-  let target: Target = { hash: d.hash, image: d.spec.image, spec: d.spec };
+  // Which spec to run: the desired one, or the last applied one while the desired one may not be.
+  let target: StepTarget = { hash: d.hash, image: d.spec.image, spec: d.spec, agent: d.agent, dependsOn: d.dependsOn, revision: input.desired.revision, externalVolumes: externalVolumes(input.desired, d.spec) };
+  let keepCause: StepCause | undefined;
   if (d.agent.paused && d.hash !== applied?.hash) {
-    if (!applied) {
-      step.reasons.push('paused (x-agent.paused): not created');
-      return step;
-    }
+    step.paused = true;
+    if (!applied) return { ...step, cause: 'paused', reasons: ['paused (x-agent.paused): not created'] };
     step.reasons.push('paused (x-agent.paused): keeping the last applied spec');
-    target = { hash: applied.hash, image: applied.spec.image, spec: applied.spec };
-  } else if (failed && failed.hash === d.hash) {
-    step.held = { image: failed.image, hash: failed.hash, reason: failed.reason, at: failed.at };
-    const quarantined = failed.kind === 'quarantined';
+    keepCause = 'paused';
+  } else if (held && held.hash === d.hash) {
+    const quarantined = held.kind === 'quarantined';
+    step.held = { kind: quarantined ? 'quarantined' : 'failed', image: held.image, hash: held.hash, reason: held.reason, at: held.at };
+    keepCause = quarantined ? 'quarantined' : 'held';
     if (!applied) {
-      step.reasons.push(quarantined ? `held: ${failed.reason}` : `held: ${displayImage(failed.image)} failed (${failed.reason}); change the desired state to retry`);
-      return step;
+      step.reasons.push(quarantined ? `held: ${held.reason}` : `held: ${displayImage(held.image)} failed (${held.reason}); change the desired state to retry`);
+      return { ...step, cause: keepCause };
     }
-    step.reasons.push(
-      quarantined ? `held: ${failed.reason}; keeping the last applied spec` : `held: ${describeImageChange(applied.spec.image, failed.image).replace(/^image /, '')} failed; keeping the last applied spec`,
-    );
-    target = { hash: applied.hash, image: applied.spec.image, spec: applied.spec };
+    step.reasons.push(quarantined ? `held: ${held.reason}; keeping the last applied spec` : `held: ${describeImageChange(applied.spec.image, held.image).replace(/^image /, '')} failed; keeping the last applied spec`);
   } else if (applied && applied.hash !== d.hash) {
     // Outside its window an update waits; what was applied is kept, and repaired if need be.
     const deferred = windowDeferral(d.agent.window, name, input);
     if (deferred) {
       step.reasons.push(deferred.reason);
       step.deferred = deferred.until;
-      target = { hash: applied.hash, image: applied.spec.image, spec: applied.spec };
+      keepCause = 'deferred';
     }
   }
-  step.to = { image: target.image, hash: target.hash };
+  if (keepCause && applied) target = appliedTarget(applied, input.desired);
+  step.to = target;
 
   if (!current) {
     step.action = 'create';
+    step.cause = applied ? 'missing' : 'new';
     step.reasons.push(applied ? 'container missing (removed outside the agent)' : 'new service');
     return step;
   }
@@ -105,10 +96,12 @@ function planService(name: string, input: PlanInput): PlanStep {
     if (deferred) {
       step.reasons.push(deferred.reason);
       step.deferred = deferred.until;
+      step.cause = 'deferred';
       return step;
     }
     step.action = 'update';
     const known = applied && applied.hash === runningHash ? applied.spec : undefined;
+    step.cause = known ? 'changed' : 'drift';
     if (known) step.reasons.push(...describeSpecChanges(known, target.spec));
     else step.reasons.push(`running container does not match the last applied spec${current.image !== target.image ? `; ${describeImageChange(current.image, target.image)}` : ''}`);
     if (step.reasons.length === 0) step.reasons.push('spec changed');
@@ -117,11 +110,30 @@ function planService(name: string, input: PlanInput): PlanStep {
   const stopped = describeStopped(current);
   if (stopped) {
     step.action = 'update';
+    step.cause = 'stopped';
     step.reasons.push(stopped);
-  } else if (step.reasons.length === 0) {
-    step.reasons.push('up to date');
+  } else {
+    step.cause = keepCause ?? 'in-sync';
+    if (step.reasons.length === 0) step.reasons.push('up to date');
   }
   return step;
+}
+
+function currentOf(c: ContainerInfo, applied: AppliedRecord | undefined): StepCurrent {
+  const hash = c.labels[LABELS.specHash] ?? '';
+  const from: StepCurrent = { containerId: c.id, name: c.name, image: c.image, hash, restartPolicy: c.restartPolicy };
+  if (applied) from.agent = applied.agent;
+  return from;
+}
+
+function appliedTarget(applied: AppliedRecord, desired: DesiredState): StepTarget {
+  return { hash: applied.hash, image: applied.spec.image, spec: applied.spec, agent: applied.agent, dependsOn: applied.dependsOn, revision: applied.revision, externalVolumes: externalVolumes(desired, applied.spec) };
+}
+
+/** The named volumes a spec mounts that the desired state declares `external`: they must exist already. */
+function externalVolumes(desired: DesiredState, spec: ContainerSpec): string[] {
+  const external = new Set(Object.values(desired.volumes).filter((v) => v.external).map((v) => v.name));
+  return spec.volumes.filter((m) => m.type === 'volume' && external.has(m.source)).map((m) => m.source);
 }
 
 /** A reason when the container is not running and should be recreated; paused and restarting containers are left alone. */

@@ -48,6 +48,12 @@ export interface DockerPort {
   exec(id: ContainerId, argv: string[], options: { timeoutMs: number; signal?: AbortSignal }): Promise<ExecResult>;
   /** The last lines of the container's output, for reports. */
   logs(id: ContainerId, tail: number): Promise<string>;
+  /**
+   * The container's exits since `sinceMs` (ms since the epoch), oldest first, from the engine's
+   * events: the exit code of a container its restart policy already started again, which
+   * `inspect` no longer tells (it says 0 once the container runs).
+   */
+  exits(id: ContainerId, sinceMs: number): Promise<{ exitCode: number; at: number }[]>;
   /** Creates the named volume when it does not exist; never changes an existing one. */
   ensureVolume(name: string, labels: Record<string, string>): Promise<void>;
   volumeExists(name: string): Promise<boolean>;
@@ -67,4 +73,12 @@ export interface DockerPort {
    * unless `keepEntrypoint` (then it is the command, e.g. certbot's arguments).
    */
   runOnce(image: string, argv: string[], mounts: Mount[], options: { timeoutMs: number; user?: string; labels: Record<string, string>; networkMode?: string; keepEntrypoint?: boolean }): Promise<ExecResult>;
+}
+
+/** The engine as read-only commands (`status`, `plan`) see it: nothing that changes a container. */
+export type DockerReader = Pick<DockerPort, 'ping' | 'listContainers' | 'inspectContainer'>;
+
+/** A view of the engine with only the reading methods, for read-only commands. */
+export function readOnlyDocker(docker: DockerReader): DockerReader {
+  return { ping: (signal) => docker.ping(signal), listContainers: (labels) => docker.listContainers(labels), inspectContainer: (idOrName) => docker.inspectContainer(idOrName) };
 }

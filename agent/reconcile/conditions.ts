@@ -1,58 +1,63 @@
 import type { AgentState, Condition, ConditionReason, ConditionType } from '../model/agent-state.js';
-import type { Plan } from '../model/plan.js';
+import { NOT_RUNNING_CAUSES, type Plan } from '../model/plan.js';
+import type { Blocked } from '../model/report.js';
 
 export interface ConditionInputs {
   state: AgentState;
-  /** The plan after this reconcile's changes: what is still pending. */
+  /** What is still not as desired: the plan after the pass, or the live plan `agent status` computes. */
   pending?: Plan;
-  /** Set when the reconcile could not run at all. */
-  blocked?: { reason: ConditionReason; message: string };
+  /** Set when the pass could not run at all (the engine or the source unreachable). */
+  blocked?: Blocked;
   now: string;
 }
 
 /**
- * Typed conditions, as Flux reports them: Ready, Reconciling, Degraded, Stalled. A rolled-back
- * update makes the stack Degraded and not Ready; it is never reported as a success.
+ * Typed conditions, as Flux reports them: Ready, Reconciling, Degraded, Stalled. Computed from
+ * typed facts only (plan causes, transaction results, blocked reasons), never from wording. A
+ * rolled-back update makes the stack Degraded and not Ready; it is never reported as a success.
  */
 export function computeConditions(input: ConditionInputs): Condition[] {
   const { state, pending, blocked, now } = input;
-  const conds: Omit<Condition, 'lastTransitionTime'>[] = [];
-  const held = Object.entries(state.services).filter(([, s]) => s.failed);
-  const rollbackFailed = Object.entries(state.services).filter(([, s]) => s.lastTransaction?.result === 'rollback-failed');
-  const notRunning = pending?.steps.filter((s) => !s.held && (s.action === 'create' || (s.action === 'update' && s.reasons.some((r) => r.startsWith('container '))))) ?? [];
-  const waiting = Object.entries(state.services).filter(([, s]) => s.waiting);
+  const services = Object.entries(state.services);
+  const conds: Omit<Condition, 'lastTransitionTime'>[] = [stalled(state)];
 
-  if (state.invalid?.kind === 'signature') {
-    conds.push({ type: 'Stalled', status: 'True', reason: 'SignatureRefused', message: `commit ${state.invalid.revision.slice(0, 12)}: ${state.invalid.issues[0]?.message ?? 'signature refused'}` });
-  } else if (state.invalid) {
-    const errors = state.invalid.issues.filter((i) => i.severity !== 'warning');
-    const first = errors[0];
-    const msg = `desired state ${state.invalid.revision} is invalid (${errors.length} error${errors.length === 1 ? '' : 's'})${first ? `: ${first.file}:${first.line}: ${first.message}` : ''}`;
-    conds.push({ type: 'Stalled', status: 'True', reason: 'ValidationFailed', message: msg });
-  } else {
-    conds.push({ type: 'Stalled', status: 'False', reason: 'Succeeded', message: 'desired state is valid' });
-  }
-
-  const revertRefused = Object.entries(state.services).filter(([, s]) => s.revert && (s.revert.state === 'refused' || s.revert.state === 'failed'));
+  const held = services.filter(([, s]) => s.held && s.held.kind !== 'quarantined');
+  const rollbackFailed = services.filter(([, s]) => s.lastTransaction?.result === 'rollback-failed');
+  const revertRefused = services.filter(([, s]) => s.revert && (s.revert.state === 'refused' || s.revert.state === 'failed'));
+  const notRunning = pending?.steps.filter((s) => NOT_RUNNING_CAUSES.includes(s.cause) && !s.held && !s.paused) ?? [];
   let degraded: { reason: ConditionReason; message: string } | undefined;
   if (revertRefused.length > 0) degraded = { reason: 'RevertRefused', message: revertRefused.map(([n, s]) => `${n}: held on its last good version, but the revert commit could not be pushed: ${s.revert?.reason}`).join('; ') };
   else if (rollbackFailed.length > 0) degraded = { reason: 'RollbackFailed', message: rollbackFailed.map(([n, s]) => `${n}: ${s.lastTransaction?.reason}`).join('; ') };
-  else if (held.length > 0) degraded = { reason: 'UpdateFailed', message: held.map(([n, s]) => `${n}: ${s.failed?.reason}`).join('; ') };
+  else if (held.length > 0) degraded = { reason: 'UpdateFailed', message: held.map(([n, s]) => `${n}: ${s.held?.reason}`).join('; ') };
   else if (notRunning.length > 0) degraded = { reason: 'ServiceNotRunning', message: notRunning.map((s) => `${s.service}: ${s.reasons.join(', ')}`).join('; ') };
   conds.push(degraded ? { type: 'Degraded', status: 'True', ...degraded } : { type: 'Degraded', status: 'False', reason: 'Succeeded', message: 'no failed update' });
 
   conds.push({ type: 'Reconciling', status: 'False', reason: 'Idle', message: 'waiting for the next change' });
-
-  let notReady: { reason: ConditionReason; message: string } | undefined = blocked;
-  if (!notReady && state.invalid) notReady = { reason: state.invalid.kind === 'signature' ? 'SignatureRefused' : 'ValidationFailed', message: 'the newest desired state was refused; nothing was applied, running services are untouched' };
-  if (!notReady && degraded) notReady = degraded;
-  const blocking = (state.quarantined ?? []).filter((q) => q.blocking);
-  if (!notReady && blocking.length > 0) notReady = { reason: 'Quarantined', message: blocking.map((q) => `${q.service}: ${q.version} is quarantined in renovate.json; remove the rule to allow it`).join('; ') };
-  if (!notReady && waiting.length > 0) notReady = { reason: 'DependencyNotReady', message: waiting.map(([n, s]) => `${n}: ${s.waiting}`).join('; ') };
-  if (!notReady && pending && pending.changes > 0) notReady = { reason: 'Progressing', message: `${pending.changes} change(s) pending` };
-  conds.push(notReady ? { type: 'Ready', status: 'False', ...notReady } : { type: 'Ready', status: 'True', reason: 'Succeeded', message: `applied revision ${state.lastAppliedRevision ?? state.desired?.revision ?? ''}`.trim() });
-
+  conds.push(ready(state, pending, blocked, degraded));
   return conds.map((c) => ({ ...c, lastTransitionTime: transitionTime(state.conditions, c.type, c.status, now) }));
+}
+
+function stalled(state: AgentState): Omit<Condition, 'lastTransitionTime'> {
+  if (state.invalid?.kind === 'signature') return { type: 'Stalled', status: 'True', reason: 'SignatureRefused', message: `commit ${state.invalid.revision.slice(0, 12)}: ${state.invalid.issues[0]?.message ?? 'signature refused'}` };
+  if (state.invalid) {
+    const errors = state.invalid.issues.filter((i) => i.severity !== 'warning');
+    const first = errors[0];
+    return { type: 'Stalled', status: 'True', reason: 'ValidationFailed', message: `desired state ${state.invalid.revision} is invalid (${errors.length} error${errors.length === 1 ? '' : 's'})${first ? `: ${first.file}:${first.line}: ${first.message}` : ''}` };
+  }
+  return { type: 'Stalled', status: 'False', reason: 'Succeeded', message: 'desired state is valid' };
+}
+
+function ready(state: AgentState, pending: Plan | undefined, blocked: Blocked | undefined, degraded: { reason: ConditionReason; message: string } | undefined): Omit<Condition, 'lastTransitionTime'> {
+  const notReady = (reason: ConditionReason, message: string) => ({ type: 'Ready' as const, status: 'False' as const, reason, message });
+  if (blocked) return notReady(blocked.reason, blocked.message);
+  if (state.invalid) return notReady(state.invalid.kind === 'signature' ? 'SignatureRefused' : 'ValidationFailed', 'the newest desired state was refused; nothing was applied, running services are untouched');
+  if (degraded) return notReady(degraded.reason, degraded.message);
+  const quarantined = pending ? pending.steps.filter((s) => s.held?.kind === 'quarantined') : [];
+  if (quarantined.length > 0) return notReady('Quarantined', quarantined.map((s) => `${s.service}: ${s.held?.reason}; remove the rule to allow it`).join('; '));
+  const waiting = Object.entries(state.services).filter(([, s]) => s.waiting);
+  if (waiting.length > 0) return notReady('DependencyNotReady', waiting.map(([n, s]) => `${n}: ${s.waiting?.message}`).join('; '));
+  if (pending && pending.changes > 0) return notReady('Progressing', `${pending.changes} change(s) pending`);
+  return { type: 'Ready', status: 'True', reason: 'Succeeded', message: `applied revision ${state.lastAppliedRevision ?? state.desired?.revision ?? ''}`.trim() };
 }
 
 /** Keep the previous transition time while the status does not change. */

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { errorMessage } from '../core/errors.js';
-import type { ReconcileReport } from '../model/report.js';
+import { retrySoon, type ReconcileReport } from '../model/report.js';
 
 export interface LoopOptions {
   /** Periodic resync, which also repairs drift (a stopped or removed container). */
@@ -55,7 +55,7 @@ export function createLoop(options: LoopOptions) {
         options.onReport?.(report);
         // A pass that pushed a revert changed the source: read it back at once.
         if (report.revertsPushed) pending = true;
-        if (report.errorClass === 'transient') {
+        if (retrySoon(report)) {
           failures++;
           delay = Math.min(delay, options.minBackoffMs * 2 ** (failures - 1));
         } else {

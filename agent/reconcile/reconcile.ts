@@ -1,176 +1,306 @@
-import type { ReconcileReport } from '../model/report.js';
 import type { Logger } from 'pino';
-import { isoTime } from '../core/clock.js';
-import { AgentError, errorMessage, isAgentError } from '../core/errors.js';
-import type { DesiredState } from '../model/desired.js';
-import type { ValidationIssue } from '../model/issues.js';
-import { observeStack } from '../observe/observe.js';
-import { type ActualState } from '../model/actual.js';
-import { planChanges } from '../plan/plan.js';
+import { executePlan, type ExecuteSummary } from '../apply/execute-plan.js';
 import { resumeTransaction, type TransactionOutcome } from '../apply/transaction.js';
 import type { TxDeps } from '../apply/types.js';
+import { isoTime } from '../core/clock.js';
+import { AgentError, errorMessage, isAgentError, toAgentError } from '../core/errors.js';
 import type { Failpoint } from '../core/failpoints.js';
-import type { TxBackup } from '../ports/tx-backup.js';
-import type { BackupPolicy } from '../model/desired.js';
 import { DEFAULT_RETENTION } from '../desired/normalize-backup.js';
-import type { RevertDeps } from '../revert/revert.js';
-import { redactText } from '../source/git/credentials.js';
-import type { SourceSnapshot } from '../model/source.js';
+import type { Env } from '../desired/interpolate.js';
+import type { ActualState } from '../model/actual.js';
 import type { AgentState } from '../model/agent-state.js';
-import type { ReconcileResult } from '../model/report.js';
+import type { BackupPolicy } from '../model/desired.js';
+import type { ValidationIssue } from '../model/issues.js';
+import type { Plan } from '../model/plan.js';
+import type { Blocked, BlockedReason, ReconcileReport, ReconcileResult } from '../model/report.js';
+import type { RevertOutcome } from '../model/revert.js';
 import type { TransactionRecord } from '../model/records.js';
-import type { StateStore } from '../state/store.js';
-import { computeConditions, setReconciling, type ConditionInputs } from './conditions.js';
-import { executePlan } from './execute.js';
-import { assess, type PlanContext } from './inspect-desired.js';
-import { StateRecorder, recordOutcomes } from './recorder.js';
+import type { SourceSnapshot } from '../model/source.js';
+import { observeStack } from '../observe/observe.js';
+import { redactText } from '../source/git/credentials.js';
+import { planChanges } from '../plan/plan.js';
+import type { DockerPort } from '../ports/docker.js';
+import type { StatePort } from '../ports/state.js';
+import type { TxBackup } from '../ports/tx-backup.js';
+import type { RevertDeps } from '../revert/revert.js';
+import { assess, heldSpecs, type AssessDeps, type Assessment } from './assess.js';
+import { computeConditions, setReconciling } from './conditions.js';
+import { outcomeRecorder, PassState } from './pass-state.js';
 import { processReverts, queueReverts } from './reverts.js';
-import { type RevertOutcome } from '../model/revert.js';
 
-export interface ReconcileContext extends PlanContext {
-  store: StateStore;
+/** What a reconcile pass needs; built once by the runtime and reused by every pass of `agent run`. */
+export interface ReconcileDeps extends AssessDeps {
+  docker: DockerPort;
+  state: StatePort;
   concurrency: number;
   /** The backup steps of transactions, with the stack's retention policy. */
-  backupFor: (policy: BackupPolicy) => TxBackup;
+  txBackup: (policy: BackupPolicy) => TxBackup;
   failpoint: Failpoint;
   gate: TxDeps['gate'];
   newTxId: () => string;
-  /** Values never to write anywhere (the env file's): redacted from container output. */
-  secrets: string[];
+  /** Values never to write anywhere (the env file's), read for each pass: redacted from container output. */
+  secrets: () => Promise<string[]>;
   /** Git sources: how to write a rollback back to the repository. Absent: no revert commits. */
   revert?: Omit<RevertDeps, 'env' | 'defaultStack' | 'clock' | 'log' | 'failpoint'>;
 }
 
+export interface ReconcileOptions {
+  /** Stop starting new transactions (graceful shutdown). */
+  signal?: AbortSignal;
+  /** Cut running transactions short; their journals resume at the next start. */
+  txSignal?: AbortSignal;
+  /** Services whose maintenance window is ignored (`agent apply --now`); `'*'` for all. */
+  ignoreWindows?: ReadonlySet<string>;
+}
+
+/** One pass in the making: what it read once, and what it did so far. */
+interface Pass {
+  deps: ReconcileDeps;
+  opts: ReconcileOptions;
+  state: PassState;
+  startedAt: string;
+  log: Logger;
+  secrets: Set<string>;
+  tx: TxDeps;
+  transactions: TransactionRecord[];
+}
+
 /**
- * One reconcile: finish interrupted transactions, read and validate the desired state, observe,
- * plan, apply each change as a transaction, write rollbacks back to Git, and record conditions.
- * Invalid desired state changes nothing that runs. The caller holds the state directory lock.
+ * One reconcile, as Flux's: sort the case (engine down, journal to resume, source refused or
+ * invalid), then named steps: resume, assess, tidy, apply, write back, settle. Invalid desired
+ * state changes nothing that runs. The caller holds the state directory lock.
  */
-export async function reconcileOnce(ctx: ReconcileContext, opts: { signal?: AbortSignal; txSignal?: AbortSignal } = {}): Promise<ReconcileReport> {
-  const startedAt = isoTime(ctx.clock);
-  const recorder = new StateRecorder(ctx.store, await ctx.store.load());
-  const log = ctx.log;
-  const secrets = new Set(ctx.secrets);
-  const record = recordOutcomes(ctx.store, recorder, log, (text) => redactText(text, [...secrets]));
-  const tx: TxDeps = { docker: ctx.docker, journals: ctx.store.journals, clock: ctx.clock, log, backup: ctx.backupFor({ retention: { ...DEFAULT_RETENTION } }), failpoint: ctx.failpoint, gate: ctx.gate, newTxId: ctx.newTxId };
-  const transactions: TransactionRecord[] = [];
+export async function reconcileOnce(deps: ReconcileDeps, opts: ReconcileOptions = {}): Promise<ReconcileReport> {
+  const pass = await begin(deps, opts);
+  const engine = await checkEngine(pass);
+  if (engine) return settle(pass, { result: 'error', message: engine.message, blocked: engine });
 
-  const finish = async (report: Omit<ReconcileReport, 'transactions'>, extra: Omit<ConditionInputs, 'state' | 'now'> = {}): Promise<ReconcileReport> => {
-    await recorder.update((s) => {
-      s.lastReconcile = { startedAt, finishedAt: isoTime(ctx.clock), result: report.result, message: report.message, ...(report.revision ? { revision: report.revision } : {}) };
-      s.conditions = computeConditions({ state: s, ...extra, now: isoTime(ctx.clock) });
-    });
-    return { ...report, transactions };
-  };
-  const blocked = (result: ReconcileResult, message: string, errorClass: ReconcileReport['errorClass'], reason: 'DockerUnavailable' | 'SourceUnavailable' | 'InternalError') =>
-    finish({ result, message, ...(errorClass ? { errorClass } : {}) }, { blocked: { reason, message } });
+  const resumed = await resume(pass);
+  if ('blocked' in resumed) return settle(pass, { result: 'error', message: resumed.blocked.message, blocked: resumed.blocked });
 
-  await recorder.update((s) => setReconciling(s, startedAt, 'reconciling'));
+  const assessed = await assessSource(pass);
+  if ('blocked' in assessed) return settle(pass, { result: 'error', message: assessed.blocked.message, blocked: assessed.blocked });
+  const a = assessed.assessment;
+  if (a.kind !== 'planned') return refuse(pass, a);
+
+  recordDesired(pass, a);
+  const tidied = await tidy(pass, a.actual);
+  const summary = await apply(pass, a);
+  const reverts = await writeBack(pass, a, [...resumed.outcomes, ...summary.outcomes]);
+
+  const touched = tidied > 0 || summary.outcomes.length > 0 || Object.values(summary.waiting).some((w) => w.reason === 'interrupted');
+  // Nothing touched (most passes): what was observed still holds, no need to ask the engine again.
+  const after = planAfter(pass, a, touched ? await observeStack(deps.docker, a.load.state.stack) : a.actual);
+  return settle(pass, outcomeOf(pass, a, summary, after, reverts));
+}
+
+async function begin(deps: ReconcileDeps, opts: ReconcileOptions): Promise<Pass> {
+  const state = await PassState.load(deps.state);
+  const secrets = new Set(await deps.secrets());
+  const log = deps.log;
+  const tx: TxDeps = { docker: deps.docker, journals: deps.state.journals, clock: deps.clock, log, backup: deps.txBackup({ retention: { ...DEFAULT_RETENTION } }), failpoint: deps.failpoint, gate: deps.gate, newTxId: deps.newTxId };
+  return { deps, opts, state, startedAt: isoTime(deps.clock), log, secrets, tx, transactions: [] };
+}
+
+/** The engine must answer before anything else is looked at. */
+async function checkEngine(pass: Pass): Promise<Blocked | undefined> {
   try {
-    await ctx.docker.ping(opts.signal);
+    await pass.deps.docker.ping(pass.opts.signal);
+    return undefined;
   } catch (err) {
-    log.error({ err: errorMessage(err) }, 'Docker engine unavailable');
-    return blocked('error', `Docker engine unavailable: ${errorMessage(err)}`, 'transient', 'DockerUnavailable');
+    pass.log.error({ err: errorMessage(err) }, 'Docker engine unavailable');
+    return blocked('DockerUnavailable', `Docker engine unavailable: ${errorMessage(err)}`, err);
   }
+}
 
-  // 1. Finish what an earlier run left half-done, before looking at anything else.
-  const resumed: TransactionOutcome[] = [];
-  for (const journal of await ctx.store.journals.list()) {
+/** Finish what an earlier run left half-done, before looking at anything else. */
+async function resume(pass: Pass): Promise<{ outcomes: TransactionOutcome[] } | { blocked: Blocked }> {
+  const outcomes: TransactionOutcome[] = [];
+  const journals = await pass.deps.state.journals.list();
+  if (journals.length === 0) return { outcomes };
+  await reconciling(pass, `finishing ${journals.length} interrupted transaction(s)`);
+  const record = recorder(pass);
+  for (const journal of journals) {
     try {
-      const outcome = await resumeTransaction(tx, journal, record, opts.txSignal);
-      resumed.push(outcome);
-      transactions.push(outcome.record);
+      const outcome = await resumeTransaction(pass.tx, journal, record, pass.opts.txSignal);
+      outcomes.push(outcome);
+      pass.transactions.push(outcome.record);
     } catch (err) {
-      log.error({ service: journal.service, tx: journal.txId, err: errorMessage(err) }, 'Could not resume transaction; will retry');
-      return blocked('error', `transaction ${journal.txId} of ${journal.service} could not be resumed: ${errorMessage(err)}`, 'transient', 'DockerUnavailable');
+      pass.log.error({ service: journal.service, tx: journal.txId, err: errorMessage(err) }, 'Could not resume transaction; will retry');
+      return { blocked: blocked('DockerUnavailable', `transaction ${journal.txId} of ${journal.service} could not be resumed: ${errorMessage(err)}`, err) };
     }
   }
   // A rollback finished after a restart is written back like any other: queued now, as this pass may end early.
-  if (ctx.revert && resumed.length > 0) await queueReverts(recorder, resumed, await ctx.store.loadApplied(), ctx.clock);
+  if (pass.deps.revert) await queueReverts(pass.state, outcomes, pass.deps.clock);
+  return { outcomes };
+}
 
-  // 2. Desired state, actual state, plan.
-  const applied = await ctx.store.loadApplied();
-  let assessment;
+/** Read the source, validate, observe, plan; record what the source said. */
+async function assessSource(pass: Pass): Promise<{ assessment: Assessment } | { blocked: Blocked }> {
+  const { deps } = pass;
+  let assessment: Assessment;
   try {
-    assessment = await assess(ctx, applied, recorder.state, opts.signal);
+    assessment = await assess(deps, pass.state.applied, pass.state.state, { ...(pass.opts.signal ? { signal: pass.opts.signal } : {}), ...(pass.opts.ignoreWindows ? { ignoreWindows: pass.opts.ignoreWindows } : {}) });
   } catch (err) {
     const message = errorMessage(err);
-    await recorder.update((s) => {
-      s.source = { ...(s.source ?? { kind: ctx.source.kind, location: ctx.source.location }), error: message, errorAt: isoTime(ctx.clock) };
+    pass.state.change((s) => {
+      s.source = { ...(s.source ?? { kind: deps.source.kind, location: deps.source.location }), error: message, errorAt: isoTime(deps.clock) };
     });
-    log.error({ err: message }, 'Could not read the desired state');
-    const reason = isAgentError(err, 'DOCKER_UNAVAILABLE') ? 'DockerUnavailable' : isAgentError(err, 'SOURCE_UNAVAILABLE') ? 'SourceUnavailable' : 'InternalError';
-    return blocked('error', message, isAgentError(err) ? err.errorClass : 'terminal', reason);
+    pass.log.error({ err: message }, 'Could not read the desired state');
+    const reason: BlockedReason = isAgentError(err, 'DOCKER_UNAVAILABLE') ? 'DockerUnavailable' : isAgentError(err) && err.code.startsWith('SOURCE_') ? 'SourceUnavailable' : 'InternalError';
+    return { blocked: blocked(reason, message, err) };
   }
-  const { snapshot } = assessment;
-  await recorder.update((s) => recordSource(s, ctx, snapshot, isoTime(ctx.clock)));
-  if (snapshot.fetchError) log.warn({ err: snapshot.fetchError, revision: snapshot.revision }, 'Fetch failed; using the last fetched commit');
-  const sourceTrouble = snapshot.fetchError ? { reason: 'SourceUnavailable' as const, message: `cannot fetch: ${snapshot.fetchError}; running the last fetched commit ${snapshot.revision.slice(0, 12)}` } : undefined;
+  pass.state.change((s) => recordSource(s, deps, assessment.snapshot, isoTime(deps.clock)));
+  if (assessment.snapshot.fetchError) pass.log.warn({ err: assessment.snapshot.fetchError, revision: assessment.snapshot.revision }, 'Fetch failed; using the last fetched commit');
+  return { assessment };
+}
 
-  if (assessment.kind === 'refused' || assessment.kind === 'invalid') {
-    const issues: ValidationIssue[] =
-      assessment.kind === 'refused' ? [{ file: `commit ${snapshot.revision.slice(0, 12)}`, line: 1, column: 1, pointer: '', message: `signature refused: ${assessment.reason}` }] : assessment.load.issues;
-    await recorder.update((s) => {
-      s.invalid = { revision: snapshot.revision, at: isoTime(ctx.clock), issues, kind: assessment.kind === 'refused' ? 'signature' : 'validation' };
-    });
-    log.error({ revision: snapshot.revision, errors: issues.filter((i) => i.severity !== 'warning').length, kind: assessment.kind }, 'Desired state refused; nothing applied');
-    return finish({ result: 'invalid', message: `desired state ${snapshot.revision} ${assessment.kind === 'refused' ? 'has a refused signature' : 'is invalid'}`, revision: snapshot.revision, issues }, sourceTrouble ? { blocked: sourceTrouble } : {});
-  }
+/** A refused signature or an invalid desired state: recorded, nothing applied. */
+function refuse(pass: Pass, a: Extract<Assessment, { kind: 'refused' | 'invalid' }>): Promise<ReconcileReport> {
+  const { snapshot } = a;
+  const issues: ValidationIssue[] = a.kind === 'refused' ? [{ file: `commit ${snapshot.revision.slice(0, 12)}`, line: 1, column: 1, pointer: '', message: `signature refused: ${a.reason}` }] : a.load.issues;
+  pass.state.change((s) => {
+    s.invalid = { revision: snapshot.revision, at: isoTime(pass.deps.clock), issues, kind: a.kind === 'refused' ? 'signature' : 'validation' };
+  });
+  pass.log.error({ revision: snapshot.revision, errors: issues.filter((i) => i.severity !== 'warning').length, kind: a.kind }, 'Desired state refused; nothing applied');
+  return settle(pass, { result: 'invalid', message: `desired state ${snapshot.revision} ${a.kind === 'refused' ? 'has a refused signature' : 'is invalid'}`, revision: snapshot.revision, issues, ...sourceTrouble(snapshot) });
+}
 
-  const { load, actual, plan, quarantined } = assessment;
-  const desired = load.state;
-  for (const s of load.secrets) secrets.add(s);
-  await recorder.update((s) => {
+function recordDesired(pass: Pass, a: Extract<Assessment, { kind: 'planned' }>): void {
+  const desired = a.load.state;
+  for (const s of a.load.secrets) pass.secrets.add(s);
+  pass.state.change((s) => {
     delete s.invalid;
     s.stack = desired.stack;
-    s.quarantined = quarantined;
-    s.desired = { revision: desired.revision, loadedAt: isoTime(ctx.clock), services: Object.fromEntries(Object.values(desired.services).map((d) => [d.name, { image: d.spec.image, hash: d.hash, policy: d.agent.policy }])) };
-    forgetStaleFailures(s, desired);
+    s.quarantined = a.quarantined;
+    s.desired = { revision: desired.revision, loadedAt: s.desired?.revision === desired.revision ? s.desired.loadedAt : isoTime(pass.deps.clock), services: Object.fromEntries(Object.values(desired.services).map((d) => [d.name, { image: d.spec.image, hash: d.hash, policy: d.agent.policy }])) };
+    // A held spec is forgotten once the desired state asks for something else.
+    for (const [name, svc] of Object.entries(s.services)) if (svc.held && desired.services[name]?.hash !== svc.held.hash) delete svc.held;
   });
-  const tidied = await tidyLeftovers(ctx, actual, log);
+}
 
-  // 3. Apply.
-  const rlog = log.child({ revision: desired.revision });
-  const summary = await executePlan({ docker: ctx.docker, locks: ctx.store.locks, tx: { ...tx, log: rlog, backup: ctx.backupFor(desired.backups) }, record, log: rlog, concurrency: ctx.concurrency, signal: opts.signal, txSignal: opts.txSignal }, plan, desired, actual, applied);
-  transactions.push(...summary.outcomes.map((o) => o.record));
-  await recorder.update((s) => {
-    for (const name of Object.keys(s.services)) delete (s.services[name] as { waiting?: string }).waiting;
-    for (const [name, why] of Object.entries({ ...summary.waiting, ...summary.interrupted })) (s.services[name] ??= {}).waiting = why;
-    const allGood = summary.outcomes.every((o) => o.record.result === 'succeeded') && Object.keys(summary.waiting).length === 0 && Object.keys(summary.interrupted).length === 0;
-    if (allGood && plan.steps.every((st) => !st.held)) {
-      s.lastAppliedRevision = desired.revision;
-      if (snapshot.commit) s.lastAppliedCommit = snapshot.commit;
+/**
+ * Containers of a service other than its live one are leftovers of a transaction that finished
+ * without removing them (every journal was resumed above): removed so that two copies never run.
+ */
+async function tidy(pass: Pass, actual: ActualState): Promise<number> {
+  let removed = 0;
+  for (const svc of Object.values(actual.services)) {
+    for (const c of svc.others) {
+      pass.log.warn({ service: svc.name, container: c.name }, 'Removing leftover container');
+      await pass.deps.docker.removeContainer(c.id).catch((err: unknown) => {
+        throw new AgentError('DOCKER_UNAVAILABLE', `cannot remove leftover container ${c.name}: ${errorMessage(err)}`, { cause: err, data: { container: c.name } });
+      });
+      removed++;
     }
-  });
-
-  // 4. Git says what runs: rollbacks are written back as revert commits.
-  let reverts: RevertOutcome[] = [];
-  if (ctx.revert) {
-    await queueReverts(recorder, summary.outcomes, applied, ctx.clock);
-    const hashes = Object.fromEntries(Object.values(desired.services).map((d) => [d.name, d.hash]));
-    reverts = await processReverts(recorder, { ...ctx.revert, env: ctx.env, defaultStack: ctx.defaultStack, clock: ctx.clock, log: rlog, failpoint: ctx.failpoint }, hashes, rlog);
   }
+  return removed;
+}
 
-  // 5. What is still pending after this pass, for the conditions.
-  // Nothing touched (most passes): what was observed still holds, no need to ask the engine again.
-  const touched = tidied > 0 || summary.outcomes.length > 0 || Object.keys(summary.interrupted).length > 0;
-  const after = planChanges({ desired, actual: touched ? await observeStack(ctx.docker, desired.stack) : actual, applied: await ctx.store.loadApplied(), failed: assessment.held, prune: assessment.prune, now: ctx.clock.now(), ...(ctx.ignoreWindows ? { ignoreWindows: ctx.ignoreWindows } : {}) });
-  const failed = transactions.filter((t) => t.result !== 'succeeded' && t.result !== 'interrupted');
-  const result: ReconcileResult = failed.length > 0 || Object.keys(summary.interrupted).length > 0 ? 'failed' : plan.changes === 0 && transactions.length === 0 ? 'no-op' : 'succeeded';
+/** Run the plan, each change as its own transaction. */
+async function apply(pass: Pass, a: Extract<Assessment, { kind: 'planned' }>): Promise<ExecuteSummary> {
+  const desired = a.load.state;
+  if (a.plan.changes > 0) await reconciling(pass, `applying ${a.plan.changes} change(s) of ${desired.revision}`);
+  const log = pass.log.child({ revision: desired.revision });
+  const summary = await executePlan(
+    { docker: pass.deps.docker, locks: pass.deps.state.locks, tx: { ...pass.tx, log, backup: pass.deps.txBackup(desired.backups) }, record: recorder(pass), log, concurrency: pass.deps.concurrency, ...(pass.opts.signal ? { signal: pass.opts.signal } : {}), ...(pass.opts.txSignal ? { txSignal: pass.opts.txSignal } : {}) },
+    a.plan,
+  );
+  pass.transactions.push(...summary.outcomes.map((o) => o.record));
+  pass.state.change((s) => {
+    for (const svc of Object.values(s.services)) delete svc.waiting;
+    for (const [name, w] of Object.entries(summary.waiting)) (s.services[name] ??= {}).waiting = w;
+  });
+  return summary;
+}
+
+/** Git says what runs: rollbacks are written back as revert commits. */
+async function writeBack(pass: Pass, a: Extract<Assessment, { kind: 'planned' }>, outcomes: TransactionOutcome[]): Promise<RevertOutcome[]> {
+  const { deps } = pass;
+  if (!deps.revert) return [];
+  const desired = a.load.state;
+  await queueReverts(pass.state, outcomes, deps.clock);
+  const hashes = Object.fromEntries(Object.values(desired.services).map((d) => [d.name, d.hash]));
+  const log = pass.log.child({ revision: desired.revision });
+  return processReverts(pass.state, { ...deps.revert, env: await deps.env(), defaultStack: deps.defaultStack, clock: deps.clock, log, failpoint: deps.failpoint }, hashes, log);
+}
+
+/** What is still pending after the pass: the conditions and `agent apply`'s exit code follow it. */
+function planAfter(pass: Pass, a: Extract<Assessment, { kind: 'planned' }>, actual: ActualState): Plan {
+  const { deps } = pass;
+  // Versions held now, including those that failed in this very pass.
+  const held = heldSpecs(pass.state.state, a.load.state, a.quarantined);
+  return planChanges({ desired: a.load.state, actual, applied: pass.state.applied, held, prune: a.prune, now: deps.clock.now(), ...(pass.opts.ignoreWindows ? { ignoreWindows: pass.opts.ignoreWindows } : {}) });
+}
+
+function outcomeOf(pass: Pass, a: Extract<Assessment, { kind: 'planned' }>, summary: ExecuteSummary, after: Plan, reverts: RevertOutcome[]): Omit<ReconcileReport, 'transactions'> {
+  const { plan, snapshot } = a;
+  const desired = a.load.state;
+  const failed = pass.transactions.filter((t) => t.result !== 'succeeded' && t.result !== 'interrupted');
+  const interrupted = Object.values(summary.waiting).some((w) => w.reason === 'interrupted');
+  const result: ReconcileResult = failed.length > 0 || interrupted ? 'failed' : plan.changes === 0 && pass.transactions.length === 0 ? 'no-op' : 'succeeded';
   const held = after.steps.filter((s) => s.held).map((s) => s.service);
   const message =
     failed.length > 0
       ? failed.map((t) => `${t.service}: ${t.reason ?? t.result}`).join('; ')
-      : `${transactions.length} transaction(s), ${after.changes} change(s) pending${held.length > 0 ? `, held: ${held.join(', ')}` : ''}`;
+      : `${pass.transactions.length} transaction(s), ${after.changes} change(s) pending${held.length > 0 ? `, held: ${held.join(', ')}` : ''}`;
+  const allGood = summary.outcomes.every((o) => o.record.result === 'succeeded') && Object.keys(summary.waiting).length === 0;
+  if (allGood && plan.steps.every((st) => !st.held)) {
+    pass.state.change((s) => {
+      s.lastAppliedRevision = desired.revision;
+      if (snapshot.commit) s.lastAppliedCommit = snapshot.commit;
+    });
+  }
   const revertsPushed = reverts.filter((r) => r.status === 'pushed').length;
-  const report = { result, message, revision: desired.revision, plan, desired, ...(reverts.length > 0 ? { reverts } : {}), ...(revertsPushed > 0 ? { revertsPushed } : {}), ...(snapshot.fetchError ? { sourceError: snapshot.fetchError, errorClass: 'transient' as const } : {}) };
-  return finish(report, sourceTrouble ? { pending: after, blocked: sourceTrouble } : { pending: after });
+  return {
+    result,
+    message,
+    revision: desired.revision,
+    plan,
+    pending: after,
+    desired,
+    ...(Object.keys(summary.waiting).length > 0 ? { waiting: summary.waiting } : {}),
+    ...(reverts.length > 0 ? { reverts } : {}),
+    ...(revertsPushed > 0 ? { revertsPushed } : {}),
+    ...sourceTrouble(snapshot),
+  };
 }
 
-function recordSource(s: AgentState, ctx: ReconcileContext, snapshot: SourceSnapshot, now: string): void {
-  const src: NonNullable<AgentState['source']> = { kind: ctx.source.kind, location: ctx.source.location, revision: snapshot.revision, lastLoadedAt: snapshot.fetchedAt ?? now };
-  if (ctx.source.branch) src.branch = ctx.source.branch;
-  if (ctx.source.path !== undefined) src.path = ctx.source.path;
+/** The last step of every pass: the conditions and the pass's record, in one write. */
+async function settle(pass: Pass, report: Omit<ReconcileReport, 'transactions'>): Promise<ReconcileReport> {
+  const now = isoTime(pass.deps.clock);
+  const blockedBy = report.blocked ?? (report.sourceError ? { reason: 'SourceUnavailable' as const, errorClass: 'transient' as const, message: `cannot fetch: ${report.sourceError}; running the last fetched commit ${report.revision?.slice(0, 12) ?? ''}` } : undefined);
+  pass.state.change((s) => {
+    s.lastReconcile = { startedAt: pass.startedAt, finishedAt: now, result: report.result, message: report.message, ...(report.revision ? { revision: report.revision } : {}), ...(blockedBy ? { blocked: blockedBy } : {}) };
+    s.conditions = computeConditions({ state: s, ...(report.pending ? { pending: report.pending } : {}), ...(blockedBy ? { blocked: blockedBy } : {}), now });
+  });
+  await pass.state.checkpoint();
+  return { ...report, transactions: pass.transactions };
+}
+
+async function reconciling(pass: Pass, message: string): Promise<void> {
+  pass.state.change((s) => setReconciling(s, isoTime(pass.deps.clock), message));
+  await pass.state.checkpoint();
+}
+
+function recorder(pass: Pass) {
+  // Longest first, so that a value containing another is cut whole.
+  return outcomeRecorder(pass.deps.state, pass.state, pass.log, (text) => redactText(text, [...pass.secrets].sort((a, b) => b.length - a.length)));
+}
+
+function blocked(reason: BlockedReason, message: string, err: unknown): Blocked {
+  const e = toAgentError(err, 'INTERNAL');
+  return { reason, message, errorClass: e.errorClass, code: e.code };
+}
+
+function sourceTrouble(snapshot: SourceSnapshot): { sourceError?: string } {
+  return snapshot.fetchError ? { sourceError: snapshot.fetchError } : {};
+}
+
+function recordSource(s: AgentState, deps: AssessDeps, snapshot: SourceSnapshot, now: string): void {
+  const src: NonNullable<AgentState['source']> = { kind: deps.source.kind, location: deps.source.location, revision: snapshot.revision, lastLoadedAt: snapshot.fetchedAt ?? now };
+  if (deps.source.branch) src.branch = deps.source.branch;
+  if (deps.source.path !== undefined) src.path = deps.source.path;
   if (snapshot.commit) src.commit = snapshot.commit;
   if (snapshot.fetchError) {
     src.error = snapshot.fetchError;
@@ -179,31 +309,4 @@ function recordSource(s: AgentState, ctx: ReconcileContext, snapshot: SourceSnap
   s.source = src;
 }
 
-/** A held spec is forgotten once the desired state asks for something else. */
-function forgetStaleFailures(s: AgentState, desired: DesiredState): void {
-  for (const [name, svc] of Object.entries(s.services)) {
-    if (svc.failed && desired.services[name]?.hash !== svc.failed.hash) delete svc.failed;
-  }
-}
-
-/**
- * Containers of a service other than its live one, with no transaction journaled for them,
- * are leftovers of a transaction that finished without removing them: remove them so that
- * two copies never run.
- */
-/** Removes containers of a service left by no transaction in flight; returns how many. */
-async function tidyLeftovers(ctx: ReconcileContext, actual: ActualState, log: Logger): Promise<number> {
-  const journaled = new Set((await ctx.store.journals.list()).map((j) => j.service));
-  let removed = 0;
-  for (const svc of Object.values(actual.services)) {
-    if (journaled.has(svc.name)) continue;
-    for (const c of svc.others) {
-      log.warn({ service: svc.name, container: c.name }, 'Removing leftover container');
-      await ctx.docker.removeContainer(c.id).catch((err: unknown) => {
-        throw new AgentError('DOCKER_UNAVAILABLE', `cannot remove leftover container ${c.name}: ${errorMessage(err)}`, { cause: err });
-      });
-      removed++;
-    }
-  }
-  return removed;
-}
+export type { Env };

@@ -3,10 +3,9 @@ import type { Logger } from 'pino';
 import { isoTime, type Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import type { TransactionOutcome } from '../apply/transaction.js';
-import type { AppliedRecord } from '../model/records.js';
 import { findOwnRevert, revertFailedUpdate, type RevertDeps } from '../revert/revert.js';
 import { type RevertRequest } from '../model/revert.js';
-import type { StateRecorder } from './recorder.js';
+import type { PassState } from './pass-state.js';
 
 /** A refused or failed revert is tried again after this long; a pending one at every pass. */
 export const REVERT_RETRY_MS = 10 * 60 * 1000;
@@ -18,9 +17,11 @@ const COMMIT_SHA = /^[0-9a-f]{40}$/;
  * spec applied from a commit: recorded in the state before any attempt, so a crash while the
  * commit is being made only repeats it.
  */
-export async function queueReverts(recorder: StateRecorder, outcomes: TransactionOutcome[], applied: Readonly<Record<string, AppliedRecord>>, clock: Clock): Promise<void> {
-  const queued = outcomes.filter((o) => o.hold && o.journal.new && ['rolled-back', 'rollback-failed', 'failed'].includes(o.record.result));
-  await recorder.update((state) => {
+export async function queueReverts(pass: PassState, outcomes: TransactionOutcome[], clock: Clock): Promise<void> {
+  const queued = outcomes.filter((o) => o.held && o.journal.new && ['rolled-back', 'rollback-failed', 'failed'].includes(o.record.result));
+  if (queued.length === 0) return;
+  const applied = pass.applied;
+  pass.change((state) => {
     for (const o of queued) {
       const good = applied[o.journal.service];
       const n = o.journal.new;
@@ -39,13 +40,14 @@ export async function queueReverts(recorder: StateRecorder, outcomes: Transactio
       (state.services[o.journal.service] ??= {}).revert = { state: 'pending', request, attempts: 0, at: isoTime(clock) };
     }
   });
+  await pass.checkpoint();
 }
 
 /** Tries every revert that is pending, or due for another attempt; records what happened. */
-export async function processReverts(recorder: StateRecorder, deps: RevertDeps, currentHashes: Readonly<Record<string, string | undefined>>, log: Logger): Promise<RevertOutcome[]> {
+export async function processReverts(pass: PassState, deps: RevertDeps, currentHashes: Readonly<Record<string, string | undefined>>, log: Logger): Promise<RevertOutcome[]> {
   const now = deps.clock.now();
   const outcomes: RevertOutcome[] = [];
-  for (const [service, s] of Object.entries(recorder.state.services)) {
+  for (const [service, s] of Object.entries(pass.state.services)) {
     const r = s.revert;
     if (!r || r.state === 'pushed') continue;
     // The desired state moved on: by a person who fixed or reverted it (nothing to write), or by
@@ -53,9 +55,10 @@ export async function processReverts(recorder: StateRecorder, deps: RevertDeps, 
     const movedOn = currentHashes[service] !== r.request.failedHash;
     const own = movedOn ? await findOwnRevert(deps, r.request).catch(() => undefined) : undefined;
     if (movedOn && !own) {
-      await recorder.update((st) => {
+      pass.change((st) => {
         delete (st.services[service] as { revert?: unknown }).revert;
       });
+      await pass.checkpoint();
       continue;
     }
     if (!own && r.nextAttemptAt && Date.parse(r.nextAttemptAt) > now) continue;
@@ -64,13 +67,14 @@ export async function processReverts(recorder: StateRecorder, deps: RevertDeps, 
       result = own ?? (await revertFailedUpdate(deps, r.request));
     } catch (err) {
       log.error({ service, err: errorMessage(err) }, 'Revert commit could not be made; will retry');
-      await recorder.update((st) => {
+      pass.change((st) => {
         const cur = st.services[service]?.revert;
         if (cur) Object.assign(cur, { attempts: cur.attempts + 1, reason: errorMessage(err) });
       });
+      await pass.checkpoint();
       continue;
     }
-    await recorder.update((st) => {
+    pass.change((st) => {
       const entry = st.services[service];
       const cur = entry?.revert;
       if (!entry || !cur) return;
@@ -89,6 +93,7 @@ export async function processReverts(recorder: StateRecorder, deps: RevertDeps, 
         Object.assign(cur, { state: result.status, reason: result.reason, nextAttemptAt: new Date(deps.clock.now() + REVERT_RETRY_MS).toISOString() });
       }
     });
+    await pass.checkpoint();
     if (result.status === 'refused' || result.status === 'failed') {
       log.error({ service, reason: result.reason }, 'Revert commit refused: the service is held on its last good version, Git still names the failed one');
     }

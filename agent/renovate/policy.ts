@@ -1,4 +1,4 @@
-import { imageName } from '../revert/quarantine.js';
+import { imageName } from './quarantine.js';
 import type { DesiredState } from '../model/desired.js';
 
 interface PackageRule {

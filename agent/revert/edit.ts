@@ -1,4 +1,5 @@
 import { isMap, isScalar, parseDocument, type Document } from 'yaml';
+import { AgentError } from '../core/errors.js';
 
 /** The YAML of one service as plain data, for comparing a service across commits. */
 export function serviceBlock(content: string, service: string): unknown {
@@ -24,9 +25,9 @@ export function restoreServiceBlock(tipContent: string, goodContent: string, ser
   const tip = parseDocument(tipContent, { keepSourceTokens: true });
   const good = parseDocument(goodContent);
   const goodNode = good.getIn(['services', service], true);
-  if (goodNode === undefined) throw new Error(`service ${service} is not in the good version of the file`);
+  if (goodNode === undefined) throw new AgentError('REVERT_FAILED', `service ${service} is not in the good version of the file`, { data: { service } });
   const services = tip.get('services', true);
-  if (!isMap(services)) throw new Error('the file has no services map');
+  if (!isMap(services)) throw new AgentError('REVERT_FAILED', 'the file has no services map', { data: { service } });
   const pair = services.items.find((p) => isScalar(p.key) && String(p.key.value) === service);
   const cloned = (goodNode as { clone?: () => unknown }).clone?.() ?? goodNode;
   if (pair) pair.value = cloned as typeof pair.value;

@@ -6,12 +6,12 @@ import { canonicalJson } from '../core/canonical.js';
 import { asRevision } from '../core/ids.js';
 import { loadDesiredState } from '../desired/load.js';
 import type { Env } from '../desired/interpolate.js';
-import type { CommitSigner, GitRepo, Identity } from '../source/git/repo.js';
-import { addQuarantineRule, imageTag } from './quarantine.js';
+import type { CommitSigner, GitPort, Identity } from '../ports/git.js';
+import { addQuarantineRule, imageTag } from '../renovate/quarantine.js';
 import { restoreServiceBlock, serviceBlock } from './edit.js';
 
 export interface RevertDeps {
-  repo: GitRepo;
+  repo: GitPort;
   /** Directory of the desired state inside the repository ('' for the root). */
   path: string;
   renovateConfigPath: string;

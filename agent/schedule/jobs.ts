@@ -1,20 +1,20 @@
-import { errorMessage } from '../core/errors.js';
+import { AgentError, errorMessage } from '../core/errors.js';
 import { backupService, type OperationDeps } from '../backup/operations.js';
 import type { DesiredState, JobSpec } from '../model/desired.js';
 import { renewCertificates, type CertbotResult } from './certbot.js';
 
 export interface JobDeps {
-  operations: () => Promise<OperationDeps>;
+  operations: () => OperationDeps;
   /** Told about certificate renewals (renewed, or failed). */
   onCertificates?: (job: JobSpec, outcome: { ok: true; result: CertbotResult } | { ok: false; error: string }) => void;
 }
 
 /** What a scheduled job does; the message is recorded with the job's result, a throw fails it. */
 export async function runJob(deps: JobDeps, desired: DesiredState | undefined, job: JobSpec, signal: AbortSignal): Promise<string> {
-  if (!desired) throw new Error('no valid desired state has been read yet');
+  if (!desired) throw new AgentError('DEPENDENCY_NOT_READY', 'no valid desired state has been read yet', { data: { job: job.name } });
   if (job.backup) {
     const services = job.backup.services.length > 0 ? job.backup.services : Object.values(desired.services).filter((s) => s.agent.backup).map((s) => s.name);
-    const ops = await deps.operations();
+    const ops = deps.operations();
     const quiet = { ...ops, backup: { ...ops.backup, onProgress: undefined } };
     const done: string[] = [];
     const failed: string[] = [];
@@ -25,11 +25,11 @@ export async function runJob(deps: JobDeps, desired: DesiredState | undefined, j
         failed.push(`${service}: ${errorMessage(err)}`);
       }
     }
-    if (failed.length > 0) throw new Error(`backup failed for ${failed.join('; ')}${done.length ? `; done: ${done.join(', ')}` : ''}`);
+    if (failed.length > 0) throw new AgentError('BACKUP_FAILED', `backup failed for ${failed.join('; ')}${done.length ? `; done: ${done.join(', ')}` : ''}`, { data: { job: job.name, failed: failed.length, done: done.length } });
     return `backed up ${done.join(', ')}`;
   }
   if (job.certbot) {
-    const ops = await deps.operations();
+    const ops = deps.operations();
     const reload = job.certbot.reload ? desired.services[job.certbot.reload.service]?.agent.health : undefined;
     try {
       const result = await renewCertificates({ docker: ops.backup.docker, log: ops.backup.log, gate: ops.gate }, desired.stack, job.certbot, reload);

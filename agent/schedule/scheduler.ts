@@ -1,10 +1,9 @@
-import { join } from 'node:path';
 import { Cron } from 'croner';
 import type { Logger } from 'pino';
 import { isoTime, type Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import type { JobSpec } from '../model/desired.js';
-import { readJsonFile, writeFileAtomic } from '../state/atomic-file.js';
+import type { StateDocument } from '../ports/state.js';
 
 export interface JobRecord {
   lastRunAt?: string;
@@ -30,10 +29,9 @@ export function nextRun(job: Pick<JobSpec, 'schedule' | 'timezone'>, after: Date
 /**
  * Scheduled jobs of the desired state, run by `agent run` one at a time. A run missed while the
  * agent was down is run once at start (`missed: run-once`) or skipped (`missed: skip`, the
- * default): the rule is decided by the last run recorded in `<state>/jobs.json`.
+ * default): the rule is decided by the last run recorded (`<state>/jobs.json`).
  */
-export function createScheduler(deps: { stateDir: string; clock: Clock; log: Logger; run: (job: JobSpec, signal: AbortSignal) => Promise<string> }) {
-  const path = join(deps.stateDir, 'jobs.json');
+export function createScheduler(deps: { records: StateDocument<Record<string, JobRecord>>; clock: Clock; log: Logger; run: (job: JobSpec, signal: AbortSignal) => Promise<string> }) {
   let jobs: Record<string, JobSpec> = {};
   let records: Record<string, JobRecord> | undefined;
   /** Per job: the instant from which the next occurrence counts. */
@@ -42,8 +40,8 @@ export function createScheduler(deps: { stateDir: string; clock: Clock; log: Log
   let running: string | undefined;
   let wake: (() => void) | undefined;
 
-  const load = async () => (records ??= (await readJsonFile<Record<string, JobRecord>>(path).catch(() => undefined)) ?? {});
-  const save = async () => writeFileAtomic(path, `${JSON.stringify(records, null, 2)}\n`, 0o644);
+  const load = async () => (records ??= (await deps.records.load().catch(() => undefined)) ?? {});
+  const save = async () => deps.records.save(records ?? {});
 
   const baselineFor = (job: JobSpec, rec: JobRecord | undefined): number => {
     const last = rec?.lastRunAt && rec.schedule === job.schedule ? Date.parse(rec.lastRunAt) : undefined;

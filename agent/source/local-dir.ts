@@ -1,4 +1,4 @@
-import { lstat, readdir, readFile } from 'node:fs/promises';
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { watch as chokidarWatch } from 'chokidar';
 import { sha256Hex } from '../core/canonical.js';
@@ -17,7 +17,13 @@ const READ_LIMIT_BYTES = 4 * 1024 * 1024;
  * (regular files only: a symlink could point anywhere). The revision is a digest of the file
  * names and contents, so it changes exactly when the desired state does.
  */
-export function createLocalDirSource(dir: string, options: { debounceMs?: number } = {}): DesiredSource {
+export interface LocalDirOptions {
+  debounceMs?: number;
+  /** Where renovate.json is (`source.renovateConfig`); by default the directory's parent (the repository's root), then the directory itself. */
+  renovateConfig?: string | undefined;
+}
+
+export function createLocalDirSource(dir: string, options: LocalDirOptions = {}): DesiredSource {
   const root = resolve(dir);
   return {
     kind: 'dir',
@@ -30,16 +36,26 @@ export function createLocalDirSource(dir: string, options: { debounceMs?: number
         throw new AgentError('SOURCE_UNAVAILABLE', `cannot read desired-state directory ${root}: ${(err as Error).message}`, { cause: err });
       }
       const files: SourceFile[] = [];
+      const refusedFiles: { path: string; why: string }[] = [];
       for (const name of names) {
         const path = join(root, name);
         const st = await lstat(path).catch(() => undefined);
-        if (!st?.isFile()) continue;
+        if (!st) continue; // removed between readdir and lstat: the next read sees the directory as it is
+        if (st.isSymbolicLink()) {
+          const to = await readlink(path).catch(() => '?');
+          refusedFiles.push({ path: name, why: `is a symbolic link (to ${to}), which the agent does not follow: a link could point anywhere on the host. Put the file itself in the directory.` });
+          continue;
+        }
+        if (!st.isFile()) {
+          refusedFiles.push({ path: name, why: 'is not a regular file (a directory or a device): not read' });
+          continue;
+        }
         if (st.size > READ_LIMIT_BYTES) files.push({ path: name, content: '', bytes: st.size });
         else files.push({ path: name, content: await readFile(path, 'utf8') });
       }
       // renovate.json beside the directory (the repository's root) or in it: quarantine rules and policies.
       let renovate: { path: string; content: string } | undefined;
-      for (const candidate of [join(root, '..', 'renovate.json'), join(root, 'renovate.json')]) {
+      for (const candidate of options.renovateConfig ? [resolve(options.renovateConfig)] : [join(root, '..', 'renovate.json'), join(root, 'renovate.json')]) {
         const content = await readFile(candidate, 'utf8').catch(() => undefined);
         if (content !== undefined) {
           renovate = { path: candidate, content };
@@ -47,7 +63,8 @@ export function createLocalDirSource(dir: string, options: { debounceMs?: number
         }
       }
       const digest = sha256Hex([...files.map((f) => `${f.path}\0${f.bytes ?? ''}\0${f.content}`), renovate?.content ?? ''].join('\0'));
-      return { revision: asRevision(`dir:${digest.slice(0, 12)}`), files, ...(renovate ? { renovateConfig: renovate } : {}) };
+      const digest2 = refusedFiles.length > 0 ? sha256Hex(`${digest}\0${refusedFiles.map((f) => `${f.path}\0${f.why}`).join('\0')}`) : digest;
+      return { revision: asRevision(`dir:${digest2.slice(0, 12)}`), files, ...(refusedFiles.length > 0 ? { refusedFiles } : {}), ...(renovate ? { renovateConfig: renovate } : {}) };
     },
     async watch(onChange) {
       let timer: NodeJS.Timeout | undefined;

@@ -1,10 +1,11 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Journal } from '../model/journal.js';
+import type { JournalPort } from '../ports/state.js';
 import { readJsonFile, removeFileDurably, writeFileAtomic } from './atomic-file.js';
 
 /** Journals live in `<state>/journal/<service>.json`; mode 0600 because specs may carry secrets. */
-export class JournalStore {
+export class JournalStore implements JournalPort {
   constructor(private readonly dir: string) {}
 
   private path(service: string): string {

@@ -1,15 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { ServiceLockHolder, ServiceLockResult, ServiceLocks as ServiceLocksPort } from '../ports/state.js';
 import { ownRecord, readLockFile, takeLock } from './lock-file.js';
-
-export interface ServiceLockHolder {
-  pid: number;
-  host?: string;
-  purpose: string;
-  since: string;
-}
-
-export type ServiceLockResult = { acquired: true; release(): Promise<void> } | { acquired: false; holder: ServiceLockHolder };
 
 /**
  * One operation on a service at a time, across processes: an update transaction of the running
@@ -19,7 +11,7 @@ export type ServiceLockResult = { acquired: true; release(): Promise<void> } | {
  * locked service alone for that pass, so that a container stopped for a consistent backup is
  * never mistaken for drift.
  */
-export class ServiceLocks {
+export class ServiceLocks implements ServiceLocksPort {
   constructor(private readonly dir: string) {}
 
   async tryAcquire(service: string, purpose: string, now = new Date()): Promise<ServiceLockResult> {

@@ -1,24 +1,49 @@
 import { appendFile, chmod, mkdir, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AgentError } from '../core/errors.js';
-import type { AppliedRecord } from '../model/records.js';
 import { emptyState, type AgentState } from '../model/agent-state.js';
-import { type TransactionRecord } from '../model/records.js';
+import type { AppliedRecord, TransactionRecord } from '../model/records.js';
+import type { StateDocument, StateDocumentName, StatePort } from '../ports/state.js';
 import { readJsonFile, removeFileDurably, writeFileAtomic } from './atomic-file.js';
 import { JournalStore } from './journal-store.js';
+import { isLockLive, readLockFile } from './lock-file.js';
+import { acquireStateLock } from './lock.js';
 import { ServiceLocks } from './service-lock.js';
+import { migrateState } from './migrate.js';
 
 export const DEFAULT_HISTORY_LIMIT = 500;
 
 /**
- * The agent's state directory:
+ * Every name in the state directory, in one place:
  *   state.json          conditions, per-service results, what the source last said
  *   applied/<svc>.json  last applied spec per service (0600: may hold secrets)
- *   journal/<svc>.json  in-flight transactions
+ *   journal/<svc>.json  in-flight transactions (0600)
  *   history.jsonl       finished transactions, bounded
- *   lock                pid of the agent process that owns the directory
+ *   lock                the agent process that owns the directory
+ *   locks/<svc>.lock    who is busy with a service (transaction, backup, restore)
+ *   notifier.json       notification channels: counters, repeats held back
+ *   jobs.json           scheduled jobs: last run and result
+ *   git/repo.git        the agent's copy of the desired-state repository
+ *   backups/            the default local backup store
  */
-export class StateStore {
+export const STATE_FILES = {
+  state: 'state.json',
+  applied: 'applied',
+  journal: 'journal',
+  history: 'history.jsonl',
+  lock: 'lock',
+  locks: 'locks',
+  git: join('git', 'repo.git'),
+  backups: 'backups',
+} as const;
+
+const DOCUMENTS: Record<StateDocumentName, { file: string; mode: number }> = {
+  notifier: { file: 'notifier.json', mode: 0o600 },
+  jobs: { file: 'jobs.json', mode: 0o644 },
+};
+
+/** The state directory on disk: atomic, fsync'd writes; state.json is 0644 and never holds secrets. */
+export class StateStore implements StatePort {
   readonly journals: JournalStore;
   readonly locks: ServiceLocks;
 
@@ -26,8 +51,12 @@ export class StateStore {
     readonly dir: string,
     private readonly historyLimit = DEFAULT_HISTORY_LIMIT,
   ) {
-    this.journals = new JournalStore(join(dir, 'journal'));
-    this.locks = new ServiceLocks(join(dir, 'locks'));
+    this.journals = new JournalStore(join(dir, STATE_FILES.journal));
+    this.locks = new ServiceLocks(join(dir, STATE_FILES.locks));
+  }
+
+  get location(): string {
+    return this.dir;
   }
 
   async init(): Promise<void> {
@@ -36,24 +65,26 @@ export class StateStore {
   }
 
   async load(): Promise<AgentState> {
+    const path = join(this.dir, STATE_FILES.state);
     try {
-      return (await readJsonFile<AgentState>(join(this.dir, 'state.json'))) ?? emptyState();
+      const raw = await readJsonFile<unknown>(path);
+      return raw === undefined ? emptyState() : migrateState(raw);
     } catch (err) {
-      throw new AgentError('STATE_CORRUPT', `cannot read ${join(this.dir, 'state.json')}: ${(err as Error).message}`, { cause: err });
+      throw new AgentError('STATE_CORRUPT', `cannot read ${path}: ${(err as Error).message}`, { cause: err, data: { path } });
     }
   }
 
   async save(state: AgentState): Promise<void> {
-    await writeFileAtomic(join(this.dir, 'state.json'), `${JSON.stringify(state, null, 2)}\n`, 0o644);
+    await writeFileAtomic(join(this.dir, STATE_FILES.state), `${JSON.stringify(state, null, 2)}\n`, 0o644);
   }
 
   async loadApplied(): Promise<Record<string, AppliedRecord>> {
-    const dir = join(this.dir, 'applied');
+    const dir = join(this.dir, STATE_FILES.applied);
     let names: string[] = [];
     try {
       names = await readdir(dir);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new AgentError('STATE_CORRUPT', `cannot read ${dir}: ${(err as Error).message}`, { cause: err, data: { path: dir } });
     }
     const out: Record<string, AppliedRecord> = {};
     for (const n of names.filter((f) => f.endsWith('.json') && !f.startsWith('.')).sort()) {
@@ -64,15 +95,15 @@ export class StateStore {
   }
 
   async saveApplied(service: string, record: AppliedRecord): Promise<void> {
-    await writeFileAtomic(join(this.dir, 'applied', `${service}.json`), `${JSON.stringify(record, null, 2)}\n`, 0o600);
+    await writeFileAtomic(join(this.dir, STATE_FILES.applied, `${service}.json`), `${JSON.stringify(record, null, 2)}\n`, 0o600);
   }
 
   async removeApplied(service: string): Promise<void> {
-    await removeFileDurably(join(this.dir, 'applied', `${service}.json`));
+    await removeFileDurably(join(this.dir, STATE_FILES.applied, `${service}.json`));
   }
 
   async appendHistory(record: TransactionRecord): Promise<void> {
-    const path = join(this.dir, 'history.jsonl');
+    const path = join(this.dir, STATE_FILES.history);
     await appendFile(path, `${JSON.stringify(record)}\n`, { mode: 0o644 });
     const lines = (await readFile(path, 'utf8')).split('\n').filter(Boolean);
     // Compact when twice over the limit, so appends stay cheap and the file stays bounded.
@@ -82,10 +113,10 @@ export class StateStore {
   async readHistory(limit = 50): Promise<TransactionRecord[]> {
     let text: string;
     try {
-      text = await readFile(join(this.dir, 'history.jsonl'), 'utf8');
+      text = await readFile(join(this.dir, STATE_FILES.history), 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw err;
+      throw new AgentError('STATE_CORRUPT', `cannot read the history: ${(err as Error).message}`, { cause: err });
     }
     const out: TransactionRecord[] = [];
     for (const line of text.split('\n').filter(Boolean).slice(-limit)) {
@@ -96,5 +127,35 @@ export class StateStore {
       }
     }
     return out;
+  }
+
+  document<T>(name: StateDocumentName): StateDocument<T> {
+    const { file, mode } = DOCUMENTS[name];
+    const path = join(this.dir, file);
+    return {
+      load: () => readJsonFile<T>(path),
+      save: (value) => writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`, mode),
+    };
+  }
+
+  async readDocument<T>(name: StateDocumentName): Promise<T | undefined> {
+    return this.document<T>(name).load().catch(() => undefined);
+  }
+
+  async agentHolder(): Promise<{ pid: number; host: string } | undefined> {
+    const lock = await readLockFile(join(this.dir, STATE_FILES.lock));
+    return lock && isLockLive(lock.record, lock.mtimeMs) ? { pid: lock.record.pid, host: lock.record.host } : undefined;
+  }
+
+  serviceHolder(service: string) {
+    return this.locks.holder(service);
+  }
+
+  lockAgent() {
+    return acquireStateLock(this.dir);
+  }
+
+  gitDir(): string {
+    return join(this.dir, STATE_FILES.git);
   }
 }

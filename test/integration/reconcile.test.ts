@@ -76,9 +76,11 @@ describe('agent apply', () => {
     expect(s.conditions.find((c) => c.type === 'Degraded')).toMatchObject({ status: 'True', reason: 'UpdateFailed' });
     expect(s.conditions.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False' });
 
-    // Not retried until the desired state changes.
+    // Not retried until the desired state changes; and while it is held, apply says so in its
+    // exit code (a cron job must learn the host does not run what Git says).
     const again = await f.run('apply');
-    expect(again.code).toBe(EXIT.ok);
+    expect(again.code).toBe(EXIT.updateFailed);
+    expect(again.stderr).toMatch(/not as desired: web is held \(.*9\.9\.9 failed/);
     expect(again.stderr).not.toContain('9.9.9 not found');
     expect((await f.status()).services[0]?.lastTransaction?.txId).toBe(s.services[0]?.lastTransaction?.txId);
   });

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { addQuarantineRule } from '../../agent/revert/quarantine.js';
+import { addQuarantineRule } from '../../agent/renovate/quarantine.js';
 import { buildImage, pushImage } from '../harness/docker-util.js';
 import { BUSYBOX_BASE } from '../harness/images.js';
 import { harness } from '../harness/provided.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createUnreachableWatch, eventsFromReport } from '../../agent/reconcile/events.js';
+import { createUnreachableWatch, eventsFromReport } from '../../agent/notify/events-from-report.js';
 import type { ReconcileReport } from '../../agent/model/report.js';
 import type { TransactionRecord } from '../../agent/model/records.js';
 

@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { asRevision } from '../../agent/core/ids.js';
-import { assess, type LoadCache, type PlanContext } from '../../agent/reconcile/inspect-desired.js';
+import { assess, type AssessDeps, type LoadCache } from '../../agent/reconcile/assess.js';
 import type { DesiredSource } from '../../agent/ports/source.js';
 import type { SourceSnapshot } from '../../agent/model/source.js';
 import { emptyState } from '../../agent/model/agent-state.js';
@@ -11,14 +11,14 @@ import { FakeDocker } from './fakes/fake-docker.js';
 const D = `sha256:${'b'.repeat(64)}`;
 const stack = (tag: string) => `name: demo\nservices:\n  web:\n    image: web:${tag}@${D}\n    network_mode: host\n`;
 
-function context(files: () => string, cache: LoadCache): PlanContext {
+function context(files: () => string, cache: LoadCache): AssessDeps {
   const source = {
     kind: 'dir',
     location: '/srv/desired',
     read: async (): Promise<SourceSnapshot> => ({ revision: asRevision(`dir:${files().length}`), files: [{ path: 'compose.yaml', content: files() }] }),
     watch: () => () => undefined,
   } as unknown as DesiredSource;
-  return { clock: fakeClock(), source, docker: new FakeDocker(), env: {}, defaultStack: 'demo', log: pino({ level: 'silent' }), loadCache: cache };
+  return { clock: fakeClock(), source, docker: new FakeDocker(), env: async () => ({}), defaultStack: 'demo', log: pino({ level: 'silent' }), loadCache: cache };
 }
 
 describe('the desired state loaded once per content', () => {

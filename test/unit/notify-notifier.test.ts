@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import type { Channel, RenderedMessage } from '../../agent/notify/channel.js';
 import { NotifySendError } from '../../agent/notify/channel.js';
 import { EVENT_TYPES, type AgentEvent, type AgentEventType } from '../../agent/notify/events.js';
-import { createMemoryNotifierState, createNotifier, createNotifierStateFile, type NotifierDeps } from '../../agent/notify/notifier.js';
+import { createMemoryNotifierState, createNotifier, notifierStateIn, type NotifierDeps } from '../../agent/notify/notifier.js';
+import { StateStore } from '../../agent/state/store.js';
 import { redactText } from '../../agent/source/git/credentials.js';
 
 const HOUR = 3_600_000;
@@ -128,14 +129,14 @@ describe('de-duplication', () => {
     const dir = await mkdtemp(join(tmpdir(), 'notify-state-'));
     try {
       const path = join(dir, 'notifier.json');
-      const first = setup([{ channel: fakeChannel('mail'), events: EVENT_TYPES }], { state: createNotifierStateFile(path) });
+      const first = setup([{ channel: fakeChannel('mail'), events: EVENT_TYPES }], { state: notifierStateIn(new StateStore(dir).document('notifier')) });
       first.notifier.notify(event());
       await first.notifier.flush();
       const saved = JSON.parse(await readFile(path, 'utf8'));
       expect(saved.channels.mail.counters.sent).toBe(1);
 
       const ch = fakeChannel('mail');
-      const second = setup([{ channel: ch, events: EVENT_TYPES }], { state: createNotifierStateFile(path) });
+      const second = setup([{ channel: ch, events: EVENT_TYPES }], { state: notifierStateIn(new StateStore(dir).document('notifier')) });
       second.advance(5 * 60_000);
       second.notifier.notify(event());
       await second.notifier.flush();

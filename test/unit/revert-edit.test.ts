@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { restoreServiceBlock, serviceBlock } from '../../agent/revert/edit.js';
-import { addQuarantineRule, findQuarantine, imageName, parseQuarantineRules, QUARANTINE_MARK } from '../../agent/revert/quarantine.js';
+import { addQuarantineRule, findQuarantine, imageName, parseQuarantineRules, QUARANTINE_MARK } from '../../agent/renovate/quarantine.js';
 
 const GOOD = `# Reference host
 name: ref

@@ -5,6 +5,7 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { JobSpec } from '../../agent/model/desired.js';
 import { createScheduler, nextRun } from '../../agent/schedule/scheduler.js';
+import { StateStore } from '../../agent/state/store.js';
 import { fakeClock } from './fakes/clock.js';
 
 const job = (over: Partial<JobSpec> = {}): JobSpec => ({ name: 'nightly', schedule: '0 2 * * *', timezone: 'Europe/Berlin', missed: 'skip', backup: { services: [] }, ...over });
@@ -27,7 +28,7 @@ describe('missed runs', () => {
     writeFileSync(join(dir, 'jobs.json'), JSON.stringify({ nightly: { lastRunAt: '2026-11-20T01:00:00.000Z', lastResult: 'succeeded', schedule: '0 2 * * *' } }));
     const clock = fakeClock(Date.parse('2026-11-22T10:00:00Z'));
     const ran: string[] = [];
-    const s = createScheduler({ stateDir: dir, clock, log: pino({ level: 'silent' }), run: async (j) => (ran.push(j.name), 'ok') });
+    const s = createScheduler({ records: new StateStore(dir).document('jobs'), clock, log: pino({ level: 'silent' }), run: async (j) => (ran.push(j.name), 'ok') });
     await s.update({ nightly: job({ missed }) });
     const ac = new AbortController();
     const loop = s.run(ac.signal);

@@ -13,6 +13,7 @@ import { resumeTransaction, runTransaction, type TransactionOutcome, type Transa
 import { type TxDeps } from '../../agent/apply/types.js';
 import { noBackup, type TxBackup } from '../../agent/ports/tx-backup.js';
 import { FORWARD_PHASES, ROLLBACK_PHASES } from '../../agent/model/journal.js';
+import type { StepTarget } from '../../agent/model/plan.js';
 import { JournalStore } from '../../agent/state/journal-store.js';
 import { fakeClock } from './fakes/clock.js';
 import { FakeDocker, type Behaviour } from './fakes/fake-docker.js';
@@ -49,20 +50,23 @@ function deps(failpoint?: string): TxDeps {
   };
 }
 
+const target = (hash: string, s: ContainerSpec, revision: string): StepTarget => ({ hash, image: s.image, spec: s, agent, dependsOn: [], revision, externalVolumes: [] });
+
 const record = async (o: TransactionOutcome) => {
   recorded.push(o);
 };
 
 async function deployV1(): Promise<void> {
   docker.addImage(V1, 'healthy', true);
-  const out = await runTransaction(deps(), { stack: 's', service: 'web', kind: 'create', revision: 'r1', target: { hash: hashSpec(spec(V1)), spec: spec(V1), agent, dependsOn: [], externalVolumes: [] } }, record);
+  const out = await runTransaction(deps(), { stack: 's', service: 'web', kind: 'create', revision: 'r1', target: target(hashSpec(spec(V1)), spec(V1), 'r1') }, record);
   expect(out.record.result).toBe('succeeded');
   recorded = [];
 }
 
 async function updateRequest(): Promise<TransactionRequest> {
   const old = await docker.inspectContainer('s-web');
-  return { stack: 's', service: 'web', kind: 'update', revision: 'r2', old, oldAgent: agent, target: { hash: hashSpec(spec(V2)), spec: spec(V2), agent, dependsOn: [], externalVolumes: [] } };
+  if (!old) throw new Error('no container to update');
+  return { stack: 's', service: 'web', kind: 'update', revision: 'r2', old: { containerId: old.id, name: old.name, image: old.image, hash: old.labels[LABELS.specHash] ?? '', restartPolicy: old.restartPolicy, agent }, target: target(hashSpec(spec(V2)), spec(V2), 'r2') };
 }
 
 beforeEach(() => {
@@ -77,9 +81,9 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 describe('runTransaction', () => {
   it('first deploy: pulls, creates the volume, starts, passes the gate', async () => {
     docker.addImage(V1);
-    const out = await runTransaction(deps(), { stack: 's', service: 'web', kind: 'create', revision: 'r1', target: { hash: 'h1', spec: spec(V1), agent, dependsOn: [], externalVolumes: [] } }, record);
+    const out = await runTransaction(deps(), { stack: 's', service: 'web', kind: 'create', revision: 'r1', target: target('h1', spec(V1), 'r1') }, record);
     expect(out.record).toMatchObject({ result: 'succeeded', kind: 'create', to: V1 });
-    expect(out.hold).toBe(false);
+    expect(out.held).toBe(false);
     expect(docker.snapshot()).toEqual([{ name: 's-web', status: 'running', image: V1 }]);
     expect(docker.volumes.has('s_data')).toBe(true);
     expect(await journals.list()).toEqual([]);
@@ -102,7 +106,7 @@ describe('runTransaction', () => {
     await deployV1();
     const out = await runTransaction(deps(), await updateRequest(), record);
     expect(out.record).toMatchObject({ result: 'failed', code: 'IMAGE_NOT_FOUND', failedPhase: 'pull' });
-    expect(out.hold).toBe(true);
+    expect(out.held).toBe(true);
     expect(docker.snapshot()).toEqual([{ name: 's-web', status: 'running', image: V1 }]);
     expect(docker.calls.some((c) => c.startsWith('stopContainer'))).toBe(false);
   });
@@ -113,7 +117,7 @@ describe('runTransaction', () => {
     docker.failNext('pullImage', new AgentError('PULL_FAILED', 'connection refused'));
     const out = await runTransaction(deps(), await updateRequest(), record);
     expect(out.record.result).toBe('failed');
-    expect(out.hold).toBe(false);
+    expect(out.held).toBe(false);
   });
 
   it.each<[Behaviour, string]>([
@@ -125,7 +129,7 @@ describe('runTransaction', () => {
     const out = await runTransaction(deps(), await updateRequest(), record);
     expect(out.record.result).toBe('rolled-back');
     expect(out.record.reason).toContain(`rolled back: ${reason}`);
-    expect(out.hold).toBe(true);
+    expect(out.held).toBe(true);
     expect(docker.snapshot()).toEqual([{ name: 's-web', status: 'running', image: V1 }]);
     expect((await docker.inspectContainer('s-web'))?.restartPolicy).toBe('always');
   });
@@ -139,7 +143,7 @@ describe('runTransaction', () => {
 
   it('a failing first deploy leaves nothing running and is reported failed', async () => {
     docker.addImage(V1, 'crash');
-    const out = await runTransaction(deps(), { stack: 's', service: 'web', kind: 'create', revision: 'r1', target: { hash: 'h1', spec: spec(V1), agent, dependsOn: [], externalVolumes: [] } }, record);
+    const out = await runTransaction(deps(), { stack: 's', service: 'web', kind: 'create', revision: 'r1', target: target('h1', spec(V1), 'r1') }, record);
     expect(out.record.result).toBe('failed');
     expect(docker.snapshot()).toEqual([]);
   });
@@ -159,7 +163,7 @@ describe('runTransaction', () => {
   it('refuses to touch a container with the service name that it does not manage', async () => {
     docker.addImage(V1, 'healthy', true);
     await docker.createContainer({ name: 's-web', spec: spec(V1), labels: {} });
-    const out = await runTransaction(deps(), { stack: 's', service: 'web', kind: 'create', revision: 'r1', target: { hash: 'h1', spec: spec(V1), agent, dependsOn: [], externalVolumes: [] } }, record);
+    const out = await runTransaction(deps(), { stack: 's', service: 'web', kind: 'create', revision: 'r1', target: target('h1', spec(V1), 'r1') }, record);
     expect(out.record).toMatchObject({ result: 'failed', code: 'CONTAINER_CREATE_FAILED' });
     expect(docker.snapshot()).toEqual([{ name: 's-web', status: 'created', image: V1 }]);
   });
@@ -239,7 +243,7 @@ describe('backups in the transaction', () => {
     const out = await runTransaction(deps(), await updateRequest(), record);
     expect(out.record).toMatchObject({ result: 'failed', code: 'BACKUP_FAILED', failedPhase: 'backup' });
     expect(out.record.reason).toContain('backup failed, update aborted, nothing changed');
-    expect(out.hold).toBe(false);
+    expect(out.held).toBe(false);
     expect(docker.snapshot()).toEqual([{ name: 's-web', status: 'running', image: V1 }]);
   });
 
@@ -251,7 +255,7 @@ describe('backups in the transaction', () => {
     txBackup = b;
     const out = await runTransaction(deps(), await updateRequest(), record);
     expect(out.record).toMatchObject({ result: 'failed', code: 'BACKUP_FAILED', failedPhase: 'backup-files' });
-    expect(out.hold).toBe(false);
+    expect(out.held).toBe(false);
     expect(docker.snapshot()).toEqual([{ name: 's-web', status: 'running', image: V1 }]);
     expect((await docker.inspectContainer('s-web'))?.restartPolicy).toBe('always');
   });

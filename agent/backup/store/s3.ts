@@ -80,7 +80,7 @@ export function createS3Store(o: S3StoreOptions, client = new S3Client({ region:
     async get(key) {
       try {
         const r = await client.send(new GetObjectCommand({ Bucket: o.bucket, Key: full(key) }));
-        if (!r.Body) throw new Error('empty body');
+        if (!r.Body) throw new AgentError('BACKUP_FAILED', `s3://${o.bucket}/${full(key)}: the store answered with an empty body`, { data: { key } });
         return r.Body as Readable;
       } catch (err) {
         throw fail(`reading ${key}`, err);

@@ -5,21 +5,22 @@ import { asRevision } from '../../core/ids.js';
 import type { SourceFile } from '../../model/source.js';
 import type { DesiredSource } from '../../ports/source.js';
 import type { SourceSnapshot } from '../../model/source.js';
-import { redactUrl } from './credentials.js';
-import type { GitRepo } from './repo.js';
+import type { GitReader } from '../../ports/git.js';
 import type { SignatureVerdict } from './signature.js';
 
 const YAML_FILE = /^[^.].*\.ya?ml$/;
 const READ_LIMIT_BYTES = 4 * 1024 * 1024;
 
 export interface GitSourceOptions {
-  repo: GitRepo;
+  repo: GitReader;
   /** Directory of the desired state inside the repository ('' for the root). */
   path: string;
   renovateConfigPath: string;
   /** When set, the tip commit must carry a signature this accepts (a trusted key). */
   verify?: (payload: string, signature: string | undefined) => Promise<SignatureVerdict>;
   clock: Clock;
+  /** Read the last fetched commit without fetching (read-only commands beside a running agent). */
+  offline?: boolean;
 }
 
 /**
@@ -27,15 +28,20 @@ export interface GitSourceOptions {
  * agent: the last commit fetched successfully is used (drift is still repaired) and the error
  * is reported with the snapshot.
  */
-export function createGitSource(o: GitSourceOptions): DesiredSource & { repo: GitRepo } {
+export function createGitSource(o: GitSourceOptions): DesiredSource & { repo: GitReader } {
   let lastFetchedAt: string | undefined;
   return {
     kind: 'git',
-    location: redactUrl(o.repo.url),
+    location: o.repo.location,
     branch: o.repo.branch,
     path: o.path,
     repo: o.repo,
     async read(signal): Promise<SourceSnapshot> {
+      if (o.offline) {
+        const tip = await o.repo.lastFetched();
+        if (!tip) throw new AgentError('SOURCE_UNAVAILABLE', `nothing fetched yet from ${o.repo.location}: the agent fetches it on its first pass`, { data: { location: o.repo.location } });
+        return snapshotAt(o, tip);
+      }
       let tip: string | undefined;
       let fetchError: string | undefined;
       try {
@@ -46,28 +52,34 @@ export function createGitSource(o: GitSourceOptions): DesiredSource & { repo: Gi
         tip = await o.repo.lastFetched();
         if (!tip) throw err instanceof AgentError ? err : new AgentError('SOURCE_UNAVAILABLE', fetchError, { cause: err });
       }
-      const info = await o.repo.commitInfo(tip);
-      const files: SourceFile[] = [];
-      for (const e of (await o.repo.listFiles(tip, o.path)).filter((x) => YAML_FILE.test(x.path)).sort((a, b) => a.path.localeCompare(b.path))) {
-        const blob = await o.repo.readBlob(e.oid);
-        const path = o.path ? `${o.path}/${e.path}` : e.path;
-        files.push(blob.length > READ_LIMIT_BYTES ? { path, content: '', bytes: blob.length } : { path, content: blob.toString('utf8') });
-      }
-      const snapshot: SourceSnapshot = {
-        revision: asRevision(tip),
-        files,
-        commit: { sha: tip, subject: info.subject, author: info.author, time: info.time },
-      };
+      const snapshot = await snapshotAt(o, tip);
       if (fetchError) snapshot.fetchError = fetchError;
       if (lastFetchedAt) snapshot.fetchedAt = lastFetchedAt;
-      const renovate = await o.repo.readFile(tip, o.renovateConfigPath);
-      if (renovate !== undefined) snapshot.renovateConfig = { path: o.renovateConfigPath, content: renovate };
-      if (o.verify) {
-        const { payload, signature } = await o.repo.signedPayload(tip);
-        const verdict = await o.verify(payload, signature);
-        if (!verdict.ok) snapshot.signatureRefused = verdict.reason;
-      }
       return snapshot;
     },
   };
+}
+
+/** The desired state at a commit: its YAML files, renovate.json, and the signature verdict. */
+async function snapshotAt(o: GitSourceOptions, tip: string): Promise<SourceSnapshot> {
+  const info = await o.repo.commitInfo(tip);
+  const files: SourceFile[] = [];
+  for (const e of (await o.repo.listFiles(tip, o.path)).filter((x) => YAML_FILE.test(x.path)).sort((a, b) => a.path.localeCompare(b.path))) {
+    const blob = await o.repo.readBlob(e.oid);
+    const path = o.path ? `${o.path}/${e.path}` : e.path;
+    files.push(blob.length > READ_LIMIT_BYTES ? { path, content: '', bytes: blob.length } : { path, content: blob.toString('utf8') });
+  }
+  const refusedFiles = (await o.repo.listSymlinks(tip, o.path))
+    .filter((p) => YAML_FILE.test(p))
+    .map((p) => ({ path: o.path ? `${o.path}/${p}` : p, why: 'is a symbolic link in the repository, which the agent does not follow: commit the file itself' }));
+  const snapshot: SourceSnapshot = { revision: asRevision(tip), files, commit: { sha: tip, subject: info.subject, author: info.author, time: info.time } };
+  if (refusedFiles.length > 0) snapshot.refusedFiles = refusedFiles;
+  const renovate = await o.repo.readFile(tip, o.renovateConfigPath);
+  if (renovate !== undefined) snapshot.renovateConfig = { path: o.renovateConfigPath, content: renovate };
+  if (o.verify) {
+    const { payload, signature } = await o.repo.signedPayload(tip);
+    const verdict = await o.verify(payload, signature);
+    if (!verdict.ok) snapshot.signatureRefused = verdict.reason;
+  }
+  return snapshot;
 }

@@ -3,40 +3,26 @@ import { deflateSync } from 'node:zlib';
 import git, { Errors } from 'isomorphic-git';
 import http from 'isomorphic-git/http/node';
 import { AgentError, errorMessage } from '../../core/errors.js';
+import type { CommitInfo, CommitSigner, GitPort, Identity, PushResult } from '../../ports/git.js';
 import type { GitCredentials } from './credentials.js';
-
-export interface CommitInfo {
-  sha: string;
-  subject: string;
-  body: string;
-  author: string;
-  /** ISO time of the author date. */
-  time: string;
-  parents: string[];
-}
-
-export interface Identity {
-  name: string;
-  email: string;
-}
-
-export type PushResult = { ok: true } | { ok: false; kind: 'non-fast-forward' | 'refused' | 'auth'; reason: string };
-
-/** Signs a commit payload; returns an armored detached signature. */
-export type CommitSigner = (payload: string) => Promise<string>;
+import { redactUrl } from './credentials.js';
 
 /**
  * The agent's private copy of the desired-state repository: a bare git directory under the
  * state directory, fetched over HTTP(S) with isomorphic-git. No working tree: files are read
  * from commits and commits are written from trees, so nothing on disk can drift from Git.
  */
-export class GitRepo {
+export class GitRepo implements GitPort {
   constructor(
     readonly gitdir: string,
     readonly url: string,
     readonly branch: string,
     private readonly credentials: GitCredentials | undefined,
   ) {}
+
+  get location(): string {
+    return redactUrl(this.url);
+  }
 
   private get remoteRef(): string {
     return `refs/remotes/origin/${this.branch}`;
@@ -126,11 +112,17 @@ export class GitRepo {
     return r.commit.gpgsig ? { payload: r.payload, signature: r.commit.gpgsig } : { payload: r.payload };
   }
 
-  /** Files directly in `dir` at a commit ('' for the root), with their content; symlinks and sub-directories are skipped. */
   async listFiles(sha: string, dir: string): Promise<{ path: string; oid: string }[]> {
+    return (await this.treeEntries(sha, dir)).filter((e) => e.type === 'blob' && e.mode !== '120000').map((e) => ({ path: e.path, oid: e.oid }));
+  }
+
+  async listSymlinks(sha: string, dir: string): Promise<string[]> {
+    return (await this.treeEntries(sha, dir)).filter((e) => e.type === 'blob' && e.mode === '120000').map((e) => e.path);
+  }
+
+  private async treeEntries(sha: string, dir: string) {
     try {
-      const { tree } = await git.readTree({ fs, gitdir: this.gitdir, oid: sha, filepath: dir || undefined });
-      return tree.filter((e) => e.type === 'blob' && e.mode !== '120000').map((e) => ({ path: e.path, oid: e.oid }));
+      return (await git.readTree({ fs, gitdir: this.gitdir, oid: sha, filepath: dir || undefined })).tree;
     } catch (err) {
       if (err instanceof Errors.NotFoundError) return [];
       throw err;

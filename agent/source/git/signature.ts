@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import * as openpgp from 'openpgp';
 import { AgentError, errorMessage } from '../../core/errors.js';
-import type { CommitSigner } from './repo.js';
+import type { CommitSigner } from '../../ports/git.js';
 
 export type SignatureVerdict = { ok: true; fingerprint: string } | { ok: false; reason: string };
 
@@ -51,7 +51,7 @@ export async function loadCommitSigner(keyFile: string, passphraseFile?: string)
   try {
     key = await openpgp.readPrivateKey({ armoredKey: await readFile(keyFile, 'utf8') });
     if (!key.isDecrypted()) {
-      if (!passphraseFile) throw new Error('the key is protected by a passphrase; set git.signing.passphraseFile');
+      if (!passphraseFile) throw new AgentError('CONFIG_INVALID', `${keyFile}: the key is protected by a passphrase; set git.signing.passphraseFile`, { data: { keyFile } });
       key = await openpgp.decryptKey({ privateKey: key, passphrase: (await readFile(passphraseFile, 'utf8')).replace(/\r?\n$/, '') });
     }
   } catch (err) {

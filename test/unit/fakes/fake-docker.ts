@@ -7,7 +7,12 @@ import type { ContainerInfo } from '../../../agent/model/actual.js';
 import type { ContainerSpec, RestartPolicy } from '../../../agent/model/desired.js';
 
 /** How a container of an image behaves when started. */
-export type Behaviour = 'healthy' | 'crash' | 'unhealthy' | 'no-healthcheck';
+/**
+ * crash-loop: exits with code 127 and is started again by its restart policy, so that inspect
+ * shows it running with exit code 0 (as Docker does once it restarted) and only the engine's
+ * events tell the real exit code.
+ */
+export type Behaviour = 'healthy' | 'crash' | 'crash-loop' | 'unhealthy' | 'no-healthcheck';
 
 interface FakeContainer {
   id: ContainerId;
@@ -32,6 +37,8 @@ export class FakeDocker implements DockerPort {
   readonly containers = new Map<string, FakeContainer>();
   readonly volumes = new Set<string>();
   readonly calls: string[] = [];
+  /** Exits per container, as the engine's `die` events report them. */
+  readonly exitEvents = new Map<string, { exitCode: number; at: number }[]>();
   private faults = new Map<string, AgentError[]>();
   private seq = 0;
   private tick = 0;
@@ -69,7 +76,22 @@ export class FakeDocker implements DockerPort {
   async inspectContainer(idOrName: string): Promise<ContainerInfo | undefined> {
     this.enter('inspectContainer', idOrName);
     const c = this.find(idOrName);
+    if (c?.behaviour === 'crash-loop' && c.status === 'running' && c.restartPolicy !== 'no') {
+      // It died and was started again between two looks: running, exit code 0, one more restart.
+      c.restartCount++;
+      c.startedAt = new Date(Date.UTC(2026, 0, 1, 0, 0, ++this.tick)).toISOString();
+      this.recordExit(c.id, 127);
+    }
     return c ? this.info(c) : undefined;
+  }
+
+  async exits(id: ContainerId, sinceMs: number): Promise<{ exitCode: number; at: number }[]> {
+    this.enter('exits', id);
+    return (this.exitEvents.get(this.must(id).id) ?? []).filter((e) => e.at >= sinceMs);
+  }
+
+  private recordExit(id: ContainerId, exitCode: number): void {
+    this.exitEvents.set(id, [...(this.exitEvents.get(id) ?? []), { exitCode, at: Date.UTC(2026, 0, 1, 0, 0, this.tick) }]);
   }
 
   async hasImage(ref: string): Promise<boolean> {
@@ -111,6 +133,7 @@ export class FakeDocker implements DockerPort {
     if (c.behaviour === 'crash') {
       c.status = 'exited';
       c.exitCode = 3;
+      this.recordExit(c.id, 3);
     } else {
       c.status = 'running';
       c.exitCode = 0;
@@ -151,7 +174,7 @@ export class FakeDocker implements DockerPort {
 
   async logs(id: ContainerId): Promise<string> {
     this.enter('logs', id);
-    return this.must(id).behaviour === 'crash' ? 'fatal: config invalid' : '';
+    return ['crash', 'crash-loop'].includes(this.must(id).behaviour) ? 'fatal: config invalid' : '';
   }
 
   async ensureVolume(name: string): Promise<void> {

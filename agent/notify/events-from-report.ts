@@ -1,6 +1,6 @@
 import { displayImage } from '../core/image-ref.js';
 import type { DesiredState, JobSpec } from '../model/desired.js';
-import type { AgentEvent } from '../notify/events.js';
+import type { AgentEvent } from './events.js';
 import type { CertbotResult } from '../schedule/certbot.js';
 import type { TransactionRecord } from '../model/records.js';
 import type { ReconcileReport } from '../model/report.js';

@@ -3,25 +3,25 @@ import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import { loadDesiredState, type LoadResult } from '../desired/load.js';
 import type { Env } from '../desired/interpolate.js';
-import type { DesiredState } from '../model/desired.js';
-import type { DockerPort } from '../ports/docker.js';
-import { observeStack } from '../observe/observe.js';
-import { type ActualState } from '../model/actual.js';
-import { planChanges } from '../plan/plan.js';
-import type { Plan } from '../model/plan.js';
-import type { AppliedRecord, FailedRecord } from '../model/records.js';
-import { imageName, imageTag, parseQuarantineRules } from '../revert/quarantine.js';
-import type { DesiredSource } from '../ports/source.js';
-import type { SourceSnapshot } from '../model/source.js';
+import type { ActualState } from '../model/actual.js';
 import type { AgentState, QuarantineEntry } from '../model/agent-state.js';
+import type { DesiredState } from '../model/desired.js';
+import type { Plan } from '../model/plan.js';
+import type { AppliedRecord, HeldRecord } from '../model/records.js';
+import type { SourceSnapshot } from '../model/source.js';
+import { observeStack } from '../observe/observe.js';
+import { planChanges } from '../plan/plan.js';
+import type { DockerReader } from '../ports/docker.js';
+import type { DesiredSource } from '../ports/source.js';
+import { imageName, imageTag, parseQuarantineRules } from '../renovate/quarantine.js';
 
-export interface PlanContext {
+/** What reading, validating and planning need: read-only, so `agent plan` and `agent status` use it too. */
+export interface AssessDeps {
   clock: Clock;
-  /** Services whose maintenance window is ignored for this pass (`agent apply --now`); `'*'` for all. */
-  ignoreWindows?: ReadonlySet<string>;
   source: DesiredSource;
-  docker: DockerPort;
-  env: Env;
+  docker: DockerReader;
+  /** Variables for `${VAR}`: read for each pass, so a rotated secret applies without a restart. */
+  env: () => Promise<Env>;
   defaultStack: string;
   /** Overrides the desired state's `x-agent.prune` when set. */
   prune?: boolean;
@@ -38,36 +38,42 @@ export interface LoadCache {
   result?: LoadResult;
 }
 
+export interface AssessOptions {
+  signal?: AbortSignal;
+  /** Services whose maintenance window is ignored (`agent apply --now`); `'*'` for all. */
+  ignoreWindows?: ReadonlySet<string>;
+}
+
 export type Assessment =
   | { kind: 'refused'; snapshot: SourceSnapshot; reason: string }
   | { kind: 'invalid'; snapshot: SourceSnapshot; load: Extract<LoadResult, { ok: false }> }
-  | { kind: 'planned'; snapshot: SourceSnapshot; load: Extract<LoadResult, { ok: true }>; actual: ActualState; plan: Plan; prune: boolean; quarantined: QuarantineEntry[]; held: Record<string, FailedRecord> };
+  | { kind: 'planned'; snapshot: SourceSnapshot; load: Extract<LoadResult, { ok: true }>; actual: ActualState; plan: Plan; prune: boolean; quarantined: QuarantineEntry[]; held: Record<string, HeldRecord> };
 
 /**
  * Read the source, validate it, observe the engine and plan: everything `agent plan`,
  * `agent apply --dry-run` and `agent status` need, changing nothing.
  */
-export async function assess(ctx: PlanContext, applied: Readonly<Record<string, AppliedRecord>>, state: AgentState, signal?: AbortSignal): Promise<Assessment> {
-  const snapshot = await ctx.source.read(signal);
+export async function assess(deps: AssessDeps, applied: Readonly<Record<string, AppliedRecord>>, state: AgentState, opts: AssessOptions = {}): Promise<Assessment> {
+  const snapshot = await deps.source.read(opts.signal);
   if (snapshot.signatureRefused) return { kind: 'refused', snapshot, reason: snapshot.signatureRefused };
-  const load = loadCached(ctx, snapshot);
+  const load = loadCached(deps, snapshot, await deps.env());
   if (!load.ok) return { kind: 'invalid', snapshot, load };
-  const actual = await observeStack(ctx.docker, load.state.stack);
-  const prune = ctx.prune ?? load.prune;
+  const actual = await observeStack(deps.docker, load.state.stack);
+  const prune = deps.prune ?? load.prune;
   const quarantined = quarantinedServices(load.state, snapshot);
   const held = heldSpecs(state, load.state, quarantined);
-  const plan = planChanges({ desired: load.state, actual, applied, failed: held, prune, now: ctx.clock.now(), ...(ctx.ignoreWindows ? { ignoreWindows: ctx.ignoreWindows } : {}) });
+  const plan = planChanges({ desired: load.state, actual, applied, held, prune, now: deps.clock.now(), ...(opts.ignoreWindows ? { ignoreWindows: opts.ignoreWindows } : {}) });
   return { kind: 'planned', snapshot, load, actual, plan, prune, quarantined, held };
 }
 
-function loadCached(ctx: PlanContext, snapshot: SourceSnapshot): LoadResult {
-  const input = { files: snapshot.files, revision: snapshot.revision, env: ctx.env, defaultStack: ctx.defaultStack, rootLabel: ctx.source.location };
-  if (!ctx.loadCache) return loadDesiredState(input);
+function loadCached(deps: AssessDeps, snapshot: SourceSnapshot, env: Env): LoadResult {
+  const input = { files: snapshot.files, revision: snapshot.revision, env, defaultStack: deps.defaultStack, rootLabel: deps.source.location, ...(snapshot.refusedFiles ? { refusedFiles: snapshot.refusedFiles } : {}) };
+  if (!deps.loadCache) return loadDesiredState(input);
   // The files themselves are in the key (not only the revision): a cache can never be stale.
-  const key = createHash('sha256').update(JSON.stringify([input.files, input.revision, Object.entries(input.env).sort(), input.defaultStack, input.rootLabel])).digest('hex');
-  if (ctx.loadCache.key === key && ctx.loadCache.result) return ctx.loadCache.result;
+  const key = createHash('sha256').update(JSON.stringify([input.files, input.revision, Object.entries(input.env).sort(), input.defaultStack, input.rootLabel, input.refusedFiles ?? []])).digest('hex');
+  if (deps.loadCache.key === key && deps.loadCache.result) return deps.loadCache.result;
   const result = loadDesiredState(input);
-  Object.assign(ctx.loadCache, { key, result });
+  Object.assign(deps.loadCache, { key, result });
   return result;
 }
 
@@ -86,9 +92,9 @@ export function quarantinedServices(desired: DesiredState, snapshot: SourceSnaps
  * Specs not to apply: those that failed (until the desired state changes) and quarantined
  * versions (until a person removes the rule).
  */
-export function heldSpecs(state: AgentState, desired?: DesiredState, quarantined: QuarantineEntry[] = []): Record<string, FailedRecord> {
-  const out: Record<string, FailedRecord> = {};
-  for (const [name, s] of Object.entries(state.services)) if (s.failed) out[name] = s.failed;
+export function heldSpecs(state: AgentState, desired?: DesiredState, quarantined: QuarantineEntry[] = []): Record<string, HeldRecord> {
+  const out: Record<string, HeldRecord> = {};
+  for (const [name, s] of Object.entries(state.services)) if (s.held) out[name] = s.held;
   for (const q of quarantined.filter((x) => x.blocking && x.service)) {
     const d = desired?.services[q.service as string];
     if (d && out[d.name]?.hash !== d.hash) out[d.name] = { kind: 'quarantined', hash: d.hash, image: d.spec.image, revision: desired.revision, reason: `${q.version} is quarantined in renovate.json: ${q.description}`, at: '' };
