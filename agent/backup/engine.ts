@@ -17,7 +17,7 @@ import { createHashingStream } from './streams/hash.js';
 /** Reports bytes as they are stored: drives the progress line on a terminal. */
 export type ProgressListener = (p: { service: string; file: string; bytes: number }) => void;
 
-export interface BackupContext {
+export interface BackupDeps {
   docker: DockerPort;
   store: BackupStore;
   clock: Clock;
@@ -50,7 +50,7 @@ export interface BackupSubject {
  * stored without ever holding the dump in memory. The dump is taken from the running database,
  * so it is consistent by PostgreSQL's own snapshot.
  */
-export async function dumpDatabase(ctx: BackupContext, s: BackupSubject, id: string, signal?: AbortSignal): Promise<Artifact> {
+export async function dumpDatabase(ctx: BackupDeps, s: BackupSubject, id: string, signal?: AbortSignal): Promise<Artifact> {
   const pg = s.spec.postgres;
   if (!pg || !s.dbContainerId) throw new AgentError('INTERNAL', `no database to dump for ${s.service}`);
   const file = 'postgres.dump';
@@ -73,7 +73,7 @@ export async function dumpDatabase(ctx: BackupContext, s: BackupSubject, id: str
 }
 
 /** Every volume and path of the service as gzip-compressed tar, read through the Docker API. */
-export async function archiveTargets(ctx: BackupContext, s: BackupSubject, id: string, signal?: AbortSignal): Promise<Artifact[]> {
+export async function archiveTargets(ctx: BackupDeps, s: BackupSubject, id: string, signal?: AbortSignal): Promise<Artifact[]> {
   const artifacts: Artifact[] = [];
   for (const [i, t] of s.spec.targets.entries()) {
     const file = t.kind === 'volume' ? `volume-${t.name}.tar.gz` : `path-${i}-${posix.basename(t.target) || 'root'}.tar.gz`;
@@ -100,14 +100,14 @@ export async function archiveTargets(ctx: BackupContext, s: BackupSubject, id: s
 }
 
 /** The manifest, written last: from then on the backup exists. */
-export async function writeManifest(ctx: BackupContext, m: BackupManifest): Promise<void> {
+export async function writeManifest(ctx: BackupDeps, m: BackupManifest): Promise<void> {
   ctx.failpoint?.('backup:before-manifest');
   await ctx.store.putSmall(backupKey(ctx.host, ctx.stack, m.service, m.id, MANIFEST_FILE), `${JSON.stringify(m, null, 2)}\n`);
   ctx.log.info({ service: m.service, backup: m.id, reason: m.reason, artifacts: m.artifacts.length, bytes: m.artifacts.reduce((n, a) => n + a.bytes, 0) }, 'Backup complete');
   ctx.onBackupComplete?.(m);
 }
 
-export function manifestFor(ctx: BackupContext, s: BackupSubject, id: string, reason: BackupReason, startedAt: string, artifacts: Artifact[], consistency: BackupManifest['consistency'], txId?: string): BackupManifest {
+export function manifestFor(ctx: BackupDeps, s: BackupSubject, id: string, reason: BackupReason, startedAt: string, artifacts: Artifact[], consistency: BackupManifest['consistency'], txId?: string): BackupManifest {
   const m: BackupManifest = { version: 1, id, host: ctx.host, stack: ctx.stack, service: s.service, reason, createdAt: startedAt, finishedAt: isoTime(ctx.clock), image: s.image, consistency, store: ctx.store.location, artifacts };
   if (s.specHash) m.specHash = s.specHash;
   if (s.revision) m.revision = s.revision;
@@ -116,7 +116,7 @@ export function manifestFor(ctx: BackupContext, s: BackupSubject, id: string, re
 }
 
 /** Deletes the leftovers of backups that never got their manifest (an interrupted backup), except `keep`. */
-export async function removeIncomplete(ctx: BackupContext, service: string, keep: ReadonlySet<string>): Promise<string[]> {
+export async function removeIncomplete(ctx: BackupDeps, service: string, keep: ReadonlySet<string>): Promise<string[]> {
   const prefix = servicePrefix(ctx.host, ctx.stack, service);
   const objects = await ctx.store.list(prefix);
   const byId = new Map<string, string[]>();
@@ -134,7 +134,7 @@ export async function removeIncomplete(ctx: BackupContext, service: string, keep
   return removed;
 }
 
-function progress(ctx: BackupContext, service: string, file: string): Transform {
+function progress(ctx: BackupDeps, service: string, file: string): Transform {
   let bytes = 0;
   let last = 0;
   return new Transform({

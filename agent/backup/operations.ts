@@ -8,14 +8,14 @@ import type { HealthOptions } from '../model/desired.js';
 import type { ContainerId } from '../core/ids.js';
 import type { ServiceLocks } from '../ports/state.js';
 import type { JournalReader } from '../ports/state.js';
-import { archiveTargets, dumpDatabase, manifestFor, removeIncomplete, writeManifest, type BackupContext, type BackupSubject } from './engine.js';
+import { archiveTargets, dumpDatabase, manifestFor, removeIncomplete, writeManifest, type BackupDeps, type BackupSubject } from './engine.js';
 import { newBackupId } from './manifest.js';
 import { type BackupManifest, type BackupReason } from '../model/backup.js';
 import { restoreDatabase, restoreFiles, verifyBeforeRestore } from './restore.js';
 import { applyRetention } from './retention.js';
 
 export interface OperationDeps {
-  backup: BackupContext;
+  backup: BackupDeps;
   locks: ServiceLocks;
   journals: JournalReader;
   gate: (id: ContainerId, options: HealthOptions) => Promise<GateVerdict>;
@@ -34,7 +34,7 @@ export async function backupService(deps: OperationDeps, desired: DesiredState, 
   const d = desired.services[service];
   const spec = d?.agent.backup;
   if (!d || !spec) throw new AgentError('USAGE', `service ${service} has no x-agent.backup block in the desired state`);
-  const ctx: BackupContext = { ...deps.backup, stack: desired.stack };
+  const ctx: BackupDeps = { ...deps.backup, stack: desired.stack };
   return withLock(deps, service, `${reason} backup`, async () => {
     const c = await mustFind(ctx, desired.stack, service);
     await ctx.store.check(signal);
@@ -75,7 +75,7 @@ export interface RestoreOptions {
 export async function restoreService(deps: OperationDeps, desired: DesiredState, m: BackupManifest, opts: RestoreOptions): Promise<{ safety?: BackupManifest; verdict: GateVerdict }> {
   const d = desired.services[m.service];
   if (!d) throw new AgentError('USAGE', `service ${m.service} is not in the desired state of stack ${desired.stack}`);
-  const ctx: BackupContext = { ...deps.backup, stack: m.stack };
+  const ctx: BackupDeps = { ...deps.backup, stack: m.stack };
   await verifyBeforeRestore(ctx, m, m.artifacts);
   const safety = opts.safetyBackup && d.agent.backup ? await backupService(deps, desired, m.service, 'pre-restore') : undefined;
   return withLock(deps, m.service, `restore of backup ${m.id}`, async () => {
@@ -107,7 +107,7 @@ async function withLock<T>(deps: OperationDeps, service: string, purpose: string
   }
 }
 
-async function mustFind(ctx: BackupContext, stack: string, service: string, running = false): Promise<ContainerInfo> {
+async function mustFind(ctx: BackupDeps, stack: string, service: string, running = false): Promise<ContainerInfo> {
   const c = await ctx.docker.inspectContainer(containerName(stack, service));
   if (!c) throw new AgentError('BACKUP_FAILED', `service ${service} has no container (${containerName(stack, service)})`);
   if (running && c.status !== 'running') throw new AgentError('BACKUP_FAILED', `service ${service} is not running (${c.status})`);

@@ -5,7 +5,7 @@ import { createGunzip } from 'node:zlib';
 import { AgentError, errorMessage } from '../core/errors.js';
 import type { ContainerId } from '../core/ids.js';
 import { LABELS } from '../core/labels.js';
-import type { BackupContext } from './engine.js';
+import type { BackupDeps } from './engine.js';
 import { verifyArtifact } from './catalog.js';
 import { backupKey } from './manifest.js';
 import { type Artifact, type BackupManifest } from '../model/backup.js';
@@ -15,7 +15,7 @@ const HELPER_TIMEOUT_MS = 10 * 60 * 1000;
 const DB_READY_TIMEOUT_MS = 120_000;
 
 /** Checks every artifact (size, sha256, tar entries) before anything is overwritten. */
-export async function verifyBeforeRestore(ctx: BackupContext, m: BackupManifest, artifacts: readonly Artifact[]): Promise<void> {
+export async function verifyBeforeRestore(ctx: BackupDeps, m: BackupManifest, artifacts: readonly Artifact[]): Promise<void> {
   for (const a of artifacts) {
     const check = await verifyArtifact(ctx.store, m, a);
     if (!check.ok) throw new AgentError('BACKUP_FAILED', `backup ${m.id} cannot be restored: ${a.file}: ${check.problem}`, { data: { backup: m.id, file: a.file } });
@@ -27,7 +27,7 @@ export async function verifyBeforeRestore(ctx: BackupContext, m: BackupManifest,
  * container of the service's own image, with the volume mounted and no network), so that files
  * written after the backup do not survive the restore; a path is extracted over what is there.
  */
-export async function restoreFiles(ctx: BackupContext, m: BackupManifest, container: { id: ContainerId; image: string }): Promise<void> {
+export async function restoreFiles(ctx: BackupDeps, m: BackupManifest, container: { id: ContainerId; image: string }): Promise<void> {
   const files = m.artifacts.filter((a) => a.kind === 'volume' || a.kind === 'path');
   await verifyBeforeRestore(ctx, m, files);
   for (const a of files) {
@@ -57,7 +57,7 @@ export async function restoreFiles(ctx: BackupContext, m: BackupManifest, contai
  * The database dump back into the running PostgreSQL container: `pg_restore --clean
  * --if-exists` with the dump streamed to its standard input.
  */
-export async function restoreDatabase(ctx: BackupContext, m: BackupManifest, dbContainer: ContainerId): Promise<void> {
+export async function restoreDatabase(ctx: BackupDeps, m: BackupManifest, dbContainer: ContainerId): Promise<void> {
   const dump = m.artifacts.find((a) => a.kind === 'postgres-dump');
   if (!dump) return;
   await verifyBeforeRestore(ctx, m, [dump]);
@@ -81,7 +81,7 @@ export async function restoreDatabase(ctx: BackupContext, m: BackupManifest, dbC
   ctx.log.info({ service: m.service, backup: m.id, database: dump.database }, 'Database restored from backup');
 }
 
-async function waitForDatabase(ctx: BackupContext, id: ContainerId, user: string): Promise<void> {
+async function waitForDatabase(ctx: BackupDeps, id: ContainerId, user: string): Promise<void> {
   const deadline = ctx.clock.now() + DB_READY_TIMEOUT_MS;
   let last = '';
   while (ctx.clock.now() < deadline) {

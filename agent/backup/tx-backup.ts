@@ -5,7 +5,7 @@ import type { BackupPolicy, BackupSpec } from '../model/desired.js';
 import type { TxBackup } from '../ports/tx-backup.js';
 import type { Journal, JournalBackup } from '../model/journal.js';
 import type { JournalReader } from '../ports/state.js';
-import { archiveTargets, dumpDatabase, removeIncomplete, writeManifest, type BackupContext, type BackupSubject } from './engine.js';
+import { archiveTargets, dumpDatabase, removeIncomplete, writeManifest, type BackupDeps, type BackupSubject } from './engine.js';
 import { newBackupId } from './manifest.js';
 import { type BackupManifest } from '../model/backup.js';
 import { restoreDatabase, restoreFiles } from './restore.js';
@@ -17,7 +17,7 @@ import { AgentError } from '../core/errors.js';
  * dump before anything changes, volumes and paths from the stopped old container, the manifest
  * last, then retention (never deleting a backup an in-flight transaction depends on).
  */
-export function createTxBackup(ctx: BackupContext, policy: BackupPolicy, journals: JournalReader): TxBackup {
+export function createTxBackup(ctx: BackupDeps, policy: BackupPolicy, journals: JournalReader): TxBackup {
   const specOf = (j: Journal): BackupSpec | undefined => j.new?.agent.backup;
 
   const subject = async (j: Journal): Promise<BackupSubject> => {

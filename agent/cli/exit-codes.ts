@@ -30,6 +30,7 @@ const BY_ERROR: Partial<Record<ErrorCode, ExitCode>> = {
   CONFIG_INVALID: EXIT.usage,
   DESIRED_INVALID: EXIT.invalidDesiredState,
   SOURCE_UNAVAILABLE: EXIT.unavailable,
+  SOURCE_AUTH_FAILED: EXIT.unavailable,
   DOCKER_UNAVAILABLE: EXIT.unavailable,
   STATE_LOCKED: EXIT.locked,
 };

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import schema from '../../schema/agent-config.schema.json' with { type: 'json' };
 import { parseDuration } from '../core/duration.js';
@@ -11,6 +11,7 @@ import { dockerConfigPath } from '../docker/registry-auth.js';
 import type { GitAuthConfig } from '../source/git/credentials.js';
 import type { S3StoreOptions } from '../backup/store/s3.js';
 import type { NotificationsConfig } from '../notify/config.js';
+import { STATE_FILES } from '../state/store.js';
 import { ENV_OVERRIDES, setPath, type RawConfig } from './env-overrides.js';
 
 export interface GitSourceConfig {
@@ -134,7 +135,7 @@ function resolveConfig(raw: RawConfig, env: NodeJS.ProcessEnv): AgentConfig {
     docker: { configPath: r.docker?.config ?? dockerConfigPath(env) },
     reconcile: { intervalMs, jitter: 0.1, concurrency: r.reconcile?.concurrency ?? 2 },
     http: {},
-    backup: { kind: 'local', dir: resolve(r.backup?.dir ?? `${resolve(r.stateDir ?? DEFAULT_STATE_DIR)}/backups`) },
+    backup: { kind: 'local', dir: resolve(r.backup?.dir ?? join(resolve(r.stateDir ?? DEFAULT_STATE_DIR), STATE_FILES.backups)) },
     webhook: { ...r.webhook },
     logLevel: r.log?.level ?? 'info',
   };

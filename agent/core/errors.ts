@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'CONFIG_INVALID'
   | 'DESIRED_INVALID'
   | 'SOURCE_UNAVAILABLE'
+  | 'SOURCE_AUTH_FAILED'
   | 'DOCKER_UNAVAILABLE'
   | 'IMAGE_NOT_FOUND'
   | 'PULL_FAILED'
@@ -21,6 +22,7 @@ export type ErrorCode =
   | 'BACKUP_FAILED'
   | 'STATE_LOCKED'
   | 'STATE_CORRUPT'
+  | 'STATE_IO'
   | 'ABORTED'
   | 'INTERNAL';
 
@@ -32,6 +34,8 @@ const defaultClass: Record<ErrorCode, ErrorClass> = {
   CONFIG_INVALID: 'terminal',
   DESIRED_INVALID: 'terminal',
   SOURCE_UNAVAILABLE: 'transient',
+  // The credentials may be fixed (a file rotated) without a restart: retried with back-off.
+  SOURCE_AUTH_FAILED: 'transient',
   DOCKER_UNAVAILABLE: 'transient',
   IMAGE_NOT_FOUND: 'terminal',
   PULL_FAILED: 'transient',
@@ -45,6 +49,7 @@ const defaultClass: Record<ErrorCode, ErrorClass> = {
   BACKUP_FAILED: 'transient',
   STATE_LOCKED: 'transient',
   STATE_CORRUPT: 'terminal',
+  STATE_IO: 'transient',
   ABORTED: 'transient',
   INTERNAL: 'terminal',
 };

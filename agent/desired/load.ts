@@ -3,7 +3,7 @@ import { asSpecHash, type Revision, type SpecHash } from '../core/ids.js';
 import { interpolateValue, referencedVariables, type Env } from './interpolate.js';
 import { formatIssue, type ValidationIssue } from '../model/issues.js';
 import { normalizeStackBackups } from './normalize-backup.js';
-import { normalizeService } from './normalize-service.js';
+import { nearAgentKeys, normalizeService } from './normalize-service.js';
 import { DEFAULT_PARSE_LIMITS, issueAt, locate, parseYamlFile, type ParseLimits, type ParsedFile } from './parse.js';
 import { type SourceFile } from '../model/source.js';
 import { validateAgainstSchema } from './schema-validate.js';
@@ -106,6 +106,11 @@ export function loadDesiredState(input: LoadInput): LoadResult {
     issues.push(issueAt(fv.parsed, ['services', p.service, ...p.at], p.message));
   }
 
+  for (const fv of valid) {
+    const typo = (path: string[]) => issues.push({ ...issueAt(fv.parsed, path, `"${path[path.length - 1]}" is not "x-agent": Compose ignores x- keys, so these settings would be dropped; did you mean x-agent?`, true), severity: 'warning' });
+    for (const key of nearAgentKeys(fv.value)) typo([key]);
+    for (const [name, raw] of Object.entries(servicesOf(fv.value))) if (raw && typeof raw === 'object') for (const key of nearAgentKeys(raw as Record<string, unknown>)) typo(['services', name, key]);
+  }
   // Stack options: backups and jobs, from the first file that has them.
   const stackFile = valid.find((fv) => fv.value['x-agent'] !== undefined);
   const stackReport = (path: (string | number)[], message: string) => stackFile && issues.push(issueAt(stackFile.parsed, path, message));

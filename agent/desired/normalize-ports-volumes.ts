@@ -32,7 +32,7 @@ export function normalizePorts(raw: unknown[] | undefined, base: (string | numbe
   return out;
 }
 
-export interface VolumeContext {
+export interface NormalizeScope {
   stack: string;
   /** Top-level volume key -> engine name. */
   declared: Record<string, string>;
@@ -43,7 +43,7 @@ export interface VolumeContext {
  * what, in a Git checkout?), `..` segments, and anonymous volumes, whose data would be lost
  * when the container is recreated by an update.
  */
-export function normalizeVolumes(raw: unknown[] | undefined, base: (string | number)[], ctx: VolumeContext, report: Report): Mount[] {
+export function normalizeVolumes(raw: unknown[] | undefined, base: (string | number)[], ctx: NormalizeScope, report: Report): Mount[] {
   const out: Mount[] = [];
   (raw ?? []).forEach((item, i) => {
     const path = [...base, i];

@@ -4,7 +4,7 @@ import { asImageRef } from '../core/ids.js';
 import { parseImageRef } from '../core/image-ref.js';
 import type { Env } from './interpolate.js';
 import { normalizeBackup, normalizeWindow } from './normalize-backup.js';
-import { normalizePorts, normalizeVolumes, type Report, type VolumeContext } from './normalize-ports-volumes.js';
+import { normalizePorts, normalizeVolumes, type Report, type NormalizeScope } from './normalize-ports-volumes.js';
 import { splitShellWords } from './shell-words.js';
 import type { AgentOptions, ContainerSpec, Dependency, DependencyCondition, HealthcheckSpec, Probe, ProbeTiming, RestartPolicy } from '../model/desired.js';
 
@@ -19,12 +19,31 @@ export interface NormalizedService {
   dependsOn: Dependency[];
 }
 
+/**
+ * Extension keys one or two letters away from `x-agent` (`x-agnet`, `x-agents`): Compose allows
+ * any `x-` key and ignores it, so a typo would silently drop the health probes and the policy.
+ */
+export function nearAgentKeys(raw: Raw): string[] {
+  return Object.keys(raw).filter((k) => k.startsWith('x-') && k !== 'x-agent' && editDistance(k.toLowerCase(), 'x-agent') <= 2);
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min((prev[j] as number) + 1, (cur[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length] as number;
+}
+
 /** Turns one schema-valid Compose service into the agent's model, reporting what the schema cannot see. */
-export function normalizeService(raw: Raw, base: (string | number)[], ctx: VolumeContext & { env: Env }, report: Report): NormalizedService {
+export function normalizeService(raw: Raw, base: (string | number)[], ctx: NormalizeScope & { env: Env }, report: Report): NormalizedService {
   const image = String(raw.image);
   const parsed = parseImageRef(image);
   if (!parsed) report([...base, 'image'], `"${image}" is not a valid image reference (expected registry/name:tag@sha256:...)`);
   else if (!parsed.digest) report([...base, 'image'], `image "${image}" is not pinned by digest; the agent cannot tell a re-pushed tag from the one you reviewed`, 'warning');
+  else if (!parsed.digest.startsWith('sha256:')) report([...base, 'image'], `not supported: digest algorithm "${parsed.digest.split(':')[0]}": pin the image with the sha256 digest the registry reports (Docker pulls by sha256 only)`);
 
   const networkMode = (raw.network_mode as string | undefined) ?? 'bridge';
   const ports = normalizePorts(raw.ports as unknown[] | undefined, [...base, 'ports'], report);

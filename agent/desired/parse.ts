@@ -30,6 +30,14 @@ export function parseYamlFile(file: SourceFile, limits: ParseLimits = DEFAULT_PA
   const lines = new LineCounter();
   const doc = parseDocument(file.content, { lineCounter: lines, prettyErrors: true, uniqueKeys: true, strict: true, version: '1.2' });
   const issues: ValidationIssue[] = doc.errors.map((e) => {
+    // An unclosed quote swallows the rest of the file: the parser notices at its end. Point at
+    // the quote that opened the string instead, where the mistake is.
+    const opened = e.code === 'MISSING_CHAR' && /closing "?quote/i.test(e.message) ? openingQuote(doc, e.pos[0]) : undefined;
+    if (opened !== undefined) {
+      const start = lines.linePos(opened);
+      const end = e.linePos?.[0];
+      return at(start.line, start.col, `missing closing quote: the quoted string that starts here runs on to ${end ? `line ${end.line}` : 'the end of the file'}`);
+    }
     const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
     return at(pos.line, pos.col, firstLine(e.message));
   });
@@ -79,6 +87,18 @@ export function locate(parsed: ParsedFile, path: readonly (string | number)[], k
 export function issueAt(parsed: ParsedFile, path: readonly (string | number)[], message: string, key = false): ValidationIssue {
   const { line, column } = locate(parsed, path, key);
   return { file: parsed.path, line, column, pointer: toPointer(path), message };
+}
+
+/** Where the quoted scalar that reaches `errorOffset` (an unclosed one) begins. */
+function openingQuote(doc: Document.Parsed, errorOffset: number): number | undefined {
+  let start: number | undefined;
+  visit(doc, {
+    Scalar(_key, node) {
+      const [from, to] = node.range ?? [0, 0];
+      if ((node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE') && to >= errorOffset && (start === undefined || from < start)) start = from;
+    },
+  });
+  return start;
 }
 
 function firstAliasOffset(doc: Document.Parsed): number | undefined {

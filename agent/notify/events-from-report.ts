@@ -119,8 +119,9 @@ export function createUnreachableWatch(thresholdMs: number) {
   const since = new Map<string, number>();
   return (r: ReconcileReport, scope: EventScope, now: number): AgentEvent[] => {
     const down = new Map<string, string>();
-    if (r.result === 'error' && /Docker engine/i.test(r.message)) down.set('docker', r.message);
-    if (r.sourceError || (r.result === 'error' && !/Docker engine/i.test(r.message))) down.set('source', r.sourceError ?? r.message);
+    if (r.blocked?.reason === 'DockerUnavailable') down.set('docker', r.blocked.message);
+    if (r.sourceError) down.set('source', r.sourceError);
+    else if (r.blocked?.reason === 'SourceUnavailable') down.set('source', r.blocked.message);
     for (const key of [...since.keys()]) if (!down.has(key)) since.delete(key);
     const events: AgentEvent[] = [];
     for (const [key, message] of down) {

@@ -1,3 +1,4 @@
+import { isAgentError } from '../core/errors.js';
 import type { StateDocument } from '../ports/state.js';
 
 /** What the notifier remembers about one problem (one dedupKey) on one channel. */
@@ -54,7 +55,7 @@ export function notifierStateIn(doc: StateDocument<unknown>): NotifierStateStore
         const value = await doc.load();
         return isState(value) ? value : undefined;
       } catch (err) {
-        if (err instanceof SyntaxError) return undefined;
+        if (isAgentError(err, 'STATE_CORRUPT')) return undefined;
         throw err;
       }
     },

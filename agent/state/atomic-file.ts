@@ -1,12 +1,26 @@
 import { open, rename, readFile, unlink, mkdir } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { AgentError } from '../core/errors.js';
+
+/** A failed read or write of the state directory (disk full, permissions): transient, the pass is retried. */
+function ioError(what: string, path: string, err: unknown): AgentError {
+  return new AgentError('STATE_IO', `cannot ${what} ${path}: ${(err as Error).message}`, { cause: err, data: { path, errno: (err as NodeJS.ErrnoException).code } });
+}
 
 /**
  * Writes a file so that a crash at any instant leaves either the old or the new content, never
  * a mix: write a temporary file, fsync it, rename it over the target, fsync the directory.
  */
 export async function writeFileAtomic(path: string, data: string, mode = 0o600): Promise<void> {
+  try {
+    await writeAtomically(path, data, mode);
+  } catch (err) {
+    throw ioError('write', path, err);
+  }
+}
+
+async function writeAtomically(path: string, data: string, mode: number): Promise<void> {
   const dir = dirname(path);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
@@ -41,9 +55,11 @@ export async function removeFileDurably(path: string): Promise<void> {
     await unlink(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
+    throw ioError('remove', path, err);
   }
-  await syncDir(dirname(path));
+  await syncDir(dirname(path)).catch((err: unknown) => {
+    throw ioError('sync the directory of', path, err);
+  });
 }
 
 export async function readJsonFile<T>(path: string): Promise<T | undefined> {
@@ -52,7 +68,11 @@ export async function readJsonFile<T>(path: string): Promise<T | undefined> {
     text = await readFile(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
+    throw ioError('read', path, err);
   }
-  return JSON.parse(text) as T;
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw new AgentError('STATE_CORRUPT', `${path} is not valid JSON: ${(err as Error).message}`, { cause: err, data: { path } });
+  }
 }

@@ -1,5 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { AgentError } from '../core/errors.js';
 import type { Journal } from '../model/journal.js';
 import type { JournalPort } from '../ports/state.js';
 import { readJsonFile, removeFileDurably, writeFileAtomic } from './atomic-file.js';
@@ -30,7 +31,7 @@ export class JournalStore implements JournalPort {
       names = await readdir(this.dir);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw err;
+      throw new AgentError('STATE_IO', `cannot read the journals in ${this.dir}: ${(err as Error).message}`, { cause: err, data: { path: this.dir } });
     }
     const journals: Journal[] = [];
     for (const n of names.filter((f) => f.endsWith('.json') && !f.startsWith('.')).sort()) {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { open, readFile, stat, unlink, utimes } from 'node:fs/promises';
+import { AgentError } from '../core/errors.js';
 
 /**
  * An exclusive lock file shared by processes that may live in different PID namespaces: the
@@ -56,7 +57,7 @@ export async function createLockFile(path: string, record: LockRecord): Promise<
     fh = await open(path, 'wx', 0o600);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
-    throw err;
+    throw new AgentError('STATE_IO', `cannot create the lock file ${path}: ${(err as Error).message}`, { cause: err, data: { path } });
   }
   try {
     await fh.writeFile(`${JSON.stringify(record)}\n`);

@@ -1,6 +1,6 @@
 import { appendFile, chmod, mkdir, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AgentError } from '../core/errors.js';
+import { AgentError, isAgentError } from '../core/errors.js';
 import { emptyState, type AgentState } from '../model/agent-state.js';
 import type { AppliedRecord, TransactionRecord } from '../model/records.js';
 import type { StateDocument, StateDocumentName, StatePort } from '../ports/state.js';
@@ -70,6 +70,7 @@ export class StateStore implements StatePort {
       const raw = await readJsonFile<unknown>(path);
       return raw === undefined ? emptyState() : migrateState(raw);
     } catch (err) {
+      if (isAgentError(err)) throw err;
       throw new AgentError('STATE_CORRUPT', `cannot read ${path}: ${(err as Error).message}`, { cause: err, data: { path } });
     }
   }

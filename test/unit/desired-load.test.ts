@@ -137,3 +137,36 @@ describe('loadDesiredState: invalid input is refused with file, line and a plain
     if (!r.ok) expect(r.issues[0]).toMatchObject({ file: 'b.yaml', line: 2, message: 'service "web" is already defined in a.yaml:2' });
   });
 });
+
+describe('loadDesiredState: nothing accepted without a word (found when tried as a new user)', () => {
+  it('refuses a digest that is not sha256, naming the algorithm', () => {
+    const issues = issuesOf(`services:\n  web:\n    image: reg.example:5000/web:1.0.0@md5:${'0'.repeat(32)}\n`);
+    expect(issues).toEqual([expect.objectContaining({ pointer: '/services/web/image', line: 3, message: expect.stringContaining('digest algorithm "md5"') })]);
+  });
+
+  it.each([
+    ['a service', svc('    x-agnet:\n      health:\n        probes: [{ http: "http://127.0.0.1/" }]\n'), '/services/web/x-agnet', 4],
+    ['the stack', `x-agnet:\n  prune: true\n${svc('')}`, '/x-agnet', 1],
+  ])('warns about an x- key one letter away from x-agent on %s', (_where, content, pointer, line) => {
+    const r = load(content);
+    expect(r.ok).toBe(true);
+    if (r.ok) expect(r.warnings).toEqual([expect.objectContaining({ pointer, line, severity: 'warning', message: expect.stringContaining('did you mean x-agent?') })]);
+  });
+
+  it('leaves other extension keys alone', () => {
+    const r = load(svc('    x-backup-notes: nightly\n'));
+    expect(r.ok && r.warnings).toEqual([]);
+  });
+
+  it('reports an unclosed quote where it opens, not at the end of the file', () => {
+    const lines = ['services:', '  web:', `    image: reg.example:5000/web:1.0.0@${DIGEST}`, '    environment:', '      A: one', '      B: two', '      C: three', '      D: four', '      E: "unclosed', '      F: six', '    restart: always', '  db:', `    image: reg.example:5000/db:1.0.0@${DIGEST}`, ''];
+    const issues = issuesOf(lines.join('\n'));
+    expect(issues[0]).toMatchObject({ line: 9, column: 10, message: expect.stringContaining('missing closing quote') });
+  });
+
+  it('refuses files the source did not read (symbolic links), by name', () => {
+    const r = loadDesiredState({ files: [], refusedFiles: [{ path: 'compose.yaml', why: 'is a symbolic link (to /etc/x)' }], revision: rev, env: {}, defaultStack: 'test', rootLabel: '/srv/desired' });
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.issues.map((i) => [i.file, i.message])).toEqual([['compose.yaml', 'is a symbolic link (to /etc/x)'], ['/srv/desired', 'no desired-state files (*.yaml, *.yml) found that could be read']]);
+  });
+});

@@ -37,7 +37,8 @@ describe('eventsFromReport', () => {
 describe('createUnreachableWatch', () => {
   it('speaks once the engine has been down longer than the threshold, and forgets it when it is back', () => {
     const watch = createUnreachableWatch(10 * 60_000);
-    const down: ReconcileReport = { result: 'error', message: 'Docker engine unavailable: ENOENT', transactions: [] };
+    // Typed: the reason the pass was blocked, never the wording of its message.
+    const down: ReconcileReport = { result: 'error', message: 'the wording may change', transactions: [], blocked: { reason: 'DockerUnavailable', message: 'Docker engine unavailable: ENOENT', errorClass: 'transient' } };
     expect(watch(down, scope, 0)).toEqual([]);
     expect(watch(down, scope, 5 * 60_000)).toEqual([]);
     expect(watch(down, scope, 11 * 60_000).map((e) => [e.type, e.title])).toEqual([['dependency-unreachable', 'the Docker engine has been unreachable for 11 min']]);

@@ -9,7 +9,8 @@ import { LABELS } from '../../agent/core/labels.js';
 import { hashSpec } from '../../agent/desired/load.js';
 import type { AgentOptions, ContainerSpec } from '../../agent/model/desired.js';
 import { runHealthGate } from '../../agent/health/gate.js';
-import { resumeTransaction, runTransaction, type TransactionOutcome, type TransactionRequest } from '../../agent/apply/transaction.js';
+import { newTxId, resumeTransaction, runTransaction, type TransactionOutcome, type TransactionRequest } from '../../agent/apply/transaction.js';
+import { previousContainerName } from '../../agent/core/labels.js';
 import { type TxDeps } from '../../agent/apply/types.js';
 import { noBackup, type TxBackup } from '../../agent/ports/tx-backup.js';
 import { FORWARD_PHASES, ROLLBACK_PHASES } from '../../agent/model/journal.js';
@@ -166,6 +167,21 @@ describe('runTransaction', () => {
     const out = await runTransaction(deps(), { stack: 's', service: 'web', kind: 'create', revision: 'r1', target: target('h1', spec(V1), 'r1') }, record);
     expect(out.record).toMatchObject({ result: 'failed', code: 'CONTAINER_CREATE_FAILED' });
     expect(docker.snapshot()).toEqual([{ name: 's-web', status: 'created', image: V1 }]);
+  });
+
+  it('keeps the old container under a name unique to the transaction (two updates within ten minutes differ)', async () => {
+    await deployV1();
+    docker.addImage(V2, 'healthy');
+    const first = newTxId(Date.parse('2026-12-01T09:41:05Z'));
+    const second = newTxId(Date.parse('2026-12-01T09:43:59Z'));
+    expect(previousContainerName('s', 'web', first)).not.toBe(previousContainerName('s', 'web', second));
+    const d = { ...deps(), newTxId: () => first };
+    await runTransaction({ ...d, failpoint: (name) => {
+      if (name === 'after:rename-old') throw new Crash(name);
+    } }, await updateRequest(), record).catch((err: unknown) => {
+      if (!(err instanceof Crash)) throw err;
+    });
+    expect(docker.snapshot().map((c) => c.name)).toContain(`s-web.prev-${first}`);
   });
 
   it('a Docker outage after the old container stopped keeps the journal to resume later', async () => {

@@ -28,7 +28,31 @@ export class GitRepo implements GitPort {
     return `refs/remotes/origin/${this.branch}`;
   }
 
-  private onAuth = () => (this.credentials ? { username: this.credentials.username, password: this.credentials.password } : { cancel: true });
+  /**
+   * The server asked for credentials (401): with none configured isomorphic-git is told to
+   * cancel, with refused ones likewise. Either way it throws "The operation was canceled", so
+   * what happened is remembered here and reported in words.
+   */
+  private authCallbacks(what: 'fetch' | 'push') {
+    const seen: { refused?: 'no-credentials' | 'refused' } = {};
+    return {
+      seen,
+      onAuth: () => {
+        if (this.credentials) return { username: this.credentials.username, password: this.credentials.password };
+        seen.refused = 'no-credentials';
+        return { cancel: true };
+      },
+      onAuthFailure: () => {
+        seen.refused = 'refused';
+        return { cancel: true };
+      },
+      error: (): AgentError | undefined => {
+        if (!seen.refused) return undefined;
+        const why = seen.refused === 'refused' ? `the server refused the credentials of ${this.credentials?.username ?? '?'} (HTTP 401)` : 'the server asks for credentials (HTTP 401) and none are configured (git.auth, AGENT_GIT_USERNAME)';
+        return new AgentError('SOURCE_AUTH_FAILED', `${what} ${this.location}: ${why}`, { data: { url: this.location, username: this.credentials?.username } });
+      },
+    };
+  }
 
   private initialised = false;
 
@@ -44,15 +68,18 @@ export class GitRepo implements GitPort {
   async fetch(signal?: AbortSignal): Promise<string> {
     await this.init();
     if (signal?.aborted) throw new AgentError('ABORTED', 'fetch aborted');
+    const auth = this.authCallbacks('fetch');
     try {
-      const r = await git.fetch({ fs, http, gitdir: this.gitdir, remote: 'origin', ref: this.branch, remoteRef: this.branch, singleBranch: true, tags: false, onAuth: this.onAuth, onAuthFailure: () => ({ cancel: true }) });
+      const r = await git.fetch({ fs, http, gitdir: this.gitdir, remote: 'origin', ref: this.branch, remoteRef: this.branch, singleBranch: true, tags: false, onAuth: auth.onAuth, onAuthFailure: auth.onAuthFailure });
       if (!r.fetchHead) throw new AgentError('SOURCE_UNAVAILABLE', `branch ${this.branch} not found in the repository`);
       await git.writeRef({ fs, gitdir: this.gitdir, ref: this.remoteRef, value: r.fetchHead, force: true });
       await this.unpackPacks().catch(() => undefined); // the packs stay readable; the next fetch tries again
       return r.fetchHead;
     } catch (err) {
       if (err instanceof AgentError) throw err;
-      throw new AgentError('SOURCE_UNAVAILABLE', `fetch failed: ${describeGitError(err)}`, { cause: err });
+      const refused = auth.error();
+      if (refused) throw refused;
+      throw new AgentError('SOURCE_UNAVAILABLE', `fetch ${this.location} failed: ${describeGitError(err)}`, { cause: err, data: { url: this.location } });
     }
   }
 
@@ -125,7 +152,7 @@ export class GitRepo implements GitPort {
       return (await git.readTree({ fs, gitdir: this.gitdir, oid: sha, filepath: dir || undefined })).tree;
     } catch (err) {
       if (err instanceof Errors.NotFoundError) return [];
-      throw err;
+      throw readError(`read the tree of ${dir || '/'} at ${sha.slice(0, 12)}`, err);
     }
   }
 
@@ -141,7 +168,7 @@ export class GitRepo implements GitPort {
       return Buffer.from(blob).toString('utf8');
     } catch (err) {
       if (err instanceof Errors.NotFoundError) return undefined;
-      throw err;
+      throw readError(`read ${filepath} at ${sha.slice(0, 12)}`, err);
     }
   }
 
@@ -207,19 +234,27 @@ export class GitRepo implements GitPort {
   async push(sha: string): Promise<PushResult> {
     const local = `refs/heads/${this.branch}`;
     await git.writeRef({ fs, gitdir: this.gitdir, ref: local, value: sha, force: true });
+    const auth = this.authCallbacks('push');
     try {
-      const r = await git.push({ fs, http, gitdir: this.gitdir, url: this.url, ref: local, remoteRef: local, onAuth: this.onAuth, onAuthFailure: () => ({ cancel: true }) });
+      const r = await git.push({ fs, http, gitdir: this.gitdir, url: this.url, ref: local, remoteRef: local, onAuth: auth.onAuth, onAuthFailure: auth.onAuthFailure });
       const refResult = r.refs?.[local];
       if (!r.ok || (refResult && !refResult.ok)) return { ok: false, kind: 'refused', reason: refResult?.error ?? r.error ?? 'refused by the server' };
       await git.writeRef({ fs, gitdir: this.gitdir, ref: this.remoteRef, value: sha, force: true });
       return { ok: true };
     } catch (err) {
       if (err instanceof Errors.PushRejectedError) return { ok: false, kind: 'non-fast-forward', reason: describeGitError(err) };
+      const refused = auth.error();
+      if (refused) return { ok: false, kind: 'auth', reason: refused.message };
       if (err instanceof Errors.HttpError && [401, 403].includes((err.data as { statusCode?: number }).statusCode ?? 0)) return { ok: false, kind: 'auth', reason: describeGitError(err) };
       if (err instanceof Errors.GitPushError) return { ok: false, kind: 'refused', reason: describeGitError(err) };
-      throw new AgentError('SOURCE_UNAVAILABLE', `push failed: ${describeGitError(err)}`, { cause: err });
+      throw new AgentError('SOURCE_UNAVAILABLE', `push to ${this.location} failed: ${describeGitError(err)}`, { cause: err, data: { url: this.location } });
     }
   }
+}
+
+/** The agent's copy of the repository could not be read (damaged, or a disk error): transient, the next fetch may repair it. */
+function readError(what: string, err: unknown): AgentError {
+  return new AgentError('SOURCE_UNAVAILABLE', `cannot ${what} in the agent's copy of the repository: ${describeGitError(err)}`, { cause: err });
 }
 
 /** A one-line description of an isomorphic-git or network error, without credentials. */

@@ -1,0 +1,269 @@
+import pino from 'pino';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { AgentError } from '../../agent/core/errors.js';
+import { noFailpoints } from '../../agent/core/failpoints.js';
+import { runHealthGate } from '../../agent/health/gate.js';
+import type { ConditionReason } from '../../agent/model/agent-state.js';
+import type { ReconcileReport, ReconcileResult } from '../../agent/model/report.js';
+import { noBackup } from '../../agent/ports/tx-backup.js';
+import { createLoop } from '../../agent/reconcile/loop.js';
+import { reconcileOnce, type ReconcileDeps } from '../../agent/reconcile/reconcile.js';
+import { addQuarantineRule } from '../../agent/renovate/quarantine.js';
+import { createGitSource } from '../../agent/source/git/git-source.js';
+import { fakeClock } from './fakes/clock.js';
+import { FakeDocker } from './fakes/fake-docker.js';
+import { FakeGit } from './fakes/fake-git.js';
+import { MemoryState } from './fakes/memory-state.js';
+
+const D = (c: string) => `sha256:${c.repeat(64)}`;
+const IMAGES = { '1.0.0': `reg:5000/web:1.0.0@${D('a')}`, '1.1.0': `reg:5000/web:1.1.0@${D('b')}`, '1.2.0': `reg:5000/web:1.2.0@${D('c')}` } as const;
+type Version = keyof typeof IMAGES;
+const STACK = (v: Version, extra = '') => `name: demo\nservices:\n  web:\n    image: ${IMAGES[v]}\n    network_mode: host\n    restart: always\n${extra}    x-agent:\n      policy: auto\n      health: {timeout: 5s, stabilization: 1s}\n`;
+const RENOVATE = '{\n  "packageRules": []\n}\n';
+const silent = pino({ level: 'silent' });
+
+/** A host with its engine, its state directory and its desired-state repository, all in memory. */
+function host() {
+  const clock = fakeClock();
+  const git = new FakeGit({ 'desired-state/stack.yaml': STACK('1.0.0'), 'renovate.json': RENOVATE });
+  const docker = new FakeDocker();
+  docker.addImage(IMAGES['1.0.0'], 'healthy');
+  docker.addImage(IMAGES['1.1.0'], 'crash');
+  docker.addImage(IMAGES['1.2.0'], 'healthy');
+  const state = new MemoryState();
+  let tx = 0;
+  const deps: ReconcileDeps = {
+    clock,
+    source: createGitSource({ repo: git, path: 'desired-state', renovateConfigPath: 'renovate.json', clock }),
+    docker,
+    env: async () => ({}),
+    defaultStack: 'demo',
+    log: silent,
+    state,
+    concurrency: 2,
+    txBackup: () => noBackup,
+    failpoint: noFailpoints,
+    gate: (id, opts, signal) => runHealthGate({ docker, clock, pollMs: 100 }, id, opts, signal),
+    newTxId: () => `20261201T100000Z-${String(++tx).padStart(6, '0')}`,
+    secrets: async () => [],
+    revert: { repo: git, path: 'desired-state', renovateConfigPath: 'renovate.json', identity: { name: 'gitops-agent', email: 'agent@host-1' }, maxAttempts: 3, host: 'host-1' },
+  };
+  const pass = () => reconcileOnce(deps);
+  const condition = (type: string) => state.state.conditions.find((c) => c.type === type);
+  const push = (v: Version, extra = '') => git.serverCommit({ 'desired-state/stack.yaml': STACK(v, extra) }, `Update web to ${v}`);
+  return { clock, git, docker, state, deps, pass, condition, push };
+}
+
+type Host = ReturnType<typeof host>;
+
+interface Row {
+  name: string;
+  arrange: (h: Host) => void | Promise<void>;
+  result: ReconcileResult;
+  /** [result, error code] of each transaction. */
+  tx: [string, string | undefined][];
+  ready: ConditionReason;
+  degraded: ConditionReason;
+  check?: (h: Host, r: ReconcileReport) => void;
+}
+
+const ROWS: Row[] = [
+  { name: 'nothing changed: a no-op, one state write', arrange: () => undefined, result: 'no-op', tx: [], ready: 'Succeeded', degraded: 'Succeeded', check: (h) => expect(h.state.saves).toBe(1) },
+  { name: 'an update that passes its gate', arrange: (h) => void h.push('1.2.0'), result: 'succeeded', tx: [['succeeded', undefined]], ready: 'Succeeded', degraded: 'Succeeded', check: (h) => expect(h.state.applied.web?.spec.image).toBe(IMAGES['1.2.0']) },
+  {
+    name: 'an update that crashes: rolled back, held, written back to Git',
+    arrange: (h) => void h.push('1.1.0'),
+    result: 'failed',
+    tx: [['rolled-back', 'HEALTH_CHECK_FAILED']],
+    // Git says what runs again after the revert commit: ready; the failure stays on the service.
+    ready: 'UpdateFailed',
+    degraded: 'UpdateFailed',
+    check: (h, r) => {
+      expect(r.transactions[0]?.gate).toMatchObject({ kind: 'exited', exitCode: 3 });
+      expect(h.state.state.services.web?.held).toMatchObject({ kind: 'failed', image: IMAGES['1.1.0'] });
+      expect(r.reverts).toEqual([expect.objectContaining({ status: 'pushed', quarantined: '1.1.0' })]);
+      expect(r.revertsPushed).toBe(1);
+      expect(h.docker.running().map((c) => c.spec.image)).toEqual([IMAGES['1.0.0']]);
+    },
+  },
+  {
+    name: 'the registry is down during the pull: failed, not held, retried',
+    arrange: (h) => {
+      h.push('1.2.0');
+      h.docker.failNext('pullImage', new AgentError('PULL_FAILED', 'registry unreachable'));
+    },
+    result: 'failed',
+    tx: [['failed', 'PULL_FAILED']],
+    ready: 'Progressing',
+    degraded: 'Succeeded',
+    check: (h) => expect(h.state.state.services.web?.held).toBeUndefined(),
+  },
+  {
+    name: 'the engine is down: blocked, transient, nothing touched',
+    arrange: (h) => h.docker.failNext('ping', new AgentError('DOCKER_UNAVAILABLE', 'connect ENOENT /run/docker.sock')),
+    result: 'error',
+    tx: [],
+    ready: 'DockerUnavailable',
+    degraded: 'Succeeded',
+    check: (_h, r) => expect(r.blocked).toMatchObject({ reason: 'DockerUnavailable', errorClass: 'transient', code: 'DOCKER_UNAVAILABLE' }),
+  },
+  {
+    name: 'an invalid desired state: refused, nothing applied',
+    arrange: (h) => void h.git.serverCommit({ 'desired-state/stack.yaml': 'services:\n  web:\n    image: [\n' }, 'Broken edit'),
+    result: 'invalid',
+    tx: [],
+    ready: 'ValidationFailed',
+    degraded: 'Succeeded',
+    check: (h) => expect(h.condition('Stalled')).toMatchObject({ status: 'True', reason: 'ValidationFailed' }),
+  },
+  {
+    name: 'a container stopped by hand: repaired',
+    arrange: async (h) => h.docker.stopContainer((await h.docker.inspectContainer('demo-web'))!.id),
+    result: 'succeeded',
+    tx: [['succeeded', undefined]],
+    ready: 'Succeeded',
+    degraded: 'Succeeded',
+  },
+  {
+    name: 'the service is busy with a backup: left for the next pass',
+    arrange: (h) => {
+      h.push('1.2.0');
+      h.state.busy.add('web');
+    },
+    result: 'succeeded',
+    tx: [],
+    ready: 'DependencyNotReady',
+    degraded: 'Succeeded',
+    check: (h, r) => expect(r.waiting?.web).toMatchObject({ reason: 'busy' }),
+  },
+  {
+    name: 'a quarantined version: not applied',
+    arrange: (h) => void h.git.serverCommit({ 'desired-state/stack.yaml': STACK('1.2.0'), 'renovate.json': addQuarantineRule(RENOVATE, IMAGES['1.2.0'], '1.2.0', 'failed on host-2') }, 'Update web to 1.2.0'),
+    result: 'no-op',
+    tx: [],
+    ready: 'Quarantined',
+    degraded: 'Succeeded',
+    check: (_h, r) => expect(r.pending?.steps[0]).toMatchObject({ cause: 'quarantined', held: { kind: 'quarantined' } }),
+  },
+];
+
+describe('reconcileOnce: outcomes and conditions', () => {
+  it.each(ROWS)('$name', async (row) => {
+    const h = host();
+    expect((await h.pass()).result).toBe('succeeded');
+    h.state.saves = 0;
+    await row.arrange(h);
+    const r = await h.pass();
+    expect(r.result).toBe(row.result);
+    expect(r.transactions.map((t) => [t.result, t.code])).toEqual(row.tx);
+    expect(h.condition('Ready')).toMatchObject({ reason: row.ready, status: row.ready === 'Succeeded' ? 'True' : 'False' });
+    expect(h.condition('Degraded')).toMatchObject({ reason: row.degraded, status: row.degraded === 'Succeeded' ? 'False' : 'True' });
+    row.check?.(h, r);
+  });
+});
+
+describe('the revert queue', () => {
+  it('after the revert commit, the next pass reads it back: Git and the host agree, the failure stays visible', async () => {
+    const h = host();
+    await h.pass();
+    h.push('1.1.0');
+    const failed = await h.pass();
+    expect(failed.revertsPushed).toBe(1);
+    const after = await h.pass();
+    expect(after.result).toBe('no-op');
+    expect(h.condition('Ready')).toMatchObject({ status: 'True' });
+    expect(h.state.state.services.web?.held).toBeUndefined();
+    expect(h.state.state.services.web?.lastTransaction).toMatchObject({ result: 'rolled-back' });
+    expect(h.state.state.services.web?.revert).toMatchObject({ state: 'pushed' });
+    expect(h.state.state.quarantined).toEqual([expect.objectContaining({ service: 'web', version: '1.1.0', blocking: false })]);
+    expect(h.git.pushes).toHaveLength(1);
+  });
+
+  it('a refused push is kept and retried, and says so in Degraded', async () => {
+    const h = host();
+    await h.pass();
+    h.push('1.1.0');
+    h.git.failNextPush({ kind: 'auth' });
+    const r = await h.pass();
+    expect(r.reverts).toEqual([expect.objectContaining({ status: 'refused' })]);
+    expect(h.state.state.services.web?.revert).toMatchObject({ state: 'refused', nextAttemptAt: expect.any(String) });
+    expect(h.condition('Degraded')).toMatchObject({ status: 'True', reason: 'RevertRefused' });
+    h.clock.advance(11 * 60_000);
+    const retried = await h.pass();
+    expect(retried.reverts).toEqual([expect.objectContaining({ status: 'pushed' })]);
+  });
+});
+
+describe('the loop', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('backs off after transient failures (2 s, 4 s, 8 s), and goes back to the interval once a pass succeeds', async () => {
+    vi.useFakeTimers();
+    const at: number[] = [];
+    const results: ReconcileReport[] = [
+      ...Array.from({ length: 3 }, (): ReconcileReport => ({ result: 'error', message: 'engine down', transactions: [], blocked: { reason: 'DockerUnavailable', message: 'down', errorClass: 'transient' } })),
+      { result: 'no-op', message: 'ok', transactions: [] },
+    ];
+    const controller = new AbortController();
+    const loop = createLoop({
+      intervalMs: 60_000,
+      jitter: 0,
+      minBackoffMs: 2000,
+      log: silent,
+      reconcile: async () => {
+        at.push(Date.now());
+        const next = results.shift();
+        if (!next) controller.abort();
+        return next ?? { result: 'no-op', message: 'ok', transactions: [] };
+      },
+    });
+    const done = loop.run(controller.signal);
+    await vi.advanceTimersByTimeAsync(2000 + 4000 + 8000 + 60_000 + 10);
+    await done;
+    const gaps = at.slice(1).map((t, i) => t - (at[i] as number));
+    expect(gaps).toEqual([2000, 4000, 8000, 60_000]);
+  });
+
+  it('a terminal failure (an invalid desired state) waits for the interval, not a back-off', async () => {
+    vi.useFakeTimers();
+    const at: number[] = [];
+    const controller = new AbortController();
+    const loop = createLoop({
+      intervalMs: 30_000,
+      jitter: 0,
+      minBackoffMs: 2000,
+      log: silent,
+      reconcile: async () => {
+        at.push(Date.now());
+        if (at.length === 3) controller.abort();
+        return { result: 'invalid', message: 'invalid', transactions: [] };
+      },
+    });
+    const done = loop.run(controller.signal);
+    await vi.advanceTimersByTimeAsync(60_010);
+    await done;
+    expect(at.slice(1).map((t, i) => t - (at[i] as number))).toEqual([30_000, 30_000]);
+  });
+
+  it('a pass that pushed a revert is followed by another at once', async () => {
+    vi.useFakeTimers();
+    const at: number[] = [];
+    const controller = new AbortController();
+    const loop = createLoop({
+      intervalMs: 30_000,
+      jitter: 0,
+      minBackoffMs: 2000,
+      log: silent,
+      reconcile: async () => {
+        at.push(Date.now());
+        if (at.length === 2) controller.abort();
+        return { result: 'failed', message: 'rolled back', transactions: [], revertsPushed: at.length === 1 ? 1 : 0 };
+      },
+    });
+    const done = loop.run(controller.signal);
+    await vi.advanceTimersByTimeAsync(10);
+    await done;
+    expect(at).toHaveLength(2);
+    expect((at[1] as number) - (at[0] as number)).toBe(0);
+  });
+});
