@@ -35,7 +35,7 @@ export async function backupService(deps: OperationDeps, desired: DesiredState, 
   const spec = d?.agent.backup;
   if (!d || !spec) throw new AgentError('USAGE', `service ${service} has no x-agent.backup block in the desired state`);
   const ctx: BackupDeps = { ...deps.backup, stack: desired.stack };
-  return withLock(deps, service, `${reason} backup`, async () => {
+  return withServiceLock(deps, service, `${reason} backup`, async () => {
     const c = await mustFind(ctx, desired.stack, service);
     await ctx.store.check(signal);
     await removeIncomplete(ctx, service, await inFlight(deps));
@@ -78,7 +78,7 @@ export async function restoreService(deps: OperationDeps, desired: DesiredState,
   const ctx: BackupDeps = { ...deps.backup, stack: m.stack };
   await verifyBeforeRestore(ctx, m, m.artifacts);
   const safety = opts.safetyBackup && d.agent.backup ? await backupService(deps, desired, m.service, 'pre-restore') : undefined;
-  return withLock(deps, m.service, `restore of backup ${m.id}`, async () => {
+  return withServiceLock(deps, m.service, `restore of backup ${m.id}`, async () => {
     const c = await mustFind(ctx, desired.stack, m.service);
     const files = m.artifacts.some((a) => a.kind === 'volume' || a.kind === 'path');
     if (files) {
@@ -97,7 +97,8 @@ export async function restoreService(deps: OperationDeps, desired: DesiredState,
   });
 }
 
-async function withLock<T>(deps: OperationDeps, service: string, purpose: string, fn: () => Promise<T>): Promise<T> {
+/** Runs `fn` holding the service's lock, waiting up to `lockTimeoutMs` for another operation to end. */
+export async function withServiceLock<T>(deps: OperationDeps, service: string, purpose: string, fn: () => Promise<T>): Promise<T> {
   const lock = await deps.locks.acquire(service, purpose, deps.lockTimeoutMs, (ms) => deps.backup.clock.sleep(ms));
   if (!lock.acquired) throw new AgentError('STATE_LOCKED', `service ${service} is busy: ${lock.holder.purpose} (pid ${lock.holder.pid}) since ${lock.holder.since}`);
   try {

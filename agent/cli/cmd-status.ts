@@ -21,6 +21,7 @@ export function formatStatus(v: StatusView): string {
   } else {
     lines.push(`Source:      ${src ? `${src.kind} ${src.location}` : '(not read yet)'}${src?.revision ? `   revision ${src.revision}` : ''}${src?.lastLoadedAt ? `   read ${shortTime(src.lastLoadedAt)}` : ''}`);
   }
+  if (v.notFetched) lines.push(`Remote:      branch ${src?.branch ?? '?'} is at ${v.notFetched.revision.slice(0, 12)}, not fetched by the agent yet: it fetches at every interval and on the webhook`);
   if (src?.error) lines.push(`             last ${src.kind === 'git' ? 'fetch' : 'read'} FAILED ${shortTime(src.errorAt)}: ${src.error}`);
   if (v.lastAppliedCommit) lines.push(`Applied:     ${describeCommit(v.lastAppliedCommit)}`);
   else if (v.lastAppliedRevision) lines.push(`Applied:     revision ${v.lastAppliedRevision}`);

@@ -1,4 +1,4 @@
-import { errorMessage, isAgentError } from '../core/errors.js';
+import { AgentError, errorMessage, isAgentError } from '../core/errors.js';
 import { LABELS } from '../core/labels.js';
 import type { ValidationIssue } from '../model/issues.js';
 import type { ContainerInfo } from '../model/actual.js';
@@ -56,6 +56,8 @@ export interface StatusView {
   recentTransactions: TransactionRecord[];
   /** What could not be read live (the engine, the source): the view then falls back to the recorded state. */
   liveErrors: string[];
+  /** Git: the branch's tip on the server now, when the agent has not fetched it yet. */
+  notFetched?: { revision: string };
 }
 
 /**
@@ -120,6 +122,12 @@ export async function buildStatusView(rt: ReadOnlyRuntime, version: string): Pro
     }
   }
   if (live) view.conditions = liveConditions(state, live, !!holder, rt.clock.now());
+  const remote = await remoteTip(rt).catch((err: unknown) => {
+    view.liveErrors.push(`source: ${errorMessage(err)}`);
+    return undefined;
+  });
+  const fetched = view.source?.commit?.sha ?? view.source?.revision;
+  if (remote && remote !== fetched) view.notFetched = { revision: remote };
 
   const backups = new Map<string, BackupManifest>();
   try {
@@ -165,6 +173,16 @@ function liveConditions(state: AgentState, live: { plan?: Plan; engineDown?: Blo
   const conds = computeConditions({ state: live.invalid ? { ...state, invalid: live.invalid } : state, ...(live.plan ? { pending: live.plan } : {}), ...(blocked ? { blocked } : {}), now: new Date(now).toISOString() });
   const reconciling = state.conditions.find((c) => c.type === 'Reconciling');
   return agentRunning && reconciling?.status === 'True' ? conds.map((c) => (c.type === 'Reconciling' ? reconciling : c)) : conds;
+}
+
+/** The branch's tip on the server, within a few seconds (status must stay quick when the server is down). */
+async function remoteTip(rt: ReadOnlyRuntime): Promise<string | undefined> {
+  if (!rt.source.remoteRevision) return undefined;
+  const timeout = AbortSignal.timeout(5000);
+  return Promise.race([
+    rt.source.remoteRevision(timeout),
+    new Promise<undefined>((_resolve, reject) => timeout.addEventListener('abort', () => reject(new AgentError('SOURCE_UNAVAILABLE', `${rt.source.location} did not answer within 5 s`)), { once: true })),
+  ]);
 }
 
 function currentContainers(services: Record<string, { current?: ContainerInfo }>): Map<string, ContainerInfo> {

@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'SOURCE_UNAVAILABLE'
   | 'SOURCE_AUTH_FAILED'
   | 'DOCKER_UNAVAILABLE'
+  | 'DOCKER_ERROR'
   | 'IMAGE_NOT_FOUND'
   | 'PULL_FAILED'
   | 'PULL_AUTH_FAILED'
@@ -20,6 +21,8 @@ export type ErrorCode =
   | 'REVERT_FAILED'
   | 'DEPENDENCY_NOT_READY'
   | 'BACKUP_FAILED'
+  | 'JOB_FAILED'
+  | 'NOTIFY_FAILED'
   | 'STATE_LOCKED'
   | 'STATE_CORRUPT'
   | 'STATE_IO'
@@ -37,6 +40,8 @@ const defaultClass: Record<ErrorCode, ErrorClass> = {
   // The credentials may be fixed (a file rotated) without a restart: retried with back-off.
   SOURCE_AUTH_FAILED: 'transient',
   DOCKER_UNAVAILABLE: 'transient',
+  // The engine refused a call (4xx, terminal); 5xx answers are made transient where they are raised.
+  DOCKER_ERROR: 'terminal',
   IMAGE_NOT_FOUND: 'terminal',
   PULL_FAILED: 'transient',
   PULL_AUTH_FAILED: 'terminal',
@@ -47,6 +52,8 @@ const defaultClass: Record<ErrorCode, ErrorClass> = {
   REVERT_FAILED: 'terminal',
   DEPENDENCY_NOT_READY: 'waiting',
   BACKUP_FAILED: 'transient',
+  JOB_FAILED: 'transient',
+  NOTIFY_FAILED: 'transient',
   STATE_LOCKED: 'transient',
   STATE_CORRUPT: 'terminal',
   STATE_IO: 'transient',

@@ -362,7 +362,7 @@ function translate(err: unknown, what: string): AgentError {
     return new AgentError('DOCKER_UNAVAILABLE', `Docker engine unreachable (${code}) during ${what}`, { cause: err });
   }
   if ((err as Error | null)?.name === 'AbortError') return new AgentError('ABORTED', `${what} aborted`, { cause: err });
-  return new AgentError('INTERNAL', `${what} failed: ${engineMessage(err)}`, { cause: err, data: { status: statusOf(err) }, class: statusOf(err) !== undefined && (statusOf(err) as number) >= 500 ? 'transient' : 'terminal' });
+  return new AgentError('DOCKER_ERROR', `${what} failed: ${engineMessage(err)}`, { cause: err, data: { status: statusOf(err) }, class: statusOf(err) !== undefined && (statusOf(err) as number) >= 500 ? 'transient' : 'terminal' });
 }
 
 function pullError(err: unknown, ref: string): AgentError {

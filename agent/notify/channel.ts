@@ -30,14 +30,13 @@ export type SendFailureKind = 'timeout' | 'rejected' | 'auth' | 'http' | 'networ
 
 /**
  * A send that failed. It never leaves the notifier (notify() does not throw): it ends up in
- * the channel's status and in the log. The ErrorCode union has no notification code yet, so
- * it is INTERNAL with the transient class, and `kind` says what went wrong.
+ * the channel's status and in the log; `kind` says what went wrong.
  */
 export class NotifySendError extends AgentError {
   readonly kind: SendFailureKind;
 
   constructor(kind: SendFailureKind, message: string, options: { cause?: unknown; data?: Record<string, unknown> } = {}) {
-    super('INTERNAL', message, { class: 'transient', data: { ...options.data, kind }, cause: options.cause });
+    super('NOTIFY_FAILED', message, { data: { ...options.data, kind }, cause: options.cause });
     this.name = 'NotifySendError';
     this.kind = kind;
   }

@@ -32,6 +32,8 @@ export interface GitReader {
   fetch(signal?: AbortSignal): Promise<string>;
   /** The tip of the last successful fetch; undefined before the first. */
   lastFetched(): Promise<string | undefined>;
+  /** The branch's tip on the server, asked without fetching anything (`git ls-remote`). */
+  remoteTip(signal?: AbortSignal): Promise<string | undefined>;
   commitInfo(sha: string): Promise<CommitInfo>;
   /** The raw commit and its signature, for verification. */
   signedPayload(sha: string): Promise<{ payload: string; signature?: string }>;

@@ -9,6 +9,8 @@ export interface DesiredSource {
   readonly branch?: string;
   readonly path?: string;
   read(signal?: AbortSignal): Promise<SourceSnapshot>;
+  /** Git: the branch's tip on the server, asked without fetching (status shows a commit the agent has not fetched yet). */
+  remoteRevision?(signal?: AbortSignal): Promise<string | undefined>;
   /** Calls back when the source may have changed; returns a function that stops watching. */
   watch?(onChange: () => void): Promise<() => Promise<void>>;
 }

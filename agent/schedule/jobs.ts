@@ -1,5 +1,5 @@
 import { AgentError, errorMessage } from '../core/errors.js';
-import { backupService, type OperationDeps } from '../backup/operations.js';
+import { backupService, withServiceLock, type OperationDeps } from '../backup/operations.js';
 import type { DesiredState, JobSpec } from '../model/desired.js';
 import { renewCertificates, type CertbotResult } from './certbot.js';
 
@@ -32,7 +32,7 @@ export async function runJob(deps: JobDeps, desired: DesiredState | undefined, j
     const ops = deps.operations();
     const reload = job.certbot.reload ? desired.services[job.certbot.reload.service]?.agent.health : undefined;
     try {
-      const result = await renewCertificates({ docker: ops.backup.docker, log: ops.backup.log, gate: ops.gate }, desired.stack, job.certbot, reload);
+      const result = await renewCertificates({ docker: ops.backup.docker, log: ops.backup.log, gate: ops.gate, withServiceLock: (service, purpose, fn) => withServiceLock(ops, service, purpose, fn) }, desired.stack, job.certbot, reload);
       deps.onCertificates?.(job, { ok: true, result });
       return result.renewed.length === 0 ? 'no certificate was due for renewal' : `renewed ${result.renewed.join(', ')}${result.reloaded ? `; ${result.reloaded} reloaded and healthy` : ''}`;
     } catch (err) {

@@ -89,12 +89,14 @@ const PROBE = 'wget -q -O /dev/null http://127.0.0.1:${PORT}/ || exit 1';
 /** Dockerfile and context of one fixture version. */
 function webContext(version: FixtureVersion): Record<string, string> {
   const kind = FIXTURE_BEHAVIOUR[version];
-  let health = `HEALTHCHECK --interval=1s --timeout=2s --start-period=1s --retries=3 CMD ${PROBE}`;
+  // Docker's first check comes one interval after start: short, so that its own health says healthy
+  // soon after the agent's gate (which runs the same command at once) has passed.
+  let health = `HEALTHCHECK --interval=500ms --timeout=2s --start-period=1s --retries=3 CMD ${PROBE}`;
   let cmd = HTTPD;
   const files: Record<string, string> = { 'index.html': `${version}\n`, health: 'ok\n' };
   if (kind === 'crash') cmd = 'echo "fatal: config invalid" >&2; exit 3';
   if (kind === 'unhealthy') {
-    health = 'HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD false';
+    health = 'HEALTHCHECK --interval=500ms --timeout=2s --retries=2 CMD false';
     delete files.health;
   }
   if (kind === 'slow') {

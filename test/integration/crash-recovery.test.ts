@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../agent/cli/exit-codes.js';
 import { FORWARD_PHASES, ROLLBACK_PHASES } from '../../agent/model/journal.js';
-import { AgentFixture } from './support/agent-cli.js';
+import { AgentFixture, eventually } from './support/agent-cli.js';
 
 const GOOD = ['1.0.0', '1.1.0', '1.2.0'] as const;
 
@@ -64,7 +64,8 @@ describe.each([
     const s = await f.status();
     expect(s.interruptedTransactions).toEqual([]);
     const svc = s.services[0];
-    expect(svc?.running?.health).toBe('healthy');
+    // Docker's own verdict comes with its next check, after the agent's gate ran the same command.
+    await eventually('Docker to report the container healthy', async () => (await f.status()).services[0]?.running?.health === 'healthy', 15_000, 100);
     expect(svc?.lastTransaction?.result).toBe(failing ? 'rolled-back' : 'succeeded');
     // What happened is in the history: the interrupted transaction, finished or dropped on restart.
     const recent = s.recentTransactions.slice(-2);

@@ -15,7 +15,7 @@ import { GitWorkspace, OPERATOR, RENOVATE, readFileAtHead } from '../harness/git
 import { generateTestKey, verifyCommitSignature } from '../harness/git-sign.js';
 import { git as gitCli, withCliClone } from '../harness/git-cli.js';
 import { freePort, uniqueName } from '../harness/ports.js';
-import { AgentFixture, eventually } from './support/agent-cli.js';
+import { AgentFixture, CLI, eventually, runNode } from './support/agent-cli.js';
 
 const PASSWORD = `pw-${randomBytes(6).toString('hex')}`;
 const RENOVATE_JSON = `${JSON.stringify({ $schema: 'https://docs.renovatebot.com/renovate-schema.json', enabledManagers: ['docker-compose'], packageRules: [] }, null, 2)}\n`;
@@ -55,6 +55,32 @@ async function bump(version: string, opts: Parameters<AgentFixture['webYaml']>[0
 }
 
 describe('sync from Git', () => {
+  it('a wrong password is named as such: HTTP 401 and the URL without credentials, not "the operation was canceled"', async () => {
+    f.useGit(url, 'not-the-password');
+    const r = await f.run('apply');
+    expect(r.code).toBe(EXIT.unavailable);
+    expect(r.stderr).toContain(`fetch ${url}: the server refused the credentials of agent (HTTP 401)`);
+    expect(r.stderr).toContain('[SOURCE_AUTH_FAILED]');
+    expect(r.stderr).not.toMatch(/not-the-password|operation was canceled/i);
+    const s = await f.status();
+    expect(s.conditions.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'SourceUnavailable' });
+  });
+
+  it('no credentials configured for a server that asks for them: says so', async () => {
+    f.gitEnv = { AGENT_HOST_NAME: 'test-host' };
+    const r = await f.run('apply');
+    expect(r.code).toBe(EXIT.unavailable);
+    expect(r.stderr).toContain(`fetch ${url}: the server asks for credentials (HTTP 401) and none are configured`);
+  });
+
+  it('agent validate <dir> checks that directory, whatever AGENT_GIT_* says (an explicit directory wins)', async () => {
+    f.writeDesired(f.webYaml({ version: '1.0.0' }));
+    const r = await runNode([CLI, 'validate', f.sourceDir, '--state-dir', f.stateDir], { AGENT_GIT_USERNAME: 'agent', AGENT_GIT_PATH: 'desired-state' });
+    expect(r.stderr).not.toContain("must have required property 'url'");
+    expect(r.stdout).toContain(`${f.sourceDir}: valid`);
+    expect(r.code).toBe(EXIT.ok);
+  });
+
   it('applies a version bump pushed to the branch; status shows repository, branch and commits, credentials redacted', async () => {
     expect((await f.run('apply')).code).toBe(EXIT.ok);
     expect(await f.page()).toBe('1.0.0');
@@ -175,7 +201,9 @@ describe('a failed update is written back to Git', () => {
     // The quarantined version, asked for again, is refused; the next version is not.
     await bump('1.3.0', {}, 'Try 1.3.0 again');
     const refused = await f.run('apply');
-    expect(refused.code).toBe(EXIT.ok);
+    // Not applied, and the exit code says the host does not run what Git asks for.
+    expect(refused.code).toBe(EXIT.updateFailed);
+    expect(refused.stderr).toMatch(/web is held \(1\.3\.0 is quarantined in renovate\.json/);
     expect(await f.page()).toBe('1.0.0');
     const q = await f.status();
     expect(q.quarantined).toEqual([expect.objectContaining({ service: 'web', version: '1.3.0', blocking: true })]);
@@ -270,12 +298,16 @@ describe('webhook', () => {
     const post = (headers: Record<string, string>) => fetch(`http://127.0.0.1:${port}/hooks/git`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
     const sign = (key: string) => createHmac('sha256', key).update(body).digest('hex');
 
+    const passBefore = (await f.status()).lastReconcile?.startedAt;
     expect((await post({})).status).toBe(401);
     expect((await post({ 'X-Gitea-Signature': sign('wrong-secret') })).status).toBe(401);
     expect((await post({ 'X-Hub-Signature-256': `sha256=${'0'.repeat(64)}` })).status).toBe(401);
-    await new Promise((r) => setTimeout(r, 3000));
+    // A refused call triggers nothing: no pass started (a pass would start at once), nothing accepted.
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await f.status()).lastReconcile?.startedAt).toBe(passBefore);
     expect(await f.page()).toBe('1.0.0');
-    expect(logs).toContain('Webhook refused');
+    expect(logs.match(/Webhook refused/g)).toHaveLength(3);
+    expect(logs).not.toContain('Webhook accepted');
 
     const ok = await post({ 'X-Gitea-Signature': sign(secret) });
     expect(ok.status).toBe(202);

@@ -56,8 +56,10 @@ describe('maintenance windows', () => {
     expect((await f.run('apply')).code).toBe(EXIT.ok);
     expect(await f.page()).toBe('1.0.0');
     f.writeDesired(yaml('1.1.0'));
+    // Nothing fails, but the host is not yet as desired: apply says so (exit 10) and why.
     const waiting = await f.run('apply');
-    expect(waiting.code, waiting.stdout + waiting.stderr).toBe(EXIT.ok);
+    expect(waiting.code, waiting.stdout + waiting.stderr).toBe(EXIT.changesPending);
+    expect(waiting.stderr).toMatch(/not as desired yet: web: waiting for the maintenance window/);
     expect(await f.page()).toBe('1.0.0');
     const s = await f.status();
     expect(s.services[0]?.pending).toMatchObject({ action: 'none', nextWindow: expect.stringMatching(/-01-01T03:00:00\.000Z$/) });
@@ -83,6 +85,8 @@ describe('certificate renewal', () => {
     const agent = f.start('run', ['--interval', '1h', '--listen', '']);
     try {
       await eventually('a renewal run with nothing due', async () => (await f.status()).jobs[0]?.lastMessage === 'no certificate was due for renewal', 60_000);
+      // The first deploy may still be in its health gate (a loaded machine): the job runs every 2 s from the start.
+      await eventually('the first deploy', async () => (await f.status()).services[0]?.lastTransaction?.result === 'succeeded', 60_000);
       expect(await f.inService('cat /tmp/reloads 2>/dev/null || echo none')).toBe('none');
       writeFileSync(join(le, 'due'), '');
       await eventually('the renewal and the reload', async () => (await f.status()).jobs[0]?.lastMessage === 'renewed /etc/letsencrypt/live/example.org; web reloaded and healthy', 30_000, 200).catch(async (err: Error) => {

@@ -36,6 +36,7 @@ export function createGitSource(o: GitSourceOptions): DesiredSource & { repo: Gi
     branch: o.repo.branch,
     path: o.path,
     repo: o.repo,
+    remoteRevision: (signal) => o.repo.remoteTip(signal),
     async read(signal): Promise<SourceSnapshot> {
       if (o.offline) {
         const tip = await o.repo.lastFetched();

@@ -111,6 +111,19 @@ export class GitRepo implements GitPort {
     }
   }
 
+  async remoteTip(signal?: AbortSignal): Promise<string | undefined> {
+    if (signal?.aborted) throw new AgentError('ABORTED', 'ls-remote aborted');
+    const auth = this.authCallbacks('fetch');
+    try {
+      const refs = await git.listServerRefs({ http, url: this.url, prefix: `refs/heads/${this.branch}`, onAuth: auth.onAuth, onAuthFailure: auth.onAuthFailure });
+      return refs.find((r) => r.ref === `refs/heads/${this.branch}`)?.oid;
+    } catch (err) {
+      const refused = auth.error();
+      if (refused) throw refused;
+      throw new AgentError('SOURCE_UNAVAILABLE', `ls-remote ${this.location} failed: ${describeGitError(err)}`, { cause: err, data: { url: this.location } });
+    }
+  }
+
   /** The last fetched tip, if any fetch ever succeeded. */
   async lastFetched(): Promise<string | undefined> {
     try {

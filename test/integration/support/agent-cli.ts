@@ -96,7 +96,7 @@ export class AgentFixture {
       ...(o.backup ? [`      backup: {volumes: [data], consistency: live, restoreOnRollback: ${o.backup.restoreOnRollback}}`] : []),
       '      health:',
       `        timeout: ${o.timeout ?? '20s'}`,
-      `        stabilization: ${o.stabilization ?? '1s'}`,
+      `        stabilization: ${o.stabilization ?? '500ms'}`,
       '        probes:',
       probes,
       o.extra ?? '',

@@ -1,30 +1,40 @@
 /**
  * Malformed desired states, each with the words its first error must contain. `content` may
- * use the fixture (its image, its port) to be otherwise valid.
+ * use the fixture (its stack name, its images) to be otherwise valid. Every case runs in-process
+ * through the loader (test/unit/bad-input.test.ts); those marked `agent` are also fed to a running
+ * `agent run` (test/integration/bad-input.test.ts), for what the agent adds: refused while it
+ * runs, nothing touched, the agent still up.
  */
-import type { AgentFixture } from './agent-cli.js';
+
+/** What a case may use of the test fixture. */
+export interface BadInputFixture {
+  stack: string;
+  image(version: string): string;
+}
 
 export interface BadInput {
   name: string;
-  content: string | ((f: AgentFixture) => string);
+  content: string | ((f: BadInputFixture) => string);
   /** Words the first error's message contains. */
   expect: string;
   line?: number;
   file?: string;
+  /** Also fed to a running agent: one case of each kind of mistake. */
+  agent?: true;
 }
 
 const D = `sha256:${'a'.repeat(64)}`;
 /** A valid service around one broken part. */
-const svc = (extra: string, image?: string, network = 'host') => (f: AgentFixture) => `name: ${f.stack}\nservices:\n  web:\n    image: ${image ?? f.image('1.0.0')}\n    network_mode: ${network}\n${extra}`;
-const two = (a: string, b: string) => (f: AgentFixture) => `name: ${f.stack}\nservices:\n  a:\n    image: ${f.image('1.0.0')}\n${a}  b:\n    image: ${f.image('1.0.0')}\n${b}`;
+const svc = (extra: string, image?: string, network = 'host') => (f: BadInputFixture) => `name: ${f.stack}\nservices:\n  web:\n    image: ${image ?? f.image('1.0.0')}\n    network_mode: ${network}\n${extra}`;
+const two = (a: string, b: string) => (f: BadInputFixture) => `name: ${f.stack}\nservices:\n  a:\n    image: ${f.image('1.0.0')}\n${a}  b:\n    image: ${f.image('1.0.0')}\n${b}`;
 
 export const BAD_INPUTS: BadInput[] = [
   // YAML syntax
   { name: 'unclosed flow sequence', content: 'services:\n  web: [\n', expect: 'flow sequence' },
   { name: 'tab indentation', content: 'services:\n\tweb: {}\n', expect: 'tab' },
-  { name: 'unclosed quote', content: 'services:\n  web:\n    image: "abc\n', expect: 'quote' },
+  { name: 'unclosed quote', agent: true, content: 'services:\n  web:\n    image: "abc\n', expect: 'quote' },
   { name: 'bad indentation', content: 'services:\n  web:\n    image: x\n   command: y\n', expect: 'all mapping items must start at the same column' },
-  { name: 'duplicate key', content: svc('    image: other:1\n'), expect: 'unique' },
+  { name: 'duplicate key', agent: true, content: svc('    image: other:1\n'), expect: 'unique' },
   { name: 'a document that is a list', content: '- a\n- b\n', expect: 'must be a map' },
   { name: 'a scalar document', content: 'hello\n', expect: 'must be a map' },
   { name: 'empty file', content: '', expect: 'empty' },
@@ -34,9 +44,9 @@ export const BAD_INPUTS: BadInput[] = [
   { name: 'no services key', content: 'name: x\n', expect: 'missing required key "services"' },
   { name: 'services is a list', content: 'services: [web]\n', expect: 'must be a map' },
   { name: 'unknown top-level key', content: (f) => `name: ${f.stack}\nservies: {}\nservices: {}\n`, expect: 'unknown key "servies"' },
-  { name: 'unknown Compose key', content: svc('    networks: [front]\n'), expect: 'unknown key "networks"' },
+  { name: 'unknown Compose key', agent: true, content: svc('    networks: [front]\n'), expect: 'unknown key "networks"' },
   { name: 'misspelt key', content: svc('    enviroment: {A: 1}\n'), expect: 'unknown key "enviroment"' },
-  { name: 'image missing', content: (f) => `name: ${f.stack}\nservices:\n  web:\n    network_mode: host\n`, expect: 'missing required key "image"' },
+  { name: 'image missing', agent: true, content: (f) => `name: ${f.stack}\nservices:\n  web:\n    network_mode: host\n`, expect: 'missing required key "image"' },
   { name: 'image is a number', content: svc('', '42'), expect: 'must be a string, not the number 42' },
   { name: 'init is a string', content: svc('    init: "yes"\n'), expect: 'true or false' },
   { name: 'unknown restart policy', content: svc('    restart: sometimes\n'), expect: 'must be' },
@@ -60,29 +70,31 @@ export const BAD_INPUTS: BadInput[] = [
   // Cross-service
   { name: 'unknown dependency', content: svc('    depends_on: [db]\n'), expect: 'unknown service "db"' },
   { name: 'dependency on itself', content: svc('    depends_on: [web]\n'), expect: 'depends on itself' },
-  { name: 'dependency cycle', content: two('    depends_on: [b]\n', '    depends_on: [a]\n'), expect: 'dependency cycle' },
+  { name: 'dependency cycle', agent: true, content: two('    depends_on: [b]\n', '    depends_on: [a]\n'), expect: 'dependency cycle' },
   { name: 'duplicate host port', content: two('    ports: ["127.0.0.1:18555:80"]\n', '    ports: ["127.0.0.1:18555:81"]\n'), expect: 'already published' },
-  { name: 'same service in two files', file: 'zz-other.yaml', content: (f) => `name: ${f.stack}\nservices:\n  web:\n    image: ${f.image('1.1.0')}\n`, expect: 'already defined in stack.yaml' },
+  { name: 'same service in two files', agent: true, file: 'zz-other.yaml', content: (f) => `name: ${f.stack}\nservices:\n  web:\n    image: ${f.image('1.1.0')}\n`, expect: 'already defined in stack.yaml' },
   { name: 'stack names that disagree', file: 'zz-other.yaml', content: () => 'name: another-stack\nservices: {}\n', expect: 'differs from' },
   // Paths
   { name: 'relative bind mount', content: svc('    volumes: ["./data:/data"]\n'), expect: 'absolute host path' },
   { name: 'bind mount escaping with ..', content: svc('    volumes: ["/srv/../etc:/etc/app"]\n'), expect: 'must not contain ".."' },
   { name: 'container path escaping with ..', content: svc('    volumes: ["/srv/data:/data/../../etc"]\n'), expect: 'must not contain ".."' },
   { name: 'anonymous volume', content: svc('    volumes: ["/data"]\n'), expect: 'anonymous volume' },
-  { name: 'undeclared named volume', content: svc('    volumes: ["data:/data"]\n'), expect: 'not declared' },
+  { name: 'undeclared named volume', agent: true, content: svc('    volumes: ["data:/data"]\n'), expect: 'not declared' },
   { name: 'backup path with ..', content: svc('    x-agent:\n      backup: {paths: ["/data/../../etc/shadow"]}\n'), expect: 'must not contain ".."' },
   { name: 'backup of a volume the service does not mount', content: (f) => `${svc('    x-agent:\n      backup: {volumes: [data]}\n')(f)}volumes:\n  data: {}\n`, expect: 'not mounted by service' },
   { name: 'certbot volume with ..', content: (f) => `${svc('')(f)}x-agent:\n  jobs:\n    renew: {schedule: "0 3 * * 1", certbot: {image: ${f.image('1.0.0')}, volumes: ["/etc/../root:/x"]}}\n`, expect: 'no ".."' },
   // Jobs and windows
-  { name: 'invalid cron expression', content: (f) => `${svc('')(f)}x-agent:\n  jobs:\n    nightly: {schedule: "61 25 * * *", backup: {}}\n`, expect: 'invalid cron expression' },
+  { name: 'invalid cron expression', agent: true, content: (f) => `${svc('')(f)}x-agent:\n  jobs:\n    nightly: {schedule: "61 25 * * *", backup: {}}\n`, expect: 'invalid cron expression' },
   { name: 'unknown time zone', content: (f) => `${svc('')(f)}x-agent:\n  jobs:\n    nightly: {schedule: "0 2 * * *", timezone: Mars/Olympus, backup: {}}\n`, expect: 'unknown time zone' },
   { name: 'maintenance window without duration', content: svc('    x-agent:\n      window: {schedule: "0 22 * * *"}\n'), expect: 'missing required key "duration"' },
   // Variables and size
-  { name: 'unset variable', content: svc('    environment: {PASSWORD: "${NOT_SET_ANYWHERE}"}\n'), expect: 'variable NOT_SET_ANYWHERE is not set' },
+  { name: 'unset variable', agent: true, content: svc('    environment: {PASSWORD: "${NOT_SET_ANYWHERE}"}\n'), expect: 'variable NOT_SET_ANYWHERE is not set' },
   { name: 'unterminated variable', content: svc('    environment: {A: "${B"}\n'), expect: 'unterminated' },
-  { name: 'alias bomb', content: `x-a: &a [1,1,1,1,1,1,1,1,1,1]\nx-b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nx-c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nx-d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\nx-e: [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nservices: {}\n`, expect: 'alias' },
-  { name: 'a 10 MB file', content: () => `services: {}\nx-padding: "${'x'.repeat(10 * 1024 * 1024)}"\n`, expect: 'the limit is 1.0 MiB', line: 1 },
+  { name: 'alias bomb', agent: true, content: `x-a: &a [1,1,1,1,1,1,1,1,1,1]\nx-b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nx-c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nx-d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\nx-e: [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nservices: {}\n`, expect: 'alias' },
+  { name: 'a 10 MB file', agent: true, content: () => `services: {}\nx-padding: "${'x'.repeat(10 * 1024 * 1024)}"\n`, expect: 'the limit is 1.0 MiB', line: 1 },
   { name: 'reserved label', content: svc('    labels: {io.gitops-agent.stack: evil}\n'), expect: 'reserved' },
   { name: 'digest that is not hex', content: svc('', `nginx:1.0@sha256:${'z'.repeat(64)}`), expect: 'not a valid image reference' },
   { name: 'valid digest on a bad name', content: svc('', `-bad/name:1@${D}`), expect: 'not a valid image reference' },
+  { name: 'digest that is not sha256', agent: true, content: svc('', `reg.example:5000/web:1.0@md5:${'0'.repeat(32)}`), expect: 'digest algorithm "md5"' },
+  { name: 'unclosed quote far from the end', content: (f) => `name: ${f.stack}\nservices:\n  web:\n    image: "${f.image('1.0.0')}\n    network_mode: host\n    restart: always\n`, expect: 'missing closing quote', line: 4 },
 ];

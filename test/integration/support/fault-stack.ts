@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
 import { LABELS } from '../../../agent/core/labels.js';
 import type { AgentEvent, AgentEventType } from '../../../agent/notify/events.js';
@@ -58,14 +58,33 @@ export function lastTx(s: StatusView, service: string): TransactionRecord | unde
   return s.services.find((x) => x.name === service)?.lastTransaction;
 }
 
-/** One `agent run` process; alive until stopped, killed, or crashed. */
+/** The secret of the agent's webhook in the fault suite: a push is announced at once, as a forge does. */
+const HOOK_SECRET = randomBytes(16).toString('hex');
+
+/**
+ * One `agent run` process; alive until stopped, killed, or crashed. It polls every 2 s and
+ * listens for the webhook, which every push of the suite calls.
+ */
 export class AgentProcess {
   private readonly p: ReturnType<AgentFixture['start']>;
   result: CliResult | undefined;
 
-  constructor(f: AgentFixture, env: Record<string, string>) {
-    this.p = f.start('run', ['--interval', '2s', '--listen', ''], env);
+  constructor(
+    f: AgentFixture,
+    env: Record<string, string>,
+    readonly hookPort: number,
+  ) {
+    this.p = f.start('run', ['--interval', '2s', '--listen', `127.0.0.1:${hookPort}`], { AGENT_WEBHOOK_SECRET_ENV: 'FAULT_HOOK_SECRET', FAULT_HOOK_SECRET: HOOK_SECRET, ...env });
     void this.p.done.then((r) => (this.result = r));
+  }
+
+  /** A signed push event for the branch: the agent syncs now instead of at its next poll. */
+  async announcePush(): Promise<void> {
+    if (!this.alive) return;
+    const body = JSON.stringify({ ref: 'refs/heads/main' });
+    const signature = createHmac('sha256', HOOK_SECRET).update(body).digest('hex');
+    // The agent may be starting or paused at a failpoint: the poll takes over then.
+    await fetch(`http://127.0.0.1:${this.hookPort}/hooks/git`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-gitea-signature': signature }, body, signal: AbortSignal.timeout(2000) }).catch(() => undefined);
   }
 
   get pid(): number {
@@ -103,6 +122,8 @@ export class FaultStack {
   storeEnv: Record<string, string>;
 
   private constructor(
+    /** The agent's HTTP listener (the webhook). */
+    readonly hookPort: number,
     readonly f: AgentFixture,
     readonly engine: TestEngine,
     readonly registry: TestRegistry,
@@ -146,7 +167,7 @@ export class FaultStack {
     await git.createRepo(repo);
     const url = git.repoUrl(repo);
     f.useGit(url, PASSWORD);
-    const stack = new FaultStack(f, engine, registry, git, hooks, store, pg, await freePort());
+    const stack = new FaultStack(await freePort(), f, engine, registry, git, hooks, store, pg, await freePort());
     stack.ws = await GitWorkspace.init(url, git.auth || undefined, { 'desired-state/stack.yaml': stack.yaml(stack.good), 'renovate.json': RENOVATE_JSON }, 'Deploy PostgreSQL and web');
     const r = await f.run('apply', [], stack.env, 300_000);
     if (r.code !== 0) throw new Error(`first deploy failed (${r.code}): ${r.stdout}${r.stderr}`);
@@ -188,7 +209,7 @@ export class FaultStack {
       ...env({ PORT: String(this.f.port), ...s.web.env }),
       '    x-agent:',
       '      policy: manual',
-      `      health: {timeout: ${s.web.timeout ?? '20s'}, stabilization: ${s.web.stabilization ?? '1s'}, probes: [{http: "${probe}", interval: 250ms}]}`,
+      `      health: {timeout: ${s.web.timeout ?? '20s'}, stabilization: ${s.web.stabilization ?? '500ms'}, probes: [{http: "${probe}", interval: 250ms}]}`,
       'volumes:',
       '  pgdata: {}',
       '',
@@ -206,6 +227,7 @@ export class FaultStack {
     await this.ws.write('desired-state/stack.yaml', this.yaml(this.spec(change)));
     const sha = await this.ws.commit(message, { author: RENOVATE });
     await this.ws.push();
+    await this.agent?.announcePush();
     return sha;
   }
 
@@ -221,7 +243,7 @@ export class FaultStack {
   }
 
   startAgent(env: Record<string, string> = {}): AgentProcess {
-    this.agent = new AgentProcess(this.f, { ...this.env, ...env });
+    this.agent = new AgentProcess(this.f, { ...this.env, ...env }, this.hookPort);
     return this.agent;
   }
 

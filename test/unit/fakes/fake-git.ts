@@ -64,6 +64,10 @@ export class FakeGit implements GitPort {
     return this.fetched;
   }
 
+  async remoteTip(): Promise<string> {
+    return this.tip;
+  }
+
   async commitInfo(sha: string): Promise<CommitInfo> {
     const c = this.commitOf(sha);
     const [subject, ...rest] = c.message.split('\n');

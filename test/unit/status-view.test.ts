@@ -1,0 +1,65 @@
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { noFailpoints } from '../../agent/core/failpoints.js';
+import { runHealthGate } from '../../agent/health/gate.js';
+import { buildStatusView } from '../../agent/cli/status-view.js';
+import type { ReadOnlyRuntime } from '../../agent/cli/runtime.js';
+import type { AgentConfig } from '../../agent/config/config.js';
+import { AgentError } from '../../agent/core/errors.js';
+import { noBackup } from '../../agent/ports/tx-backup.js';
+import type { BackupStore } from '../../agent/ports/backup-store.js';
+import { reconcileOnce, type ReconcileDeps } from '../../agent/reconcile/reconcile.js';
+import { createGitSource } from '../../agent/source/git/git-source.js';
+import { fakeClock } from './fakes/clock.js';
+import { FakeDocker } from './fakes/fake-docker.js';
+import { FakeGit } from './fakes/fake-git.js';
+import { MemoryState } from './fakes/memory-state.js';
+
+const IMAGE = `reg:5000/web:1.0.0@sha256:${'a'.repeat(64)}`;
+const STACK = `name: demo\nservices:\n  web:\n    image: ${IMAGE}\n    network_mode: host\n    restart: always\n    x-agent:\n      health: {timeout: 5s, stabilization: 1s}\n`;
+const silent = pino({ level: 'silent' });
+
+/** A host that deployed its stack; then `status` as the command builds it, from the same state. */
+async function deployed() {
+  const clock = fakeClock();
+  const git = new FakeGit({ 'desired-state/stack.yaml': STACK });
+  const docker = new FakeDocker();
+  docker.addImage(IMAGE, 'healthy');
+  const state = new MemoryState();
+  const source = createGitSource({ repo: git, path: 'desired-state', renovateConfigPath: 'renovate.json', clock });
+  const base = { clock, source, docker, env: async () => ({}), defaultStack: 'demo', log: silent };
+  const deps: ReconcileDeps = { ...base, state, concurrency: 1, txBackup: () => noBackup, failpoint: noFailpoints, gate: (id, o, s) => runHealthGate({ docker, clock, pollMs: 100 }, id, o, s), newTxId: () => '20261201T100000Z-000001', secrets: async () => [] };
+  expect((await reconcileOnce(deps)).result).toBe('succeeded');
+  const store: BackupStore = { location: 'memory', list: async () => [] } as unknown as BackupStore;
+  const rt: ReadOnlyRuntime = { config: { stateDir: '/state', host: 'h', stack: 'demo' } as AgentConfig, log: silent, clock, docker, state, backupStore: store, source, env: async () => ({}), assessDeps: base };
+  const conditions = async () => Object.fromEntries((await buildStatusView(rt, '0.0.0')).conditions.map((c) => [c.type, `${c.status} ${c.reason}`]));
+  return { docker, deps, conditions };
+}
+
+describe('agent status: conditions follow the live state', () => {
+  it('a container stopped by hand is Degraded at once, before any pass repairs it', async () => {
+    const h = await deployed();
+    expect(await h.conditions()).toMatchObject({ Ready: 'True Succeeded', Degraded: 'False Succeeded' });
+    await h.docker.stopContainer((await h.docker.inspectContainer('demo-web'))!.id);
+    expect(await h.conditions()).toMatchObject({ Ready: 'False ServiceNotRunning', Degraded: 'True ServiceNotRunning' });
+  });
+
+  it('a container removed by hand likewise', async () => {
+    const h = await deployed();
+    await h.docker.removeContainer((await h.docker.inspectContainer('demo-web'))!.id);
+    expect(await h.conditions()).toMatchObject({ Degraded: 'True ServiceNotRunning' });
+  });
+
+  it('an engine that answers again is no longer DockerUnavailable, though the last pass said so', async () => {
+    const h = await deployed();
+    h.docker.failNext('ping', new AgentError('DOCKER_UNAVAILABLE', 'connect ECONNREFUSED'));
+    expect((await reconcileOnce(h.deps)).blocked?.reason).toBe('DockerUnavailable');
+    expect(await h.conditions()).toMatchObject({ Ready: 'True Succeeded' });
+  });
+
+  it('an engine that is down now is DockerUnavailable', async () => {
+    const h = await deployed();
+    h.docker.failNext('listContainers', new AgentError('DOCKER_UNAVAILABLE', 'connect ECONNREFUSED'), 2);
+    expect(await h.conditions()).toMatchObject({ Ready: 'False DockerUnavailable' });
+  });
+});
