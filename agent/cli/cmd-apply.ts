@@ -48,7 +48,7 @@ function reportView(r: ReconcileReport) {
  */
 function throwForExit(report: ReconcileReport): void {
   if (report.result === 'invalid') throw new ExitError(EXIT.invalidDesiredState, 'invalid desired state: nothing was applied');
-  if (report.result === 'error') throw new ExitError(report.blocked?.errorClass === 'transient' ? EXIT.unavailable : EXIT.internal, report.message);
+  if (report.result === 'error') throw new ExitError(report.blocked?.errorClass === 'transient' ? EXIT.unavailable : EXIT.internal, `${report.message}${report.blocked?.code ? ` [${report.blocked.code}]` : ''}`);
   if (report.result === 'failed') throw new ExitError(EXIT.updateFailed, 'an update did not succeed; see agent status');
   if (report.sourceError) throw new ExitError(EXIT.unavailable, `the source could not be fetched (${report.sourceError}); the last fetched commit was applied`);
   const steps = report.pending?.steps ?? [];

@@ -197,73 +197,41 @@ describe('the revert queue', () => {
 describe('the loop', () => {
   afterEach(() => vi.useRealTimers());
 
-  it('backs off after transient failures (2 s, 4 s, 8 s), and goes back to the interval once a pass succeeds', async () => {
+  /** Runs the loop on fake timers over `reports` (one per pass), for `ms`; the times of the passes. */
+  async function passTimes(o: { intervalMs: number; reports: ReconcileReport[]; ms: number }): Promise<number[]> {
     vi.useFakeTimers();
     const at: number[] = [];
-    const results: ReconcileReport[] = [
-      ...Array.from({ length: 3 }, (): ReconcileReport => ({ result: 'error', message: 'engine down', transactions: [], blocked: { reason: 'DockerUnavailable', message: 'down', errorClass: 'transient' } })),
-      { result: 'no-op', message: 'ok', transactions: [] },
-    ];
     const controller = new AbortController();
     const loop = createLoop({
-      intervalMs: 60_000,
+      intervalMs: o.intervalMs,
       jitter: 0,
       minBackoffMs: 2000,
       log: silent,
       reconcile: async () => {
         at.push(Date.now());
-        const next = results.shift();
-        if (!next) controller.abort();
-        return next ?? { result: 'no-op', message: 'ok', transactions: [] };
+        if (at.length >= o.reports.length) controller.abort();
+        return o.reports[at.length - 1] ?? { result: 'no-op', message: 'ok', transactions: [] };
       },
     });
     const done = loop.run(controller.signal);
-    await vi.advanceTimersByTimeAsync(2000 + 4000 + 8000 + 60_000 + 10);
+    await vi.advanceTimersByTimeAsync(o.ms);
     await done;
-    const gaps = at.slice(1).map((t, i) => t - (at[i] as number));
-    expect(gaps).toEqual([2000, 4000, 8000, 60_000]);
+    return at.slice(1).map((t, i) => t - (at[i] as number));
+  }
+
+  const engineDown: ReconcileReport = { result: 'error', message: 'engine down', transactions: [], blocked: { reason: 'DockerUnavailable', message: 'down', errorClass: 'transient' } };
+  const noOp: ReconcileReport = { result: 'no-op', message: 'ok', transactions: [] };
+
+  it('backs off after transient failures (2 s, 4 s, 8 s), and goes back to the interval once a pass succeeds', async () => {
+    expect(await passTimes({ intervalMs: 60_000, reports: [engineDown, engineDown, engineDown, noOp, noOp], ms: 2000 + 4000 + 8000 + 60_000 + 10 })).toEqual([2000, 4000, 8000, 60_000]);
   });
 
   it('a terminal failure (an invalid desired state) waits for the interval, not a back-off', async () => {
-    vi.useFakeTimers();
-    const at: number[] = [];
-    const controller = new AbortController();
-    const loop = createLoop({
-      intervalMs: 30_000,
-      jitter: 0,
-      minBackoffMs: 2000,
-      log: silent,
-      reconcile: async () => {
-        at.push(Date.now());
-        if (at.length === 3) controller.abort();
-        return { result: 'invalid', message: 'invalid', transactions: [] };
-      },
-    });
-    const done = loop.run(controller.signal);
-    await vi.advanceTimersByTimeAsync(60_010);
-    await done;
-    expect(at.slice(1).map((t, i) => t - (at[i] as number))).toEqual([30_000, 30_000]);
+    const invalid: ReconcileReport = { result: 'invalid', message: 'invalid', transactions: [] };
+    expect(await passTimes({ intervalMs: 30_000, reports: [invalid, invalid, invalid], ms: 60_010 })).toEqual([30_000, 30_000]);
   });
 
   it('a pass that pushed a revert is followed by another at once', async () => {
-    vi.useFakeTimers();
-    const at: number[] = [];
-    const controller = new AbortController();
-    const loop = createLoop({
-      intervalMs: 30_000,
-      jitter: 0,
-      minBackoffMs: 2000,
-      log: silent,
-      reconcile: async () => {
-        at.push(Date.now());
-        if (at.length === 2) controller.abort();
-        return { result: 'failed', message: 'rolled back', transactions: [], revertsPushed: at.length === 1 ? 1 : 0 };
-      },
-    });
-    const done = loop.run(controller.signal);
-    await vi.advanceTimersByTimeAsync(10);
-    await done;
-    expect(at).toHaveLength(2);
-    expect((at[1] as number) - (at[0] as number)).toBe(0);
+    expect(await passTimes({ intervalMs: 30_000, reports: [{ result: 'failed', message: 'rolled back', transactions: [], revertsPushed: 1 }, noOp], ms: 10 })).toEqual([0]);
   });
 });
