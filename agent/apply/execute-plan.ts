@@ -5,7 +5,7 @@ import type { Plan, PlanStep } from '../model/plan.js';
 import type { Waiting } from '../model/report.js';
 import type { DockerPort } from '../ports/docker.js';
 import type { ServiceLocks } from '../ports/state.js';
-import { runTransaction, type RecordOutcome, type TransactionOutcome } from './transaction.js';
+import { runTransaction, type RecordOutcome, type TransactionOutcome, type TransactionRequest } from './transaction.js';
 import type { TxDeps } from './types.js';
 
 export interface ExecuteDeps {
@@ -37,29 +37,37 @@ export async function executePlan(deps: ExecuteDeps, plan: Plan): Promise<Execut
   for (const wave of waves(plan)) {
     await runPool(wave, deps.concurrency, async (step) => {
       if (deps.signal?.aborted) return;
-      const blocker = await dependencyBlocker(deps.docker, plan.stack, step);
-      if (blocker) {
-        summary.waiting[step.service] = { reason: 'dependency-not-ready', message: blocker };
-        deps.log.warn({ service: step.service, reason: blocker }, 'Waiting for dependency');
-        return;
-      }
-      const lock = await deps.locks.tryAcquire(step.service, `${step.action} transaction`);
-      if (!lock.acquired) {
-        summary.waiting[step.service] = { reason: 'busy', message: `busy: ${lock.holder.purpose} (pid ${lock.holder.pid}) since ${lock.holder.since}` };
-        deps.log.info({ service: step.service, holder: lock.holder }, 'Service busy; leaving it for the next pass');
-        return;
-      }
+      // Whatever happens to one step, the others of the wave run to their end: the pass never
+      // returns while a transaction of it still runs.
       try {
-        summary.outcomes.push(await runTransaction(deps.tx, requestOf(plan, step), deps.record, deps.txSignal));
+        await runStep(deps, plan, step, summary);
       } catch (err) {
         summary.waiting[step.service] = { reason: 'interrupted', message: errorMessage(err) };
         deps.log.error({ service: step.service, code: isAgentError(err) ? err.code : 'INTERNAL', err: errorMessage(err) }, 'Transaction interrupted; it resumes from its journal');
-      } finally {
-        await lock.release();
       }
     });
   }
   return summary;
+}
+
+async function runStep(deps: ExecuteDeps, plan: Plan, step: PlanStep, summary: ExecuteSummary): Promise<void> {
+  const blocker = await dependencyBlocker(deps.docker, plan.stack, step);
+  if (blocker) {
+    summary.waiting[step.service] = { reason: 'dependency-not-ready', message: blocker };
+    deps.log.warn({ service: step.service, reason: blocker }, 'Waiting for dependency');
+    return;
+  }
+  const lock = await deps.locks.tryAcquire(step.service, `${step.action} transaction`);
+  if (!lock.acquired) {
+    summary.waiting[step.service] = { reason: 'busy', message: `busy: ${lock.holder.purpose} (pid ${lock.holder.pid}) since ${lock.holder.since}` };
+    deps.log.info({ service: step.service, holder: lock.holder }, 'Service busy; leaving it for the next pass');
+    return;
+  }
+  try {
+    summary.outcomes.push(await runTransaction(deps.tx, requestOf(plan, step), deps.record, deps.txSignal));
+  } finally {
+    await lock.release();
+  }
 }
 
 /** The steps that change something, grouped by the waves the plan gave them, in order. */
@@ -69,9 +77,11 @@ function waves(plan: Plan): PlanStep[][] {
   return [...byWave.entries()].sort(([a], [b]) => a - b).map(([, steps]) => steps);
 }
 
-function requestOf(plan: Plan, step: PlanStep) {
+function requestOf(plan: Plan, step: PlanStep): TransactionRequest {
   const kind = step.action === 'remove' ? 'remove' : step.from ? 'update' : 'create';
-  return { stack: plan.stack, service: step.service, kind, revision: step.to?.revision ?? plan.revision, ...(step.from ? { old: step.from } : {}), ...(step.action !== 'remove' && step.to ? { target: step.to } : {}) } as const;
+  // Held, paused or waiting for its window: the target is the last applied spec, a repair.
+  const repair = step.action !== 'remove' && (step.held !== undefined || step.paused === true || step.deferred !== undefined);
+  return { stack: plan.stack, service: step.service, kind, revision: step.to?.revision ?? plan.revision, ...(step.from ? { old: step.from } : {}), ...(step.action !== 'remove' && step.to ? { target: step.to } : {}), ...(repair ? { repair: true } : {}) };
 }
 
 /** Why a step cannot start yet: a dependency that is not running (or not healthy, or not completed, as required). */

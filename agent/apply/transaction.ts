@@ -20,6 +20,8 @@ export interface TransactionRequest {
   old?: StepCurrent;
   /** What to create (absent for a removal). */
   target?: StepTarget;
+  /** The target is the last applied spec while the desired one is held, paused or deferred. */
+  repair?: boolean;
 }
 
 export interface TransactionOutcome {
@@ -41,6 +43,7 @@ export function newTxId(now: number): string {
 /** Runs one service's update (or create, or removal) as a journaled transaction. */
 export async function runTransaction(deps: TxDeps, req: TransactionRequest, record: RecordOutcome, signal?: AbortSignal): Promise<TransactionOutcome> {
   const j: Journal = { version: 1, txId: deps.newTxId(), stack: req.stack, service: req.service, kind: req.kind, revision: req.revision, startedAt: isoTime(deps.clock), phase: 'pull', trail: [] };
+  if (req.repair) j.repair = true;
   if (req.target) j.new = journalNew(req.target);
   if (req.old) j.old = journalOld(req.old, j.new);
   await enter(deps, j, 'pull');
@@ -208,7 +211,8 @@ async function healthGate(deps: TxDeps, j: Journal, signal?: AbortSignal): Promi
   if (signal?.aborted) throw new AgentError('ABORTED', 'health gate interrupted by shutdown');
   if (verdict.ok) return j.old ? 'remove-old' : 'finish';
   j.failure = { code: 'HEALTH_CHECK_FAILED', errorClass: 'terminal', message: verdict.reason, gate: verdict.failure, phase: 'health-gate', at: isoTime(deps.clock) };
-  deps.log.warn({ service: j.service, tx: j.txId, failure: verdict.failure.kind, reason: verdict.reason }, 'Health gate failed; rolling back');
+  // The reason may quote the container's output (and so a secret): the recorded outcome has it, redacted.
+  deps.log.warn({ service: j.service, tx: j.txId, failure: verdict.failure.kind }, 'Health gate failed; rolling back');
   return 'rollback-remove-new';
 }
 
@@ -257,6 +261,8 @@ async function rollbackRestoreDb(deps: TxDeps, j: Journal): Promise<TxPhase> {
 async function rollbackCheckOld(deps: TxDeps, j: Journal, signal?: AbortSignal): Promise<TxPhase> {
   const old = mustOld(j);
   const verdict = await deps.gate(asContainerId(old.containerId), rollbackHealth(old.agent?.health), signal);
+  // Cut short by shutdown: says nothing about the old version; the check runs again on restart.
+  if (signal?.aborted) throw new AgentError('ABORTED', 'the check of the previous version was interrupted by shutdown');
   if (!verdict.ok) j.rollbackFailure = verdict.reason;
   return 'finish';
 }
@@ -289,10 +295,11 @@ function resultOf(j: Journal): TxResult {
 
 /**
  * A version is held only when it failed on its own account, a terminal error (the health gate,
- * a create the engine refuses), never for a transient one (an outage, a full backup disk).
+ * a create the engine refuses), never for a transient one (an outage, a full backup disk), and
+ * never a repair's: its target is the version that ran before, not the one asked for.
  */
 function shouldHold(j: Journal, result: TxResult): boolean {
-  if (result === 'succeeded' || result === 'interrupted' || !j.failure || j.kind === 'remove') return false;
+  if (result === 'succeeded' || result === 'interrupted' || !j.failure || j.kind === 'remove' || j.repair) return false;
   return (j.failure.errorClass ?? classOf(j.failure.code)) === 'terminal';
 }
 

@@ -50,10 +50,10 @@ function throwForExit(report: ReconcileReport): void {
   if (report.result === 'invalid') throw new ExitError(EXIT.invalidDesiredState, 'invalid desired state: nothing was applied');
   if (report.result === 'error') throw new ExitError(report.blocked?.errorClass === 'transient' ? EXIT.unavailable : EXIT.internal, `${report.message}${report.blocked?.code ? ` [${report.blocked.code}]` : ''}`);
   if (report.result === 'failed') throw new ExitError(EXIT.updateFailed, 'an update did not succeed; see agent status');
-  if (report.sourceError) throw new ExitError(EXIT.unavailable, `the source could not be fetched (${report.sourceError}); the last fetched commit was applied`);
+  if (report.sourceError) throw new ExitError(EXIT.unavailable, `the source could not be fetched (${report.sourceError}); the last fetched commit was applied${report.sourceErrorCode ? ` [${report.sourceErrorCode}]` : ''}`);
   const steps = report.pending?.steps ?? [];
   const held = steps.filter((s) => s.held);
   if (held.length > 0) throw new ExitError(EXIT.updateFailed, `not as desired: ${held.map((s) => `${s.service} is held (${s.held?.kind === 'quarantined' ? s.held.reason : `${displayImage(s.held?.image ?? '')} failed: ${s.held?.reason}`})`).join('; ')}`);
-  const waiting = steps.filter((s) => s.deferred || (s.action !== 'none' && !s.paused));
+  const waiting = steps.filter((s) => s.deferred || s.action !== 'none');
   if (waiting.length > 0) throw new ExitError(EXIT.changesPending, `not as desired yet: ${waiting.map((s) => `${s.service}: ${s.reasons.join('; ')}`).join('; ')}`);
 }

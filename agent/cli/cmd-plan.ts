@@ -20,6 +20,7 @@ export async function planCommand(rt: ReadOnlyRuntime, opts: { json?: boolean; d
   const pendingJournals = await rt.state.journals.list();
   if (opts.json) out(JSON.stringify({ ...planView(a.plan), interruptedTransactions: pendingJournals.map((j) => ({ service: j.service, txId: j.txId, phase: j.phase })) }, null, 2));
   else {
+    if (rt.sourceOffline) out(`note: an agent process is running; this plan is against the commit it fetched last, ${a.snapshot.revision.slice(0, 12)}`);
     out(formatPlan(a.plan));
     for (const j of pendingJournals) out(`note: transaction ${j.txId} of ${j.service} was interrupted at ${j.phase}; the next apply finishes it first`);
   }

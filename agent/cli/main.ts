@@ -94,17 +94,17 @@ async function main(argv: string[]): Promise<number> {
     .option('--json', 'print the plan as JSON')
     .option('--detailed-exitcode', `exit ${EXIT.changesPending} when there are changes`)
     .addOption(new Option('--prune', 'plan removals of services no longer desired').default(undefined))
-    .action(async (o) => planCommand(await createReadOnlyRuntime(overrides(o), { defaultLogLevel: 'warn' }), { json: o.json, detailedExitcode: o.detailedExitcode }, out));
+    .action(async (o) => planCommand(await createReadOnlyRuntime(overrides(o), { defaultLogLevel: 'warn', offline: 'while-an-agent-runs' }), { json: o.json, detailedExitcode: o.detailedExitcode }, out));
 
   common(program.command('validate').description('check the desired state against the schema and its own consistency'))
     .argument('[dir]', 'directory to validate instead of the configured source')
     .option('--json', 'print the result as JSON')
     // An explicit directory wins over every configured source, as --source does (Git settings included).
-    .action(async (dir: string | undefined, o) => validateCommand(await createReadOnlyRuntime({ ...overrides(o), ...(dir ? { source: dir } : {}) }, { defaultLogLevel: 'warn' }), { dir, json: o.json }, out));
+    .action(async (dir: string | undefined, o) => validateCommand(await createReadOnlyRuntime({ ...overrides(o), ...(dir ? { source: dir } : {}) }, { defaultLogLevel: 'warn', offline: 'while-an-agent-runs' }), { dir, json: o.json }, out));
 
   common(program.command('status').description('show what runs, what is desired, and what happened'))
     .option('--json', 'print the status as JSON')
-    .action(async (o) => statusCommand(await createReadOnlyRuntime(overrides(o), { defaultLogLevel: 'error', offline: true }), { json: o.json }, version, out));
+    .action(async (o) => statusCommand(await createReadOnlyRuntime(overrides(o), { defaultLogLevel: 'error', offline: 'always' }), { json: o.json }, version, out));
 
   const backup = program.command('backup').description('back up, list and verify backups');
   common(backup.command('create').description('back up services now (default: every service with x-agent.backup)'))

@@ -46,6 +46,8 @@ export interface ReadOnlyRuntime {
   env(): Promise<Env>;
   /** What `assess` needs: built once. */
   assessDeps: AssessDeps;
+  /** Git: the source reads the commit the agent fetched last instead of fetching (a running agent owns the copy). */
+  sourceOffline: boolean;
 }
 
 /** What `agent run`, `agent apply` and the backup commands run with: every port, built once. */
@@ -122,8 +124,7 @@ interface Base {
 }
 
 /** Wires the ports from the configuration: the only place that picks the adapters. */
-async function createBase(overrides: ConfigOverrides, options: RuntimeOptions, source: { offline: boolean }): Promise<Base> {
-  const config = await loadConfig(overrides);
+async function createBase(config: AgentConfig, overrides: ConfigOverrides, options: RuntimeOptions, source: { offline: boolean }): Promise<Base> {
   const level = overrides.logLevel ?? process.env.AGENT_LOG_LEVEL ?? options.defaultLogLevel ?? config.logLevel;
   const log = await createLogger(level);
   const clock = systemClock;
@@ -158,16 +159,22 @@ function assessDepsOf(b: Base, docker: DockerReader): AssessDeps {
   return deps;
 }
 
-/** The runtime of read-only commands; `offline`: read the last fetched commit instead of fetching (`status`). */
-export async function createReadOnlyRuntime(overrides: ConfigOverrides, options: RuntimeOptions & { offline?: boolean } = {}): Promise<ReadOnlyRuntime> {
-  const b = await createBase(overrides, options, { offline: options.offline ?? false });
+/**
+ * The runtime of read-only commands. `offline`: read the last fetched commit instead of
+ * fetching: always (`status`), or while an agent process owns the state directory (`plan`,
+ * `validate`: the running agent's copy of the repository is never written by another process).
+ */
+export async function createReadOnlyRuntime(overrides: ConfigOverrides, options: RuntimeOptions & { offline?: 'always' | 'while-an-agent-runs' } = {}): Promise<ReadOnlyRuntime> {
+  const config = await loadConfig(overrides);
+  const offline = options.offline === 'always' || (options.offline === 'while-an-agent-runs' && (await new StateStore(config.stateDir).agentHolder()) !== undefined);
+  const b = await createBase(config, overrides, options, { offline });
   const docker = readOnlyDocker(b.adapter);
-  return { config: b.config, log: b.log, clock: b.clock, docker, state: readOnlyState(b.store), backupStore: b.backupStore, source: b.source, env: b.env, assessDeps: assessDepsOf(b, docker) };
+  return { config: b.config, log: b.log, clock: b.clock, docker, state: readOnlyState(b.store), backupStore: b.backupStore, source: b.source, env: b.env, assessDeps: assessDepsOf(b, docker), sourceOffline: offline && b.git !== undefined };
 }
 
 /** The runtime of commands that change things. */
 export async function createRuntime(overrides: ConfigOverrides, options: RuntimeOptions = {}): Promise<Runtime> {
-  const b = await createBase(overrides, options, { offline: false });
+  const b = await createBase(await loadConfig(overrides), overrides, options, { offline: false });
   const { config, log, clock, adapter: docker, store, backupStore } = b;
   const failpoint = failpointsFromEnv();
   const hooks: RuntimeHooks = {};
@@ -206,6 +213,7 @@ export async function createRuntime(overrides: ConfigOverrides, options: Runtime
     source: b.source,
     env: b.env,
     assessDeps: assessDepsOf(b, docker),
+    sourceOffline: false,
     failpoint,
     ...(b.git ? { git: b.git.repo } : {}),
     hooks,

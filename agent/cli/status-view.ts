@@ -104,7 +104,10 @@ export async function buildStatusView(rt: ReadOnlyRuntime, version: string): Pro
       view.quarantined = a.quarantined;
       view.jobs = jobStatuses((await rt.state.readDocument<Record<string, JobRecord>>('jobs')) ?? {}, Object.values(a.load.state.jobs), rt.clock.now());
       running = currentContainers(a.actual.services);
-      live = { plan: a.plan };
+      // A service in a transaction is stopped or starting on purpose: its state is the transaction's.
+      const inFlight = new Set(journals.map((j) => j.service));
+      const steps = a.plan.steps.filter((s) => !inFlight.has(s.service));
+      live = { plan: { ...a.plan, steps, changes: steps.filter((s) => s.action !== 'none').length } };
     } else {
       const invalid = { revision: a.snapshot.revision, at: state.invalid?.at ?? '', kind: a.kind === 'refused' ? ('signature' as const) : ('validation' as const), issues: a.kind === 'invalid' ? a.load.issues : [{ file: `commit ${a.snapshot.revision.slice(0, 12)}`, line: 1, column: 1, pointer: '', message: `signature refused: ${a.reason}` }] };
       view.invalid ??= invalid;

@@ -79,6 +79,11 @@ export interface Journal {
   revision: string;
   startedAt: string;
   phase: TxPhase;
+  /**
+   * The target is not the desired spec but the last applied one (the desired one is held,
+   * paused or waiting for its window): the outcome neither clears nor sets a held version.
+   */
+  repair?: boolean;
   old?: JournalOld;
   new?: JournalNew;
   backup?: JournalBackup;

@@ -41,6 +41,7 @@ export interface ReconcileReport {
   blocked?: Blocked;
   /** The source could not be read fresh (a failed fetch): the pass used the last commit fetched. */
   sourceError?: string;
+  sourceErrorCode?: ErrorCode;
   /** Services the pass left alone, and why. */
   waiting?: Record<string, Waiting>;
   /** Revert commits pushed by this pass: the source changed, another pass should follow at once. */

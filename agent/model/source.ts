@@ -1,3 +1,4 @@
+import type { ErrorCode } from '../core/errors.js';
 import type { Revision } from '../core/ids.js';
 
 /** A file of the desired state, as read from its source. */
@@ -24,6 +25,8 @@ export interface SourceSnapshot {
   commit?: CommitSummary;
   /** Git: the last fetch failed; these files are from the last commit fetched successfully. */
   fetchError?: string;
+  /** The code of that error (SOURCE_UNAVAILABLE, SOURCE_AUTH_FAILED...). */
+  fetchErrorCode?: ErrorCode;
   /** Git: when this snapshot was fetched (the last successful fetch). */
   fetchedAt?: string;
   /** renovate.json at the same revision: where the agent's quarantine rules live. */

@@ -24,7 +24,7 @@ export function computeConditions(input: ConditionInputs): Condition[] {
   const held = services.filter(([, s]) => s.held && s.held.kind !== 'quarantined');
   const rollbackFailed = services.filter(([, s]) => s.lastTransaction?.result === 'rollback-failed');
   const revertRefused = services.filter(([, s]) => s.revert && (s.revert.state === 'refused' || s.revert.state === 'failed'));
-  const notRunning = pending?.steps.filter((s) => NOT_RUNNING_CAUSES.includes(s.cause) && !s.held && !s.paused) ?? [];
+  const notRunning = pending?.steps.filter((s) => NOT_RUNNING_CAUSES.includes(s.cause) && !s.held) ?? [];
   let degraded: { reason: ConditionReason; message: string } | undefined;
   if (revertRefused.length > 0) degraded = { reason: 'RevertRefused', message: revertRefused.map(([n, s]) => `${n}: held on its last good version, but the revert commit could not be pushed: ${s.revert?.reason}`).join('; ') };
   else if (rollbackFailed.length > 0) degraded = { reason: 'RollbackFailed', message: rollbackFailed.map(([n, s]) => `${n}: ${s.lastTransaction?.reason}`).join('; ') };

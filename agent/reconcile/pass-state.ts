@@ -1,8 +1,10 @@
 import type { Logger } from 'pino';
+import { isoTime, type Clock } from '../core/clock.js';
 import type { RecordOutcome } from '../apply/transaction.js';
 import type { AgentState } from '../model/agent-state.js';
 import type { AppliedRecord } from '../model/records.js';
 import type { StatePort } from '../ports/state.js';
+import { revertRequestOf } from './revert-request.js';
 
 /**
  * The agent state and the applied records of one pass, read once at its start and kept in
@@ -49,14 +51,24 @@ export class PassState {
  * Persists a transaction's outcome before its journal goes: the applied record, the history,
  * the held version, the service's last transaction. Idempotent, as a crash in between repeats it.
  */
-export function outcomeRecorder(store: StatePort, pass: PassState, log: Logger, redact: (text: string) => string): RecordOutcome {
+export interface RecorderOptions {
+  /** Git sources with reverts on: a held update's revert request is recorded with its outcome. */
+  queueReverts: boolean;
+  clock: Clock;
+}
+
+export function outcomeRecorder(store: StatePort, pass: PassState, log: Logger, redact: (text: string) => string, options: RecorderOptions): RecordOutcome {
   return async (outcome) => {
     const { journal } = outcome;
     // Container output can echo its environment: secrets are cut before anything is written.
     const record = { ...outcome.record };
     if (record.reason) record.reason = redact(record.reason);
     if (record.logs) record.logs = redact(record.logs);
+    if (record.gate) record.gate = redactStrings(record.gate, redact);
     outcome.record = record;
+    // The revert is asked for in the same write as the held version, before the journal goes:
+    // a crash afterwards (in a later wave, say) cannot lose it.
+    const revert = options.queueReverts ? revertRequestOf(outcome, pass.applied[journal.service]) : undefined;
     const service = journal.service;
     const removed = record.result === 'succeeded' && journal.kind === 'remove';
     if (removed) {
@@ -77,12 +89,22 @@ export function outcomeRecorder(store: StatePort, pass: PassState, log: Logger, 
       const entry = (state.services[service] ??= {});
       entry.lastTransaction = record;
       delete entry.waiting;
-      if (record.result === 'succeeded') delete entry.held;
+      // A repair ran the last applied spec: what is held (the desired one) stays held.
+      if (record.result === 'succeeded' && !journal.repair) delete entry.held;
       if (outcome.held && journal.new) entry.held = { kind: 'failed', hash: journal.new.hash, image: journal.new.image, revision: journal.revision, reason: record.reason ?? record.result, at: record.finishedAt };
+      if (revert) entry.revert = { state: 'pending', request: revert, attempts: 0, at: isoTime(options.clock) };
     });
     await pass.checkpoint();
     const fields = { service, tx: record.txId, result: record.result, from: record.from, to: record.to, reason: record.reason };
     if (record.result === 'succeeded') log.info(fields, 'Transaction succeeded');
     else log.error(fields, 'Transaction did not succeed');
   };
+}
+
+/** Every string of a value redacted (the typed gate failure quotes the container's output). */
+function redactStrings<T>(value: T, redact: (text: string) => string): T {
+  if (typeof value === 'string') return redact(value) as T;
+  if (Array.isArray(value)) return value.map((v) => redactStrings(v, redact)) as T;
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactStrings(v, redact)])) as T;
+  return value;
 }

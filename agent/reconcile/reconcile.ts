@@ -3,7 +3,7 @@ import { executePlan, type ExecuteSummary } from '../apply/execute-plan.js';
 import { resumeTransaction, type TransactionOutcome } from '../apply/transaction.js';
 import type { TxDeps } from '../apply/types.js';
 import { isoTime } from '../core/clock.js';
-import { AgentError, errorMessage, isAgentError, toAgentError } from '../core/errors.js';
+import { AgentError, errorMessage, isAgentError, toAgentError, type ErrorCode } from '../core/errors.js';
 import type { Failpoint } from '../core/failpoints.js';
 import { DEFAULT_RETENTION } from '../desired/normalize-backup.js';
 import type { Env } from '../desired/interpolate.js';
@@ -26,7 +26,7 @@ import type { RevertDeps } from '../revert/revert.js';
 import { assess, heldSpecs, type AssessDeps, type Assessment } from './assess.js';
 import { computeConditions, setReconciling } from './conditions.js';
 import { outcomeRecorder, PassState } from './pass-state.js';
-import { processReverts, queueReverts } from './reverts.js';
+import { processReverts } from './reverts.js';
 
 /** What a reconcile pass needs; built once by the runtime and reused by every pass of `agent run`. */
 export interface ReconcileDeps extends AssessDeps {
@@ -86,7 +86,7 @@ export async function reconcileOnce(deps: ReconcileDeps, opts: ReconcileOptions 
   recordDesired(pass, a);
   const tidied = await tidy(pass, a.actual);
   const summary = await apply(pass, a);
-  const reverts = await writeBack(pass, a, [...resumed.outcomes, ...summary.outcomes]);
+  const reverts = await writeBack(pass, a);
 
   const touched = tidied > 0 || summary.outcomes.length > 0 || Object.values(summary.waiting).some((w) => w.reason === 'interrupted');
   // Nothing touched (most passes): what was observed still holds, no need to ask the engine again.
@@ -127,11 +127,13 @@ async function resume(pass: Pass): Promise<{ outcomes: TransactionOutcome[] } | 
       pass.transactions.push(outcome.record);
     } catch (err) {
       pass.log.error({ service: journal.service, tx: journal.txId, err: errorMessage(err) }, 'Could not resume transaction; will retry');
-      return { blocked: blocked('DockerUnavailable', `transaction ${journal.txId} of ${journal.service} could not be resumed: ${errorMessage(err)}`, err) };
+      // A journal must be finished before anything else: whatever stopped it, it is tried again soon.
+      const b = blocked(isAgentError(err, 'DOCKER_UNAVAILABLE') ? 'DockerUnavailable' : 'InternalError', `transaction ${journal.txId} of ${journal.service} could not be resumed: ${errorMessage(err)}`, err);
+      return { blocked: { ...b, errorClass: 'transient' } };
     }
   }
-  // A rollback finished after a restart is written back like any other: queued now, as this pass may end early.
-  if (pass.deps.revert) await queueReverts(pass.state, outcomes, pass.deps.clock);
+  // A rollback finished after a restart is written back like any other: its revert was queued
+  // with its outcome (the recorder), so an early end of this pass cannot lose it.
   return { outcomes };
 }
 
@@ -215,11 +217,10 @@ async function apply(pass: Pass, a: Extract<Assessment, { kind: 'planned' }>): P
 }
 
 /** Git says what runs: rollbacks are written back as revert commits. */
-async function writeBack(pass: Pass, a: Extract<Assessment, { kind: 'planned' }>, outcomes: TransactionOutcome[]): Promise<RevertOutcome[]> {
+async function writeBack(pass: Pass, a: Extract<Assessment, { kind: 'planned' }>): Promise<RevertOutcome[]> {
   const { deps } = pass;
   if (!deps.revert) return [];
   const desired = a.load.state;
-  await queueReverts(pass.state, outcomes, deps.clock);
   const hashes = Object.fromEntries(Object.values(desired.services).map((d) => [d.name, d.hash]));
   const log = pass.log.child({ revision: desired.revision });
   return processReverts(pass.state, { ...deps.revert, env: await deps.env(), defaultStack: deps.defaultStack, clock: deps.clock, log, failpoint: deps.failpoint }, hashes, log);
@@ -245,7 +246,8 @@ function outcomeOf(pass: Pass, a: Extract<Assessment, { kind: 'planned' }>, summ
       ? failed.map((t) => `${t.service}: ${t.reason ?? t.result}`).join('; ')
       : `${pass.transactions.length} transaction(s), ${after.changes} change(s) pending${held.length > 0 ? `, held: ${held.join(', ')}` : ''}`;
   const allGood = summary.outcomes.every((o) => o.record.result === 'succeeded') && Object.keys(summary.waiting).length === 0;
-  if (allGood && plan.steps.every((st) => !st.held)) {
+  // Applied in full: nothing failed, waited, or was kept back (held, paused, waiting for its window).
+  if (allGood && plan.steps.every((st) => !st.held && !st.paused && !st.deferred)) {
     pass.state.change((s) => {
       s.lastAppliedRevision = desired.revision;
       if (snapshot.commit) s.lastAppliedCommit = snapshot.commit;
@@ -269,7 +271,7 @@ function outcomeOf(pass: Pass, a: Extract<Assessment, { kind: 'planned' }>, summ
 /** The last step of every pass: the conditions and the pass's record, in one write. */
 async function settle(pass: Pass, report: Omit<ReconcileReport, 'transactions'>): Promise<ReconcileReport> {
   const now = isoTime(pass.deps.clock);
-  const blockedBy = report.blocked ?? (report.sourceError ? { reason: 'SourceUnavailable' as const, errorClass: 'transient' as const, message: `cannot fetch: ${report.sourceError}; running the last fetched commit ${report.revision?.slice(0, 12) ?? ''}` } : undefined);
+  const blockedBy: Blocked | undefined = report.blocked ?? (report.sourceError ? { reason: 'SourceUnavailable', errorClass: 'transient', ...(report.sourceErrorCode ? { code: report.sourceErrorCode } : {}), message: `cannot fetch: ${report.sourceError}; running the last fetched commit ${report.revision?.slice(0, 12) ?? ''}` } : undefined);
   pass.state.change((s) => {
     s.lastReconcile = { startedAt: pass.startedAt, finishedAt: now, result: report.result, message: report.message, ...(report.revision ? { revision: report.revision } : {}), ...(blockedBy ? { blocked: blockedBy } : {}) };
     s.conditions = computeConditions({ state: s, ...(report.pending ? { pending: report.pending } : {}), ...(blockedBy ? { blocked: blockedBy } : {}), now });
@@ -285,7 +287,7 @@ async function reconciling(pass: Pass, message: string): Promise<void> {
 
 function recorder(pass: Pass) {
   // Longest first, so that a value containing another is cut whole.
-  return outcomeRecorder(pass.deps.state, pass.state, pass.log, (text) => redactText(text, [...pass.secrets].sort((a, b) => b.length - a.length)));
+  return outcomeRecorder(pass.deps.state, pass.state, pass.log, (text) => redactText(text, [...pass.secrets].sort((a, b) => b.length - a.length)), { queueReverts: pass.deps.revert !== undefined, clock: pass.deps.clock });
 }
 
 function blocked(reason: BlockedReason, message: string, err: unknown): Blocked {
@@ -293,8 +295,8 @@ function blocked(reason: BlockedReason, message: string, err: unknown): Blocked 
   return { reason, message, errorClass: e.errorClass, code: e.code };
 }
 
-function sourceTrouble(snapshot: SourceSnapshot): { sourceError?: string } {
-  return snapshot.fetchError ? { sourceError: snapshot.fetchError } : {};
+function sourceTrouble(snapshot: SourceSnapshot): { sourceError?: string; sourceErrorCode?: ErrorCode } {
+  return snapshot.fetchError ? { sourceError: snapshot.fetchError, ...(snapshot.fetchErrorCode ? { sourceErrorCode: snapshot.fetchErrorCode } : {}) } : {};
 }
 
 function recordSource(s: AgentState, deps: AssessDeps, snapshot: SourceSnapshot, now: string): void {

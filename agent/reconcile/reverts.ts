@@ -1,47 +1,12 @@
 import type { RevertOutcome } from '../model/revert.js';
 import type { Logger } from 'pino';
-import { isoTime, type Clock } from '../core/clock.js';
+import { isoTime } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
-import type { TransactionOutcome } from '../apply/transaction.js';
 import { findOwnRevert, revertFailedUpdate, type RevertDeps } from '../revert/revert.js';
-import { type RevertRequest } from '../model/revert.js';
 import type { PassState } from './pass-state.js';
 
 /** A refused or failed revert is tried again after this long; a pending one at every pass. */
 export const REVERT_RETRY_MS = 10 * 60 * 1000;
-
-const COMMIT_SHA = /^[0-9a-f]{40}$/;
-
-/**
- * Queues a revert for each update that failed and was held, when the service has a previous
- * spec applied from a commit: recorded in the state before any attempt, so a crash while the
- * commit is being made only repeats it.
- */
-export async function queueReverts(pass: PassState, outcomes: TransactionOutcome[], clock: Clock): Promise<void> {
-  const queued = outcomes.filter((o) => o.held && o.journal.new && ['rolled-back', 'rollback-failed', 'failed'].includes(o.record.result));
-  if (queued.length === 0) return;
-  const applied = pass.applied;
-  pass.change((state) => {
-    for (const o of queued) {
-      const good = applied[o.journal.service];
-      const n = o.journal.new;
-      if (!good || !n || !COMMIT_SHA.test(good.revision) || !COMMIT_SHA.test(o.journal.revision)) continue;
-      const request: RevertRequest = {
-        service: o.journal.service,
-        failedHash: n.hash,
-        failedImage: n.image,
-        failedRevision: o.journal.revision,
-        goodImage: good.spec.image,
-        goodRevision: good.revision,
-        reason: o.record.reason ?? o.record.result,
-        at: o.record.finishedAt,
-      };
-      if (o.record.logs) request.logs = o.record.logs;
-      (state.services[o.journal.service] ??= {}).revert = { state: 'pending', request, attempts: 0, at: isoTime(clock) };
-    }
-  });
-  await pass.checkpoint();
-}
 
 /** Tries every revert that is pending, or due for another attempt; records what happened. */
 export async function processReverts(pass: PassState, deps: RevertDeps, currentHashes: Readonly<Record<string, string | undefined>>, log: Logger): Promise<RevertOutcome[]> {

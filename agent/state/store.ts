@@ -85,7 +85,7 @@ export class StateStore implements StatePort {
     try {
       names = await readdir(dir);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new AgentError('STATE_CORRUPT', `cannot read ${dir}: ${(err as Error).message}`, { cause: err, data: { path: dir } });
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new AgentError('STATE_IO', `cannot read ${dir}: ${(err as Error).message}`, { cause: err, data: { path: dir } });
     }
     const out: Record<string, AppliedRecord> = {};
     for (const n of names.filter((f) => f.endsWith('.json') && !f.startsWith('.')).sort()) {
@@ -105,8 +105,13 @@ export class StateStore implements StatePort {
 
   async appendHistory(record: TransactionRecord): Promise<void> {
     const path = join(this.dir, STATE_FILES.history);
-    await appendFile(path, `${JSON.stringify(record)}\n`, { mode: 0o644 });
-    const lines = (await readFile(path, 'utf8')).split('\n').filter(Boolean);
+    let lines: string[];
+    try {
+      await appendFile(path, `${JSON.stringify(record)}\n`, { mode: 0o644 });
+      lines = (await readFile(path, 'utf8')).split('\n').filter(Boolean);
+    } catch (err) {
+      throw new AgentError('STATE_IO', `cannot append to ${path}: ${(err as Error).message}`, { cause: err, data: { path } });
+    }
     // Compact when twice over the limit, so appends stay cheap and the file stays bounded.
     if (lines.length > this.historyLimit * 2) await writeFileAtomic(path, `${lines.slice(-this.historyLimit).join('\n')}\n`, 0o644);
   }
@@ -117,7 +122,7 @@ export class StateStore implements StatePort {
       text = await readFile(join(this.dir, STATE_FILES.history), 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw new AgentError('STATE_CORRUPT', `cannot read the history: ${(err as Error).message}`, { cause: err });
+      throw new AgentError('STATE_IO', `cannot read the history: ${(err as Error).message}`, { cause: err });
     }
     const out: TransactionRecord[] = [];
     for (const line of text.split('\n').filter(Boolean).slice(-limit)) {

@@ -33,6 +33,21 @@ describe('the health gate: a typed verdict', () => {
     expect(await gateOf('healthy', 'always')).toMatchObject({ ok: true });
   });
 
+  it.each<[string, (n: number) => boolean, Partial<GateFailure>]>([
+    // passes, then fails three times in a row during the stabilisation window
+    ['a probe that passes and then keeps failing', (n) => n === 1, { kind: 'probe-failed', probe: 'http http://127.0.0.1:8080/', failures: 3, detail: 'got 500' }],
+    ['a probe that never passes before the deadline', () => false, { kind: 'timed-out', afterMs: 3000 }],
+  ])('%s', async (_name, ok, failure) => {
+    const docker = new FakeDocker();
+    docker.addImage(IMAGE, 'no-healthcheck', true);
+    const id = await docker.createContainer({ name: 's-web', spec: { image: asImageRef(IMAGE), environment: {}, ports: [], volumes: [], networkMode: 'host', restart: 'no', labels: {} }, labels: {} });
+    await docker.startContainer(id);
+    let n = 0;
+    const v = await runHealthGate({ docker, clock: fakeClock(), pollMs: 100, runProbe: async () => (++n, ok(n) ? { ok: true, detail: 'got 200' } : { ok: false, detail: 'got 500' }) }, id, { timeoutMs: 3000, stabilizationMs: 10_000, probes: [{ kind: 'http', url: 'http://127.0.0.1:8080/', expectStatus: [], intervalMs: 100, timeoutMs: 1000, retries: 3 }] });
+    expect(v.ok).toBe(false);
+    if (!v.ok) expect(v.failure).toMatchObject(failure);
+  });
+
   it('says the exit code of a crash loop, never "code 0"', async () => {
     const v = await gateOf('crash-loop', 'always');
     expect(!v.ok && v.reason).toMatch(/^container exited with code 127 and was restarted by its restart policy/);

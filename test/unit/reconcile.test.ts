@@ -23,7 +23,7 @@ const RENOVATE = '{\n  "packageRules": []\n}\n';
 const silent = pino({ level: 'silent' });
 
 /** A host with its engine, its state directory and its desired-state repository, all in memory. */
-function host() {
+function host(o: { revert?: boolean; secrets?: string[] } = {}) {
   const clock = fakeClock();
   const git = new FakeGit({ 'desired-state/stack.yaml': STACK('1.0.0'), 'renovate.json': RENOVATE });
   const docker = new FakeDocker();
@@ -45,8 +45,8 @@ function host() {
     failpoint: noFailpoints,
     gate: (id, opts, signal) => runHealthGate({ docker, clock, pollMs: 100 }, id, opts, signal),
     newTxId: () => `20261201T100000Z-${String(++tx).padStart(6, '0')}`,
-    secrets: async () => [],
-    revert: { repo: git, path: 'desired-state', renovateConfigPath: 'renovate.json', identity: { name: 'gitops-agent', email: 'agent@host-1' }, maxAttempts: 3, host: 'host-1' },
+    secrets: async () => o.secrets ?? [],
+    ...(o.revert === false ? {} : { revert: { repo: git, path: 'desired-state', renovateConfigPath: 'renovate.json', identity: { name: 'gitops-agent', email: 'agent@host-1' }, maxAttempts: 3, host: 'host-1' } }),
   };
   const pass = () => reconcileOnce(deps);
   const condition = (type: string) => state.state.conditions.find((c) => c.type === type);
@@ -64,7 +64,7 @@ interface Row {
   tx: [string, string | undefined][];
   ready: ConditionReason;
   degraded: ConditionReason;
-  check?: (h: Host, r: ReconcileReport) => void;
+  check?: (h: Host, r: ReconcileReport) => void | Promise<void>;
 }
 
 const ROWS: Row[] = [
@@ -75,7 +75,7 @@ const ROWS: Row[] = [
     arrange: (h) => void h.push('1.1.0'),
     result: 'failed',
     tx: [['rolled-back', 'HEALTH_CHECK_FAILED']],
-    // Git says what runs again after the revert commit: ready; the failure stays on the service.
+    // Until the next pass reads the revert commit back, the version is held: not ready.
     ready: 'UpdateFailed',
     degraded: 'UpdateFailed',
     check: (h, r) => {
@@ -96,7 +96,11 @@ const ROWS: Row[] = [
     tx: [['failed', 'PULL_FAILED']],
     ready: 'Progressing',
     degraded: 'Succeeded',
-    check: (h) => expect(h.state.state.services.web?.held).toBeUndefined(),
+    check: async (h) => {
+      expect(h.state.state.services.web?.held).toBeUndefined();
+      // Retried by the next pass, once the registry answers.
+      expect((await h.pass()).transactions.map((t) => [t.result, t.to])).toEqual([['succeeded', IMAGES['1.2.0']]]);
+    },
   },
   {
     name: 'the engine is down: blocked, transient, nothing touched',
@@ -105,7 +109,10 @@ const ROWS: Row[] = [
     tx: [],
     ready: 'DockerUnavailable',
     degraded: 'Succeeded',
-    check: (_h, r) => expect(r.blocked).toMatchObject({ reason: 'DockerUnavailable', errorClass: 'transient', code: 'DOCKER_UNAVAILABLE' }),
+    check: (h, r) => {
+      expect(r.blocked).toMatchObject({ reason: 'DockerUnavailable', errorClass: 'transient', code: 'DOCKER_UNAVAILABLE' });
+      expect(h.docker.calls.filter((c) => /^(create|start|stop|remove|rename)/.test(c))).toEqual([]);
+    },
   },
   {
     name: 'an invalid desired state: refused, nothing applied',
@@ -114,7 +121,10 @@ const ROWS: Row[] = [
     tx: [],
     ready: 'ValidationFailed',
     degraded: 'Succeeded',
-    check: (h) => expect(h.condition('Stalled')).toMatchObject({ status: 'True', reason: 'ValidationFailed' }),
+    check: (h) => {
+      expect(h.condition('Stalled')).toMatchObject({ status: 'True', reason: 'ValidationFailed' });
+      expect(h.docker.calls.filter((c) => /^(create|start|stop|remove|rename)/.test(c))).toEqual([]);
+    },
   },
   {
     name: 'a container stopped by hand: repaired',
@@ -152,13 +162,41 @@ describe('reconcileOnce: outcomes and conditions', () => {
     const h = host();
     expect((await h.pass()).result).toBe('succeeded');
     h.state.saves = 0;
+    h.docker.calls.length = 0;
     await row.arrange(h);
     const r = await h.pass();
     expect(r.result).toBe(row.result);
     expect(r.transactions.map((t) => [t.result, t.code])).toEqual(row.tx);
     expect(h.condition('Ready')).toMatchObject({ reason: row.ready, status: row.ready === 'Succeeded' ? 'True' : 'False' });
     expect(h.condition('Degraded')).toMatchObject({ reason: row.degraded, status: row.degraded === 'Succeeded' ? 'False' : 'True' });
-    row.check?.(h, r);
+    await row.check?.(h, r);
+  });
+});
+
+describe('a held version', () => {
+  it('stays held when its last good container is repaired (it is never deployed again)', async () => {
+    const h = host({ revert: false });
+    await h.pass();
+    h.push('1.1.0');
+    expect((await h.pass()).transactions.map((t) => t.result)).toEqual(['rolled-back']);
+    await h.docker.stopContainer((await h.docker.inspectContainer('demo-web'))!.id);
+    const repair = await h.pass();
+    expect(repair.transactions.map((t) => [t.result, t.to])).toEqual([['succeeded', IMAGES['1.0.0']]]);
+    expect(h.state.state.services.web?.held).toMatchObject({ image: IMAGES['1.1.0'] });
+    const next = await h.pass();
+    expect(next.transactions).toEqual([]);
+    expect(next.pending?.steps[0]).toMatchObject({ cause: 'held', action: 'none' });
+    expect(h.state.history.filter((t) => t.to === IMAGES['1.1.0'])).toHaveLength(1);
+  });
+
+  it('keeps secrets out of everything it records, the gate failure\'s own output included', async () => {
+    const h = host({ revert: false, secrets: ['config invalid'] });
+    await h.pass();
+    h.push('1.1.0');
+    const r = await h.pass();
+    expect(r.transactions[0]?.gate).toMatchObject({ kind: 'exited', output: 'fatal: [redacted]' });
+    expect(JSON.stringify(h.state.state)).not.toContain('config invalid');
+    expect(JSON.stringify(h.state.history)).not.toContain('config invalid');
   });
 });
 
@@ -176,6 +214,21 @@ describe('the revert queue', () => {
     expect(h.state.state.services.web?.lastTransaction).toMatchObject({ result: 'rolled-back' });
     expect(h.state.state.services.web?.revert).toMatchObject({ state: 'pushed' });
     expect(h.state.state.quarantined).toEqual([expect.objectContaining({ service: 'web', version: '1.1.0', blocking: false })]);
+    expect(h.git.pushes).toHaveLength(1);
+  });
+
+  it('an agent killed right after its push finds its revert on the branch: recorded, never pushed twice', async () => {
+    const h = host();
+    await h.pass();
+    h.push('1.1.0');
+    h.git.failNextPush({ kind: 'crash-after-push' });
+    const failed = await h.pass();
+    expect(failed.revertsPushed ?? 0).toBe(0);
+    expect(h.state.state.services.web?.revert).toMatchObject({ state: 'pending' });
+    expect(h.git.pushes).toHaveLength(1);
+    const next = await h.pass();
+    expect(h.state.state.services.web?.revert).toMatchObject({ state: 'pushed', commit: h.git.tip });
+    expect(next.result).toBe('no-op');
     expect(h.git.pushes).toHaveLength(1);
   });
 

@@ -31,9 +31,9 @@ async function deployed() {
   const deps: ReconcileDeps = { ...base, state, concurrency: 1, txBackup: () => noBackup, failpoint: noFailpoints, gate: (id, o, s) => runHealthGate({ docker, clock, pollMs: 100 }, id, o, s), newTxId: () => '20261201T100000Z-000001', secrets: async () => [] };
   expect((await reconcileOnce(deps)).result).toBe('succeeded');
   const store: BackupStore = { location: 'memory', list: async () => [] } as unknown as BackupStore;
-  const rt: ReadOnlyRuntime = { config: { stateDir: '/state', host: 'h', stack: 'demo' } as AgentConfig, log: silent, clock, docker, state, backupStore: store, source, env: async () => ({}), assessDeps: base };
+  const rt: ReadOnlyRuntime = { config: { stateDir: '/state', host: 'h', stack: 'demo' } as AgentConfig, log: silent, clock, docker, state, backupStore: store, source, env: async () => ({}), assessDeps: base, sourceOffline: true };
   const conditions = async () => Object.fromEntries((await buildStatusView(rt, '0.0.0')).conditions.map((c) => [c.type, `${c.status} ${c.reason}`]));
-  return { docker, deps, conditions };
+  return { docker, deps, state, conditions };
 }
 
 describe('agent status: conditions follow the live state', () => {
@@ -42,6 +42,14 @@ describe('agent status: conditions follow the live state', () => {
     expect(await h.conditions()).toMatchObject({ Ready: 'True Succeeded', Degraded: 'False Succeeded' });
     await h.docker.stopContainer((await h.docker.inspectContainer('demo-web'))!.id);
     expect(await h.conditions()).toMatchObject({ Ready: 'False ServiceNotRunning', Degraded: 'True ServiceNotRunning' });
+  });
+
+  it('a container a transaction has stopped is not called Degraded: it is the transaction\'s', async () => {
+    const h = await deployed();
+    const c = (await h.docker.inspectContainer('demo-web'))!;
+    await h.state.journals.write({ version: 1, txId: '20261201T100100Z-000002', stack: 'demo', service: 'web', kind: 'update', revision: 'r2', startedAt: '2026-12-01T10:01:00Z', phase: 'create-new', trail: [], old: { containerId: c.id, name: c.name, image: c.image, hash: '', restartPolicy: 'always', stopTimeoutMs: 10_000 } });
+    await h.docker.stopContainer(c.id);
+    expect(await h.conditions()).toMatchObject({ Degraded: 'False Succeeded' });
   });
 
   it('a container removed by hand likewise', async () => {

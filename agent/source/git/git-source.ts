@@ -1,6 +1,6 @@
 import type { Clock } from '../../core/clock.js';
 import { isoTime } from '../../core/clock.js';
-import { AgentError, errorMessage } from '../../core/errors.js';
+import { AgentError, errorMessage, isAgentError, type ErrorCode } from '../../core/errors.js';
 import { asRevision } from '../../core/ids.js';
 import type { SourceFile } from '../../model/source.js';
 import type { DesiredSource } from '../../ports/source.js';
@@ -45,16 +45,19 @@ export function createGitSource(o: GitSourceOptions): DesiredSource & { repo: Gi
       }
       let tip: string | undefined;
       let fetchError: string | undefined;
+      let fetchErrorCode: ErrorCode | undefined;
       try {
         tip = await o.repo.fetch(signal);
         lastFetchedAt = isoTime(o.clock);
       } catch (err) {
         fetchError = errorMessage(err);
+        fetchErrorCode = isAgentError(err) ? err.code : 'SOURCE_UNAVAILABLE';
         tip = await o.repo.lastFetched();
         if (!tip) throw err instanceof AgentError ? err : new AgentError('SOURCE_UNAVAILABLE', fetchError, { cause: err });
       }
       const snapshot = await snapshotAt(o, tip);
       if (fetchError) snapshot.fetchError = fetchError;
+      if (fetchErrorCode) snapshot.fetchErrorCode = fetchErrorCode;
       if (lastFetchedAt) snapshot.fetchedAt = lastFetchedAt;
       return snapshot;
     },
