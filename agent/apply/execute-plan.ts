@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { errorMessage, isAgentError } from '../core/errors.js';
-import { containerName } from '../core/labels.js';
+import { LABELS, containerName } from '../core/labels.js';
 import type { Plan, PlanStep } from '../model/plan.js';
 import type { Waiting } from '../model/report.js';
 import type { DockerPort } from '../ports/docker.js';
@@ -26,6 +26,8 @@ export interface ExecuteSummary {
   outcomes: TransactionOutcome[];
   /** Services not acted on this pass, and why: a dependency not ready, a busy service, a transaction interrupted. */
   waiting: Record<string, Waiting>;
+  /** Networks removed (pruning). */
+  networksRemoved: number;
 }
 
 /**
@@ -33,7 +35,7 @@ export interface ExecuteSummary {
  * to `concurrency`, each as its own transaction with the target the plan chose.
  */
 export async function executePlan(deps: ExecuteDeps, plan: Plan): Promise<ExecuteSummary> {
-  const summary: ExecuteSummary = { outcomes: [], waiting: {} };
+  const summary: ExecuteSummary = { outcomes: [], waiting: {}, networksRemoved: 0 };
   for (const wave of waves(plan)) {
     await runPool(wave, deps.concurrency, async (step) => {
       if (deps.signal?.aborted) return;
@@ -47,7 +49,26 @@ export async function executePlan(deps: ExecuteDeps, plan: Plan): Promise<Execut
       }
     });
   }
+  summary.networksRemoved = await removeNetworks(deps, plan);
   return summary;
+}
+
+/** Networks no longer desired, when pruning: removed once no container uses them (the removals above included). */
+async function removeNetworks(deps: ExecuteDeps, plan: Plan): Promise<number> {
+  const doomed = new Set(plan.networks.filter((n) => n.action === 'remove').map((n) => n.name));
+  if (doomed.size === 0 || deps.signal?.aborted) return 0;
+  let removed = 0;
+  for (const n of await deps.docker.listNetworks({ [LABELS.managed]: 'true', [LABELS.stack]: plan.stack })) {
+    if (!doomed.has(n.name)) continue;
+    if (n.containers.length > 0) {
+      deps.log.info({ network: n.name, containers: n.containers.length }, 'Network still in use; removed at a later pass');
+      continue;
+    }
+    await deps.docker.removeNetwork(n.name);
+    removed++;
+    deps.log.info({ network: n.name }, 'Network removed');
+  }
+  return removed;
 }
 
 async function runStep(deps: ExecuteDeps, plan: Plan, step: PlanStep, summary: ExecuteSummary): Promise<void> {

@@ -3,6 +3,7 @@ import { isoTime } from '../core/clock.js';
 import { AgentError, classOf, toAgentError } from '../core/errors.js';
 import { asContainerId, type ContainerId } from '../core/ids.js';
 import { LABELS, containerName, previousContainerName } from '../core/labels.js';
+import { networkHash } from '../desired/normalize-networks.js';
 import type { HealthOptions } from '../model/desired.js';
 import { PRE_CHANGE_PHASES, ROLLBACK_PHASES, type Journal, type JournalNew, type JournalOld, type TxKind, type TxPhase, type TxResult } from '../model/journal.js';
 import type { StepCurrent, StepTarget } from '../model/plan.js';
@@ -66,7 +67,7 @@ export async function resumeTransaction(deps: TxDeps, j: Journal, record: Record
 }
 
 function journalNew(t: StepTarget): JournalNew {
-  return { hash: t.hash, image: t.image, spec: t.spec, agent: t.agent, dependsOn: t.dependsOn, externalVolumes: t.externalVolumes };
+  return { hash: t.hash, image: t.image, spec: t.spec, agent: t.agent, dependsOn: t.dependsOn, externalVolumes: t.externalVolumes, ...(t.networks ? { networks: t.networks } : {}) };
 }
 
 function journalOld(c: StepCurrent, target: JournalNew | undefined): JournalOld {
@@ -142,8 +143,10 @@ async function pull(deps: TxDeps, j: Journal, signal?: AbortSignal): Promise<TxP
     throw new AgentError('CONTAINER_CREATE_FAILED', `a container named ${canonical} exists that this agent does not manage for service ${j.service}; rename or remove it`, { data: { name: canonical } });
   }
   if (j.kind === 'remove') return 'stop-old';
-  const image = mustNew(j).image;
-  if (!(await deps.docker.hasImage(image))) await deps.docker.pullImage(image, { signal });
+  const target = mustNew(j);
+  if (!(await deps.docker.hasImage(target.image))) await deps.docker.pullImage(target.image, { signal });
+  // Networks before anything changes: creating one is additive, and a refusal changes nothing.
+  await ensureNetworks(deps, j, target);
   return 'backup';
 }
 
@@ -194,10 +197,22 @@ async function createNew(deps: TxDeps, j: Journal): Promise<TxPhase> {
       await deps.docker.ensureVolume(m.source, { [LABELS.managed]: 'true', [LABELS.stack]: j.stack });
     }
   }
+  await ensureNetworks(deps, j, target);
   const existing = (await deps.docker.listContainers({ [LABELS.txId]: j.txId })).find((c) => c.id !== j.old?.containerId);
   target.containerId = existing?.id ?? (await deps.docker.createContainer({ name: containerName(j.stack, j.service), spec: target.spec, labels: agentLabels(j, target) }));
   await deps.journals.write(j);
   return 'start-new';
+}
+
+/** The networks the target joins: created when missing; an external one must exist. Idempotent. */
+async function ensureNetworks(deps: TxDeps, j: Journal, target: JournalNew): Promise<void> {
+  for (const n of target.networks ?? []) {
+    if (n.external) {
+      if (!(await deps.docker.networkExists(n.name))) throw new AgentError('CONTAINER_CREATE_FAILED', `external network ${n.name} does not exist`, { data: { network: n.name } });
+    } else {
+      await deps.docker.ensureNetwork(n, { [LABELS.managed]: 'true', [LABELS.stack]: j.stack, [LABELS.networkHash]: networkHash(n) });
+    }
+  }
 }
 
 async function startNew(deps: TxDeps, j: Journal): Promise<TxPhase> {

@@ -13,6 +13,8 @@ export function formatPlan(plan: Plan): string {
   const lines = [`Plan for stack ${plan.stack} at revision ${plan.revision}: ${plan.changes === 0 ? 'no changes' : `${plan.changes} change(s)`}`];
   const rows = plan.steps.map((s) => [s.service, s.action, s.from ? displayImage(s.from.image) : '-', s.to ? displayImage(s.to.image) : '-', s.reasons.join('; ')]);
   if (rows.length > 0) lines.push('', table(['SERVICE', 'ACTION', 'FROM', 'TO', 'REASON'], rows));
+  const nets = plan.networks.filter((n) => n.cause !== 'in-sync');
+  if (nets.length > 0) lines.push('', table(['NETWORK', 'ACTION', 'REASON'], nets.map((n) => [n.name, n.action, n.reasons.join('; ')])));
   return lines.join('\n');
 }
 

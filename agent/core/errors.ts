@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'PULL_FAILED'
   | 'PULL_AUTH_FAILED'
   | 'CONTAINER_CREATE_FAILED'
+  | 'NETWORK_CHANGED'
   | 'CONTAINER_START_FAILED'
   | 'HEALTH_CHECK_FAILED'
   | 'ROLLBACK_FAILED'
@@ -46,6 +47,8 @@ const defaultClass: Record<ErrorCode, ErrorClass> = {
   PULL_FAILED: 'transient',
   PULL_AUTH_FAILED: 'terminal',
   CONTAINER_CREATE_FAILED: 'terminal',
+  // A network whose definition changed is not recreated in place: the operator renames it (docs/desired-state.md).
+  NETWORK_CHANGED: 'waiting',
   CONTAINER_START_FAILED: 'terminal',
   HEALTH_CHECK_FAILED: 'terminal',
   ROLLBACK_FAILED: 'terminal',

@@ -8,6 +8,8 @@ export const LABELS = {
   specHash: `${AGENT_LABEL_PREFIX}spec-hash`,
   revision: `${AGENT_LABEL_PREFIX}revision`,
   txId: `${AGENT_LABEL_PREFIX}tx`,
+  /** On networks: the hash of the definition the agent created it from. */
+  networkHash: `${AGENT_LABEL_PREFIX}network-hash`,
 } as const;
 
 /** The engine-side name of a service's live container. */

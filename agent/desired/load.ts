@@ -3,12 +3,13 @@ import { asSpecHash, type Revision, type SpecHash } from '../core/ids.js';
 import { interpolateValue, referencedVariables, type Env } from './interpolate.js';
 import { formatIssue, type ValidationIssue } from '../model/issues.js';
 import { normalizeStackBackups } from './normalize-backup.js';
+import { DEFAULT_NETWORK, normalizeNetwork } from './normalize-networks.js';
 import { nearAgentKeys, normalizeService } from './normalize-service.js';
 import { DEFAULT_PARSE_LIMITS, issueAt, locate, parseYamlFile, type ParseLimits, type ParsedFile } from './parse.js';
 import { type SourceFile } from '../model/source.js';
 import { validateAgainstSchema } from './schema-validate.js';
 import { checkServices } from './semantic.js';
-import type { ContainerSpec, DesiredService, DesiredState, VolumeSpec } from '../model/desired.js';
+import type { ContainerSpec, DesiredService, DesiredState, NetworkSpec, VolumeSpec } from '../model/desired.js';
 
 export interface LoadInput {
   files: SourceFile[];
@@ -76,6 +77,8 @@ export function loadDesiredState(input: LoadInput): LoadResult {
   const stack = resolveStackName(valid, input.defaultStack, issues);
   const volumes = mergeVolumes(valid, stack, issues);
   const declared = Object.fromEntries(Object.entries(volumes).map(([k, v]) => [k, v.name]));
+  const networks = mergeNetworks(valid, stack, issues);
+  const usedNetworks = new Set<string>();
   const services: Record<string, DesiredService> = {};
   const origin = new Map<string, FileValue>();
   for (const fv of valid) {
@@ -93,7 +96,8 @@ export function loadDesiredState(input: LoadInput): LoadResult {
         const issue = issueAt(fv.parsed, path, message);
         issues.push(severity === 'warning' ? { ...issue, severity } : issue);
       };
-      const n = normalizeService(raw[name] as Record<string, unknown>, base, { stack, declared, env: input.env }, report);
+      const n = normalizeService(raw[name] as Record<string, unknown>, base, { stack, declared, env: input.env, networks }, report);
+      for (const k of n.networks) usedNetworks.add(k);
       services[name] = { name, spec: n.spec, hash: hashSpec(n.spec), agent: n.agent, dependsOn: n.dependsOn, location: { file: fv.parsed.path, ...locate(fv.parsed, base, true) } };
     }
   }
@@ -135,7 +139,8 @@ export function loadDesiredState(input: LoadInput): LoadResult {
   const sorted = Object.fromEntries(Object.keys(services).sort().map((k) => [k, services[k] as DesiredService]));
   return {
     ok: true,
-    state: { stack, revision: input.revision, services: sorted, volumes, backups, jobs, files: valid.map((v) => v.parsed.path) },
+    // Like Compose, only the networks a service joins are created.
+    state: { stack, revision: input.revision, services: sorted, volumes, networks: Object.fromEntries([...usedNetworks].sort().map((k) => [k, networks[k] as NetworkSpec])), backups, jobs, files: valid.map((v) => v.parsed.path) },
     prune,
     warnings: sortIssues(issues),
     // Values of the variables the desired state uses: kept out of every text the agent writes.
@@ -171,6 +176,21 @@ function mergeVolumes(files: FileValue[], stack: string, issues: ValidationIssue
       const spec: VolumeSpec = { name: v?.name ?? `${stack}_${key}`, external: v?.external ?? false, labels: labelsOf(v?.labels) };
       const prev = out[key];
       if (prev && canonicalJson(prev) !== canonicalJson(spec)) issues.push(issueAt(fv.parsed, ['volumes', key], `volume "${key}" is declared differently in another file`, true));
+      out[key] = spec;
+    }
+  }
+  return out;
+}
+
+/** Top-level `networks:` of every file, plus the stack's `default` network unless a file declares it. */
+function mergeNetworks(files: FileValue[], stack: string, issues: ValidationIssue[]): Record<string, NetworkSpec> {
+  const out: Record<string, NetworkSpec> = { [DEFAULT_NETWORK]: normalizeNetwork(stack, DEFAULT_NETWORK, undefined) };
+  const seen = new Set<string>();
+  for (const fv of files) {
+    for (const [key, raw] of Object.entries((fv.value.networks ?? {}) as Record<string, Record<string, unknown> | null>)) {
+      const spec = normalizeNetwork(stack, key, raw);
+      if (seen.has(key) && canonicalJson(out[key]) !== canonicalJson(spec)) issues.push(issueAt(fv.parsed, ['networks', key], `network "${key}" is declared differently in another file`, true));
+      seen.add(key);
       out[key] = spec;
     }
   }

@@ -5,8 +5,9 @@ import { parseImageRef } from '../core/image-ref.js';
 import type { Env } from './interpolate.js';
 import { normalizeBackup, normalizeWindow } from './normalize-backup.js';
 import { normalizePorts, normalizeVolumes, type Report, type NormalizeScope } from './normalize-ports-volumes.js';
+import { normalizeExtraHosts, normalizeLinks, normalizeServiceNetworking, stringList } from './normalize-networks.js';
 import { splitShellWords } from './shell-words.js';
-import type { AgentOptions, ContainerSpec, Dependency, DependencyCondition, HealthcheckSpec, Probe, ProbeTiming, RestartPolicy } from '../model/desired.js';
+import type { AgentOptions, ContainerSpec, Dependency, DependencyCondition, HealthcheckSpec, NetworkSpec, Probe, ProbeTiming, RestartPolicy } from '../model/desired.js';
 
 export const HEALTH_DEFAULTS = { timeoutMs: 120_000, stabilizationMs: 10_000 } as const;
 export const PROBE_DEFAULTS: ProbeTiming = { intervalMs: 1000, timeoutMs: 2000, retries: 3 };
@@ -17,6 +18,8 @@ export interface NormalizedService {
   spec: ContainerSpec;
   agent: AgentOptions;
   dependsOn: Dependency[];
+  /** Keys of the top-level networks it joins. */
+  networks: string[];
 }
 
 /**
@@ -38,16 +41,19 @@ function editDistance(a: string, b: string): number {
 }
 
 /** Turns one schema-valid Compose service into the agent's model, reporting what the schema cannot see. */
-export function normalizeService(raw: Raw, base: (string | number)[], ctx: NormalizeScope & { env: Env }, report: Report): NormalizedService {
+export function normalizeService(raw: Raw, base: (string | number)[], ctx: NormalizeScope & { env: Env; networks: Record<string, NetworkSpec> }, report: Report): NormalizedService {
   const image = String(raw.image);
   const parsed = parseImageRef(image);
   if (!parsed) report([...base, 'image'], `"${image}" is not a valid image reference (expected registry/name:tag@sha256:...)`);
   else if (!parsed.digest) report([...base, 'image'], `image "${image}" is not pinned by digest; the agent cannot tell a re-pushed tag from the one you reviewed`, 'warning');
   else if (!parsed.digest.startsWith('sha256:')) report([...base, 'image'], `not supported: digest algorithm "${parsed.digest.split(':')[0]}": pin the image with the sha256 digest the registry reports (Docker pulls by sha256 only)`);
 
-  const networkMode = (raw.network_mode as string | undefined) ?? 'bridge';
+  const service = String(base[1]);
+  const net = normalizeServiceNetworking(raw, base, { stack: ctx.stack, service, networks: ctx.networks }, report);
+  const networkMode = net.networkMode;
   const ports = normalizePorts(raw.ports as unknown[] | undefined, [...base, 'ports'], report);
   if (networkMode === 'host' && ports.length > 0) report([...base, 'ports'], 'ports have no effect with network_mode: host; the service listens on the host directly', 'warning');
+  if (networkMode.startsWith('container:') && ports.length > 0) report([...base, 'ports'], `ports cannot be published by a service that shares another's network namespace (${String(raw.network_mode)}): publish them on that service`);
 
   const spec: ContainerSpec = {
     image: asImageRef(image),
@@ -58,6 +64,19 @@ export function normalizeService(raw: Raw, base: (string | number)[], ctx: Norma
     restart: ((raw.restart as string | undefined) ?? 'no') as RestartPolicy,
     labels: normalizeLabels(raw.labels, [...base, 'labels'], report),
   };
+  if (net.networks) spec.networks = net.networks;
+  if (typeof raw.hostname === 'string') spec.hostname = raw.hostname;
+  if (typeof raw.domainname === 'string') spec.domainname = raw.domainname;
+  const links = normalizeLinks(raw.links, ctx.stack);
+  if (links) spec.links = links.links;
+  const extraHosts = normalizeExtraHosts(raw.extra_hosts);
+  if (extraHosts) spec.extraHosts = extraHosts;
+  const dns = stringList(raw.dns);
+  if (dns) spec.dns = dns;
+  const dnsSearch = stringList(raw.dns_search);
+  if (dnsSearch) spec.dnsSearch = dnsSearch;
+  const dnsOptions = stringList(raw.dns_opt);
+  if (dnsOptions) spec.dnsOptions = dnsOptions;
   const command = words(raw.command, [...base, 'command'], report);
   if (command) spec.command = command;
   const entrypoint = words(raw.entrypoint, [...base, 'entrypoint'], report);
@@ -75,7 +94,10 @@ export function normalizeService(raw: Raw, base: (string | number)[], ctx: Norma
   if (backup) agent.backup = backup;
   const window = normalizeWindow(xagent?.window as Raw | undefined, [...base, 'x-agent', 'window'], report);
   if (window) agent.window = window;
-  return { spec, agent, dependsOn: normalizeDependsOn(raw.depends_on) };
+  // Sharing a network namespace or linking to a service means starting after it, as Compose does.
+  const dependsOn = normalizeDependsOn(raw.depends_on);
+  for (const target of [...net.implicitDependencies, ...(links?.services ?? [])]) if (!dependsOn.some((d) => d.service === target)) dependsOn.push({ service: target, condition: 'service_started' });
+  return { spec, agent, dependsOn, networks: net.uses };
 }
 
 function words(value: unknown, path: (string | number)[], report: Report): string[] | undefined {

@@ -1,5 +1,5 @@
-import type { ContainerCreateOptions } from 'dockerode';
-import type { ContainerSpec, HealthcheckSpec, RestartPolicy } from '../model/desired.js';
+import type { ContainerCreateOptions, NetworkCreateOptions } from 'dockerode';
+import type { ContainerSpec, HealthcheckSpec, NetworkAttachment, NetworkSpec, RestartPolicy } from '../model/desired.js';
 
 const NS_PER_MS = 1_000_000;
 
@@ -34,6 +34,36 @@ export function toCreateOptions(name: string, spec: ContainerSpec, agentLabels: 
   if (spec.stopSignal) options.StopSignal = spec.stopSignal;
   if (spec.stopGracePeriodMs !== undefined) options.StopTimeout = Math.ceil(spec.stopGracePeriodMs / 1000);
   if (spec.healthcheck) options.Healthcheck = healthcheck(spec.healthcheck);
+  if (spec.hostname) options.Hostname = spec.hostname;
+  if (spec.domainname) options.Domainname = spec.domainname;
+  const host = options.HostConfig as NonNullable<ContainerCreateOptions['HostConfig']>;
+  if (spec.links) host.Links = spec.links;
+  if (spec.extraHosts) host.ExtraHosts = spec.extraHosts;
+  if (spec.dns) host.Dns = spec.dns;
+  if (spec.dnsSearch) host.DnsSearch = spec.dnsSearch;
+  if (spec.dnsOptions) host.DnsOptions = spec.dnsOptions;
+  // The primary network at create; the adapter joins the others before the start.
+  const primary = spec.networks?.[0];
+  if (primary) options.NetworkingConfig = { EndpointsConfig: { [primary.network]: endpointConfig(primary) } };
+  return options;
+}
+
+/** A network endpoint as Compose configures it: its aliases (the service name among them) and fixed addresses. */
+export function endpointConfig(a: NetworkAttachment): { Aliases: string[]; IPAMConfig?: { IPv4Address?: string; IPv6Address?: string } } {
+  const out: { Aliases: string[]; IPAMConfig?: { IPv4Address?: string; IPv6Address?: string } } = { Aliases: a.aliases };
+  if (a.ipv4Address || a.ipv6Address) out.IPAMConfig = { ...(a.ipv4Address ? { IPv4Address: a.ipv4Address } : {}), ...(a.ipv6Address ? { IPv6Address: a.ipv6Address } : {}) };
+  return out;
+}
+
+export function toNetworkOptions(spec: NetworkSpec, labels: Record<string, string>): NetworkCreateOptions {
+  const options: NetworkCreateOptions = { Name: spec.name, Driver: spec.driver, Internal: spec.internal, Attachable: spec.attachable, EnableIPv6: spec.enableIpv6, Options: spec.driverOpts, Labels: labels, CheckDuplicate: true };
+  if (spec.ipam) {
+    options.IPAM = {
+      Config: spec.ipam.config.map((c) => ({ ...(c.subnet ? { Subnet: c.subnet } : {}), ...(c.gateway ? { Gateway: c.gateway } : {}), ...(c.ipRange ? { IPRange: c.ipRange } : {}), ...(c.auxAddresses ? { AuxiliaryAddresses: c.auxAddresses } : {}) })),
+      ...(spec.ipam.driver ? { Driver: spec.ipam.driver } : {}),
+      ...(spec.ipam.options ? { Options: spec.ipam.options } : {}),
+    };
+  }
   return options;
 }
 

@@ -8,8 +8,9 @@ import { AgentError, errorMessage } from '../core/errors.js';
 import { asContainerId, type ContainerId } from '../core/ids.js';
 import { pullReference } from '../core/image-ref.js';
 import type { RestartPolicy } from '../model/desired.js';
-import { fromRestartPolicy, restartPolicy, toCreateOptions } from './container-options.js';
-import type { CreateContainerRequest, DockerPort, ExecResult, PullProgress } from '../ports/docker.js';
+import { endpointConfig, fromRestartPolicy, restartPolicy, toCreateOptions, toNetworkOptions } from './container-options.js';
+import { LABELS } from '../core/labels.js';
+import type { CreateContainerRequest, DockerPort, ExecResult, NetworkInfo, PullProgress } from '../ports/docker.js';
 import type { ContainerInfo, ContainerStatus } from '../model/actual.js';
 import { resolveRegistryAuth } from './registry-auth.js';
 
@@ -115,9 +116,14 @@ export function createDockerAdapter(options: DockerAdapterOptions): DockerPort {
     },
 
     async createContainer(req: CreateContainerRequest) {
-      const container = await call(`create container ${req.name}`, () => docker.createContainer(toCreateOptions(req.name, req.spec, req.labels))).catch((err: AgentError) => {
+      const refused = (err: AgentError) => {
         throw new AgentError('CONTAINER_CREATE_FAILED', err.message, { cause: err, data: { name: req.name }, class: err.code === 'DOCKER_UNAVAILABLE' ? 'transient' : 'terminal' });
-      });
+      };
+      const container = await call(`create container ${req.name}`, () => docker.createContainer(toCreateOptions(req.name, req.spec, req.labels))).catch(refused);
+      // Engine API 1.41 takes one network at create: the others are joined before the start, as Compose does.
+      for (const a of (req.spec.networks ?? []).slice(1)) {
+        await call(`connect ${req.name} to ${a.network}`, () => docker.getNetwork(a.network).connect({ Container: container.id, EndpointConfig: endpointConfig(a) })).catch(refused);
+      }
       return asContainerId(container.id);
     },
 
@@ -293,7 +299,53 @@ export function createDockerAdapter(options: DockerAdapterOptions): DockerPort {
         throw translate(err, `inspect volume ${name}`);
       }
     },
+
+    async ensureNetwork(spec, labels) {
+      const existing = await inspectNetwork(docker, spec.name);
+      if (existing) {
+        const seen = existing.Labels?.[LABELS.networkHash];
+        const wanted = labels[LABELS.networkHash];
+        if (seen !== undefined && wanted !== undefined && seen !== wanted) throw new AgentError('NETWORK_CHANGED', `network ${spec.name} exists with another definition; the agent does not recreate a network in place`, { data: { network: spec.name } });
+        return;
+      }
+      await call(`create network ${spec.name}`, () => docker.createNetwork(toNetworkOptions(spec, { ...spec.labels, ...labels })));
+    },
+
+    async networkExists(name) {
+      return (await inspectNetwork(docker, name)) !== undefined;
+    },
+
+    async listNetworks(labels) {
+      const filters = { label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) };
+      const list = await call('list networks', () => docker.listNetworks({ filters }));
+      const out: NetworkInfo[] = [];
+      for (const n of list) {
+        const full = await inspectNetwork(docker, n.Id);
+        if (full) out.push({ id: full.Id, name: full.Name, labels: full.Labels ?? {}, containers: Object.keys(full.Containers ?? {}) });
+      }
+      return out.sort((a, b) => a.name.localeCompare(b.name));
+    },
+
+    async removeNetwork(name) {
+      await call(`remove network ${name}`, async () => {
+        try {
+          await docker.getNetwork(name).remove();
+        } catch (err) {
+          if (statusOf(err) === 404) return;
+          throw err;
+        }
+      });
+    },
   };
+}
+
+async function inspectNetwork(docker: Docker, name: string): Promise<Docker.NetworkInspectInfo | undefined> {
+  try {
+    return (await docker.getNetwork(name).inspect()) as Docker.NetworkInspectInfo;
+  } catch (err) {
+    if (statusOf(err) === 404) return undefined;
+    throw translate(err, `inspect network ${name}`);
+  }
 }
 
 function toInfo(c: ContainerInspectInfo): ContainerInfo {

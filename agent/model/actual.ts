@@ -46,9 +46,20 @@ export interface ObservedService {
   others: ContainerInfo[];
 }
 
+/** A network the agent created for the stack. */
+export interface ObservedNetwork {
+  name: string;
+  /** The hash of the definition it was created from (label). */
+  hash: string;
+  /** Ids of the containers attached. */
+  containers: string[];
+}
+
 export interface ActualState {
   stack: string;
   /** Keyed by service name, sorted. */
   services: Record<string, ObservedService>;
+  /** The agent's networks of the stack, keyed by engine name. */
+  networks?: Record<string, ObservedNetwork>;
 }
 

@@ -19,6 +19,7 @@ export type ConditionReason =
   | 'SignatureRefused'
   | 'RevertRefused'
   | 'Quarantined'
+  | 'NetworkChanged'
   | 'InternalError';
 
 export interface Condition {

@@ -18,6 +18,17 @@ export interface Mount {
   readOnly: boolean;
 }
 
+/** One network a container joins, as Compose attaches it: the service name is always an alias. */
+export interface NetworkAttachment {
+  /** Engine-side name of the network. */
+  network: string;
+  aliases: string[];
+  ipv4Address?: string;
+  ipv6Address?: string;
+  /** Compose's `priority`: the network with the highest one is the container's primary. */
+  priority?: number;
+}
+
 export type HealthcheckSpec =
   | { disabled: true }
   | { disabled: false; test: string[]; intervalMs?: number; timeoutMs?: number; retries?: number; startPeriodMs?: number };
@@ -33,7 +44,23 @@ export interface ContainerSpec {
   environment: Record<string, string>;
   ports: PortBinding[];
   volumes: Mount[];
+  /**
+   * Docker's network mode: `host`, `bridge`, `none`, `container:<name>` (Compose's
+   * `service:<name>` resolved to that service's container), or the engine name of the primary
+   * network when the container joins networks.
+   */
   networkMode: string;
+  /** The networks it joins, primary first (highest priority, then by name); absent for the other modes. */
+  networks?: NetworkAttachment[];
+  hostname?: string;
+  domainname?: string;
+  /** Docker links, `<container>:<alias>`. */
+  links?: string[];
+  /** `host:ip` entries added to /etc/hosts. */
+  extraHosts?: string[];
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
   healthcheck?: HealthcheckSpec;
   restart: RestartPolicy;
   labels: Record<string, string>;
@@ -116,6 +143,21 @@ export interface VolumeSpec {
   labels: Record<string, string>;
 }
 
+/** A network of the stack, as Compose defines it. */
+export interface NetworkSpec {
+  /** Engine-side name: `<stack>_<key>` unless `name:` or `external` says otherwise. */
+  name: string;
+  /** An existing network: attached to, never created, changed or removed. */
+  external: boolean;
+  driver: string;
+  driverOpts: Record<string, string>;
+  internal: boolean;
+  attachable: boolean;
+  enableIpv6: boolean;
+  ipam?: { driver?: string; config: { subnet?: string; gateway?: string; ipRange?: string; auxAddresses?: Record<string, string> }[]; options?: Record<string, string> };
+  labels: Record<string, string>;
+}
+
 export interface WindowSpec {
   /** Cron expression of the window's start. */
   schedule: string;
@@ -150,6 +192,8 @@ export interface DesiredState {
   /** Keyed by service name; iteration order is sorted by name. */
   services: Record<string, DesiredService>;
   volumes: Record<string, VolumeSpec>;
+  /** Keyed as in the files (`default` for the stack's default network, when a service uses it). */
+  networks: Record<string, NetworkSpec>;
   backups: BackupPolicy;
   jobs: Record<string, JobSpec>;
   files: string[];

@@ -1,6 +1,6 @@
 import type { ErrorClass, ErrorCode } from '../core/errors.js';
 import type { GateFailure } from './health.js';
-import type { AgentOptions, ContainerSpec, Dependency } from './desired.js';
+import type { AgentOptions, ContainerSpec, Dependency, NetworkSpec } from './desired.js';
 import type { RestartPolicy } from './desired.js';
 import type { Artifact } from './backup.js';
 
@@ -45,6 +45,8 @@ export interface JournalNew {
   containerId?: string;
   /** Named volumes the spec mounts that must already exist (declared `external`). */
   externalVolumes: string[];
+  /** The networks it joins: created when missing, before the container. */
+  networks?: NetworkSpec[];
 }
 
 export interface JournalFailure {

@@ -1,5 +1,5 @@
 import type { RestartPolicy } from './desired.js';
-import type { AgentOptions, ContainerSpec, Dependency } from './desired.js';
+import type { AgentOptions, ContainerSpec, Dependency, NetworkSpec } from './desired.js';
 
 export type PlanAction = 'create' | 'update' | 'remove' | 'none';
 
@@ -12,9 +12,10 @@ export type PlanAction = 'create' | 'update' | 'remove' | 'none';
  * - remove: `orphan` (no longer desired, pruning on);
  * - none: `in-sync`, `held` (its version failed), `quarantined` (renovate.json forbids it),
  *   `paused` (x-agent.paused, not created yet), `deferred` (waits for its maintenance window),
- *   `orphan` (no longer desired, kept because pruning is off).
+ *   `orphan` (no longer desired, kept because pruning is off), `blocked` (a network it joins
+ *   changed its definition: see the network steps).
  */
-export type StepCause = 'new' | 'missing' | 'changed' | 'drift' | 'stopped' | 'orphan' | 'in-sync' | 'held' | 'quarantined' | 'paused' | 'deferred';
+export type StepCause = 'new' | 'missing' | 'changed' | 'drift' | 'stopped' | 'orphan' | 'in-sync' | 'held' | 'quarantined' | 'paused' | 'deferred' | 'blocked';
 
 /** Causes that mean "the service is not running": the stack is Degraded until they are repaired. */
 export const NOT_RUNNING_CAUSES: readonly StepCause[] = ['new', 'missing', 'stopped'];
@@ -33,6 +34,8 @@ export interface StepTarget {
   revision: string;
   /** Named volumes the spec mounts that must already exist (declared `external`). */
   externalVolumes: string[];
+  /** The networks the spec joins, as the desired state defines them: created when missing (external ones must exist). */
+  networks?: NetworkSpec[];
 }
 
 /** The live container a step replaces or removes. */
@@ -80,6 +83,19 @@ export interface PlanStep {
 }
 
 /**
+ * A network of the stack. `create`: it does not exist yet (the transactions of the services
+ * joining it create it first); `remove`: the agent's network no service uses any more, when
+ * pruning; `none` with cause `changed`: its definition differs from the network's, which the
+ * agent does not recreate in place (the services joining it are blocked until it is renamed).
+ */
+export interface NetworkStep {
+  name: string;
+  action: 'create' | 'remove' | 'none';
+  cause: 'new' | 'in-sync' | 'changed' | 'orphan' | 'external';
+  reasons: string[];
+}
+
+/**
  * The only decision of a reconcile pass: the executor runs it as it is. It carries specs, and
  * so environment values: show people `planView(plan)`, never the plan itself.
  */
@@ -88,6 +104,8 @@ export interface Plan {
   revision: string;
   /** In wave order, ties by name. */
   steps: PlanStep[];
+  /** The stack's networks, by name. */
+  networks: NetworkStep[];
   /** Number of steps that change something. */
   changes: number;
 }

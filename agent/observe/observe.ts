@@ -4,8 +4,11 @@ import type { ActualState, ContainerInfo, ObservedService } from '../model/actua
 
 /** The stack as it runs: only containers that carry the agent's labels for this stack. */
 export async function observeStack(docker: DockerReader, stack: string): Promise<ActualState> {
-  const containers = await docker.listContainers({ [LABELS.managed]: 'true', [LABELS.stack]: stack });
-  return groupByService(stack, containers);
+  const labels = { [LABELS.managed]: 'true', [LABELS.stack]: stack };
+  const [containers, networks] = await Promise.all([docker.listContainers(labels), docker.listNetworks(labels)]);
+  const actual = groupByService(stack, containers);
+  actual.networks = Object.fromEntries(networks.map((n) => [n.name, { name: n.name, hash: n.labels[LABELS.networkHash] ?? '', containers: n.containers }]));
+  return actual;
 }
 
 export function groupByService(stack: string, containers: ContainerInfo[]): ActualState {

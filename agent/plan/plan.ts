@@ -2,7 +2,8 @@ import { LABELS } from '../core/labels.js';
 import { describeImageChange, displayImage } from '../core/image-ref.js';
 import type { ActualState, ContainerInfo } from '../model/actual.js';
 import type { ContainerSpec, DesiredService, DesiredState, WindowSpec } from '../model/desired.js';
-import type { Plan, PlanStep, StepCause, StepCurrent, StepTarget } from '../model/plan.js';
+import type { NetworkStep, Plan, PlanStep, StepCause, StepCurrent, StepTarget } from '../model/plan.js';
+import { networkHash } from '../desired/normalize-networks.js';
 import type { AppliedRecord, HeldRecord } from '../model/records.js';
 import { describeSpecChanges } from './diff.js';
 import { dependencyWaves } from './order.js';
@@ -44,7 +45,38 @@ export function planChanges(input: PlanInput): Plan {
         : { service: name, action: 'none', cause: 'orphan', reasons: ['no longer in the desired state; kept because pruning is disabled'], wave: waves.length, from, dependsOn: [] },
     );
   }
-  return { stack: desired.stack, revision: desired.revision, steps, changes: steps.filter((s) => s.action !== 'none').length };
+  const networks = planNetworks(input);
+  // A service joining a network whose definition changed waits: creating it would fail, and the
+  // agent does not recreate a network under running containers.
+  const changed = new Map(networks.filter((n) => n.cause === 'changed').map((n) => [n.name, n]));
+  for (const step of steps) {
+    const on = (step.to?.spec.networks ?? []).find((a) => changed.has(a.network));
+    if (!on || (step.action !== 'create' && step.action !== 'update')) continue;
+    step.action = 'none';
+    step.cause = 'blocked';
+    step.reasons = [`network ${on.network} changed its definition: ${changed.get(on.network)?.reasons.join('; ')}`];
+  }
+  return { stack: desired.stack, revision: desired.revision, steps, networks, changes: steps.filter((s) => s.action !== 'none').length + networks.filter((n) => n.action !== 'none').length };
+}
+
+/** The stack's networks: those the desired state needs, and the agent's own that it no longer does. */
+function planNetworks(input: PlanInput): NetworkStep[] {
+  const observed = input.actual.networks ?? {};
+  const wanted = Object.values(input.desired.networks);
+  const steps: NetworkStep[] = wanted.map((n) => {
+    if (n.external) return { name: n.name, action: 'none', cause: 'external', reasons: ['external: attached to, never created or changed'] };
+    const seen = observed[n.name];
+    if (!seen) return { name: n.name, action: 'create', cause: 'new', reasons: ['new network'] };
+    if (seen.hash && seen.hash !== networkHash(n)) {
+      return { name: n.name, action: 'none', cause: 'changed', reasons: ['its definition differs from the existing network; the agent does not recreate a network in place: give it a new name (its key or `name:`), the services move to the new one, and the old one goes when pruning'] };
+    }
+    return { name: n.name, action: 'none', cause: 'in-sync', reasons: ['up to date'] };
+  });
+  const names = new Set(wanted.map((n) => n.name));
+  for (const n of Object.values(observed).filter((o) => !names.has(o.name)).sort((a, b) => a.name.localeCompare(b.name))) {
+    steps.push(input.prune ? { name: n.name, action: 'remove', cause: 'orphan', reasons: ['no longer in the desired state: removed once no container uses it'] } : { name: n.name, action: 'none', cause: 'orphan', reasons: ['no longer in the desired state; kept because pruning is disabled'] });
+  }
+  return steps;
 }
 
 function planService(d: DesiredService, wave: number, input: PlanInput): PlanStep {
@@ -56,7 +88,7 @@ function planService(d: DesiredService, wave: number, input: PlanInput): PlanSte
   if (current) step.from = currentOf(current, applied);
 
   // Which spec to run: the desired one, or the last applied one while the desired one may not be.
-  let target: StepTarget = { hash: d.hash, image: d.spec.image, spec: d.spec, agent: d.agent, dependsOn: d.dependsOn, revision: input.desired.revision, externalVolumes: externalVolumes(input.desired, d.spec) };
+  let target: StepTarget = withNetworks({ hash: d.hash, image: d.spec.image, spec: d.spec, agent: d.agent, dependsOn: d.dependsOn, revision: input.desired.revision, externalVolumes: externalVolumes(input.desired, d.spec) }, input.desired);
   let keepCause: StepCause | undefined;
   if (d.agent.paused && d.hash !== applied?.hash) {
     step.paused = true;
@@ -127,7 +159,14 @@ function currentOf(c: ContainerInfo, applied: AppliedRecord | undefined): StepCu
 }
 
 function appliedTarget(applied: AppliedRecord, desired: DesiredState): StepTarget {
-  return { hash: applied.hash, image: applied.spec.image, spec: applied.spec, agent: applied.agent, dependsOn: applied.dependsOn, revision: applied.revision, externalVolumes: externalVolumes(desired, applied.spec) };
+  return withNetworks({ hash: applied.hash, image: applied.spec.image, spec: applied.spec, agent: applied.agent, dependsOn: applied.dependsOn, revision: applied.revision, externalVolumes: externalVolumes(desired, applied.spec) }, desired);
+}
+
+/** The definitions of the networks a target joins, from the desired state (what to create if missing). */
+function withNetworks(target: StepTarget, desired: DesiredState): StepTarget {
+  const byName = new Map(Object.values(desired.networks).map((n) => [n.name, n]));
+  const specs = (target.spec.networks ?? []).flatMap((a) => byName.get(a.network) ?? []);
+  return specs.length > 0 ? { ...target, networks: specs } : target;
 }
 
 /** The named volumes a spec mounts that the desired state declares `external`: they must exist already. */

@@ -20,11 +20,12 @@ export interface PlanView {
   revision: string;
   changes: number;
   steps: PlanStepView[];
+  networks: Plan['networks'];
 }
 
 /** The plan without the specs it carries (they hold environment values, so secrets). */
 export function planView(plan: Plan): PlanView {
-  return { stack: plan.stack, revision: plan.revision, changes: plan.changes, steps: plan.steps.map(stepView) };
+  return { stack: plan.stack, revision: plan.revision, changes: plan.changes, steps: plan.steps.map(stepView), networks: plan.networks };
 }
 
 export function stepView(s: PlanStep): PlanStepView {

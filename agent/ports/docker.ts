@@ -1,7 +1,15 @@
 import type { Readable } from 'node:stream';
 import type { ContainerId } from '../core/ids.js';
-import type { ContainerSpec, Mount, RestartPolicy } from '../model/desired.js';
+import type { ContainerSpec, Mount, NetworkSpec, RestartPolicy } from '../model/desired.js';
 import type { ContainerInfo } from '../model/actual.js';
+
+export interface NetworkInfo {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  /** Containers attached (ids). */
+  containers: string[];
+}
 
 export interface CreateContainerRequest {
   name: string;
@@ -58,6 +66,16 @@ export interface DockerPort {
   ensureVolume(name: string, labels: Record<string, string>): Promise<void>;
   volumeExists(name: string): Promise<boolean>;
   /**
+   * Creates the network when it does not exist, labelled with the agent's labels and the hash of
+   * its definition; never changes an existing one (NETWORK_CHANGED when its definition differs).
+   */
+  ensureNetwork(spec: NetworkSpec, labels: Record<string, string>): Promise<void>;
+  networkExists(name: string): Promise<boolean>;
+  /** The agent's networks of a stack, with their definition hash and the containers on them. */
+  listNetworks(labels: Record<string, string>): Promise<NetworkInfo[]>;
+  /** Removes a network nobody uses; a missing one is fine. */
+  removeNetwork(name: string): Promise<void>;
+  /**
    * Runs a command in a running container and streams its raw output: Docker's multiplexed
    * frames, to be demultiplexed with backpressure by the caller. `stdin`, when given, is piped
    * in and closed at its end.
@@ -76,9 +94,9 @@ export interface DockerPort {
 }
 
 /** The engine as read-only commands (`status`, `plan`) see it: nothing that changes a container. */
-export type DockerReader = Pick<DockerPort, 'ping' | 'listContainers' | 'inspectContainer'>;
+export type DockerReader = Pick<DockerPort, 'ping' | 'listContainers' | 'inspectContainer' | 'listNetworks'>;
 
 /** A view of the engine with only the reading methods, for read-only commands. */
 export function readOnlyDocker(docker: DockerReader): DockerReader {
-  return { ping: (signal) => docker.ping(signal), listContainers: (labels) => docker.listContainers(labels), inspectContainer: (idOrName) => docker.inspectContainer(idOrName) };
+  return { ping: (signal) => docker.ping(signal), listContainers: (labels) => docker.listContainers(labels), inspectContainer: (idOrName) => docker.inspectContainer(idOrName), listNetworks: (labels) => docker.listNetworks(labels) };
 }

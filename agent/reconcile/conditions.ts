@@ -54,6 +54,8 @@ function ready(state: AgentState, pending: Plan | undefined, blocked: Blocked | 
   if (degraded) return notReady(degraded.reason, degraded.message);
   const quarantined = pending ? pending.steps.filter((s) => s.held?.kind === 'quarantined') : [];
   if (quarantined.length > 0) return notReady('Quarantined', quarantined.map((s) => `${s.service}: ${s.held?.reason}; remove the rule to allow it`).join('; '));
+  const changedNetworks = pending?.networks.filter((n) => n.cause === 'changed') ?? [];
+  if (changedNetworks.length > 0) return notReady('NetworkChanged', changedNetworks.map((n) => `network ${n.name}: ${n.reasons.join('; ')}`).join('; '));
   const waiting = Object.entries(state.services).filter(([, s]) => s.waiting);
   if (waiting.length > 0) return notReady('DependencyNotReady', waiting.map(([n, s]) => `${n}: ${s.waiting?.message}`).join('; '));
   if (pending && pending.changes > 0) return notReady('Progressing', `${pending.changes} change(s) pending`);

@@ -88,7 +88,7 @@ export async function reconcileOnce(deps: ReconcileDeps, opts: ReconcileOptions 
   const summary = await apply(pass, a);
   const reverts = await writeBack(pass, a);
 
-  const touched = tidied > 0 || summary.outcomes.length > 0 || Object.values(summary.waiting).some((w) => w.reason === 'interrupted');
+  const touched = tidied > 0 || summary.outcomes.length > 0 || summary.networksRemoved > 0 || Object.values(summary.waiting).some((w) => w.reason === 'interrupted');
   // Nothing touched (most passes): what was observed still holds, no need to ask the engine again.
   const after = planAfter(pass, a, touched ? await observeStack(deps.docker, a.load.state.stack) : a.actual);
   return settle(pass, outcomeOf(pass, a, summary, after, reverts));

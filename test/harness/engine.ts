@@ -5,7 +5,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import Docker from 'dockerode';
@@ -59,7 +59,33 @@ export interface TestEngine {
 const BRIDGE = 'gadt0';
 const BRIDGE_CIDR = '169.254.231.1/30';
 /** Pool for networks someone creates by mistake: link-local rather than 172.16/12. */
-const ADDRESS_POOL = 'base=169.254.232.0/22,size=28';
+/**
+ * Link-local /22 blocks for the engines' networks (the network rule: 169.254.0.0/16, never
+ * 169.254.169.0/24): each engine that runs at once gets its own, so that networks of two engines
+ * in one network namespace never overlap. The block is recorded in the engine's directory.
+ */
+const POOL_BLOCKS = [232, 236, 240, 244, 248, 224, 228, 216, 220];
+const POOL_FILE = 'address-pool';
+
+function claimAddressPool(dir: string): string {
+  const used = new Set<string>();
+  for (const name of readdirSync('/tmp')) {
+    const other = `/tmp/${name}`;
+    if (!other.startsWith(ENGINE_DIR_PREFIX) || other === dir) continue;
+    const owner = readPid(join(other, 'owner.pid'));
+    if (owner === undefined || !isRunning(owner)) continue;
+    try {
+      used.add(readFileSync(join(other, POOL_FILE), 'utf8').trim());
+    } catch {
+      // an engine that has not claimed a block yet, or an older one (the default block)
+      used.add(`base=169.254.${POOL_BLOCKS[0]}.0/22,size=28`);
+    }
+  }
+  const pool = POOL_BLOCKS.map((b) => `base=169.254.${b}.0/22,size=28`).find((p) => !used.has(p));
+  if (!pool) throw new Error(`no free link-local address block for another test engine (${used.size} in use)`);
+  writeFileSync(join(dir, POOL_FILE), `${pool}\n`);
+  return pool;
+}
 
 function ensureBridge(): void {
   if (!existsSync(`/sys/class/net/${BRIDGE}`)) {
@@ -135,7 +161,7 @@ export async function startTestEngine(opts: TestEngineOptions = {}): Promise<Tes
     '--iptables=false',
     '--ip6tables=false',
     '--ip-masq=false',
-    `--default-address-pool=${ADDRESS_POOL}`,
+    `--default-address-pool=${claimAddressPool(dir)}`,
     `--cgroup-parent=/${id}`,
     // if a system containerd runs, dockerd 20.10 uses it: keep our objects apart from "moby"
     `--containerd-namespace=${id}`,

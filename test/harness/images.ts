@@ -83,7 +83,8 @@ export async function buildBusyboxBase(docker: Docker): Promise<void> {
   }
 }
 
-const HTTPD = 'exec httpd -f -p 127.0.0.1:${PORT} -h /www';
+// LISTEN: 127.0.0.1 with host networking (the network rule); 0.0.0.0 on a network of the test engine.
+const HTTPD = 'exec httpd -f -p ${LISTEN}:${PORT} -h /www';
 const PROBE = 'wget -q -O /dev/null http://127.0.0.1:${PORT}/ || exit 1';
 
 /** Dockerfile and context of one fixture version. */
@@ -107,7 +108,7 @@ function webContext(version: FixtureVersion): Record<string, string> {
   const dockerfile = [
     `FROM ${BUSYBOX_BASE}`,
     ...Object.keys(files).map((f) => `COPY ${f} /www/${f}`),
-    `ENV PORT=${WEB_DEFAULT_PORT} SLOW_SECONDS=4 APP_VERSION=${version}`,
+    `ENV PORT=${WEB_DEFAULT_PORT} LISTEN=127.0.0.1 SLOW_SECONDS=4 APP_VERSION=${version}`,
     `LABEL org.opencontainers.image.version="${version}" org.opencontainers.image.title="fixture-web"`,
     health,
     `CMD ${JSON.stringify(['sh', '-c', cmd])}`,

@@ -77,7 +77,7 @@ const INVALID: [string, string, [string, number, string][]][] = [
   ['YAML syntax error', 'services:\n  web: [\n', [['', 3, 'flow sequence']]],
   ['duplicate key', svc('    image: other:1\n'), [['', 4, 'unique']]],
   ['no services key', 'name: x\n', [['', 1, 'missing required key "services"']]],
-  ['unknown Compose key', svc('    networks: [front]\n'), [['/services/web/networks', 4, 'unknown key "networks"']]],
+  ['unknown Compose key', svc('    build: .\n'), [['/services/web/build', 4, 'unknown key "build"']]],
   ['wrong type', svc('    init: "yes"\n'), [['/services/web/init', 4, 'must be true or false']]],
   ['bad enum', svc('    x-agent:\n      policy: sometimes\n'), [['/services/web/x-agent/policy', 5, 'must be one of "auto", "manual"']]],
   ['bad restart', svc('    restart: maybe\n'), [['/services/web/restart', 4, 'must be no, always']]],

@@ -30,7 +30,7 @@ function service(name: string, s: ContainerSpec, deps: string[] = []): DesiredSe
 }
 
 function desired(...services: DesiredService[]): DesiredState {
-  return { stack: 's', revision: asRevision('dir:1'), services: Object.fromEntries(services.map((x) => [x.name, x])), volumes: {}, backups: { retention: { keep: 7 } }, jobs: {}, files: ['f.yaml'] };
+  return { stack: 's', revision: asRevision('dir:1'), services: Object.fromEntries(services.map((x) => [x.name, x])), volumes: {}, networks: {}, backups: { retention: { keep: 7 } }, jobs: {}, files: ['f.yaml'] };
 }
 
 function container(name: string, s: ContainerSpec, over: Partial<ContainerInfo> = {}): ContainerInfo {

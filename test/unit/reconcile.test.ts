@@ -288,3 +288,24 @@ describe('the loop', () => {
     expect(await passTimes({ intervalMs: 30_000, reports: [{ result: 'failed', message: 'rolled back', transactions: [], revertsPushed: 1 }, noOp], ms: 10 })).toEqual([0]);
   });
 });
+
+describe('services on the stack network', () => {
+  const TWO = (db: Version) => `name: demo\nservices:\n  db:\n    image: ${IMAGES[db]}\n    restart: always\n    x-agent:\n      health: {timeout: 5s, stabilization: 1s}\n  web:\n    image: ${IMAGES['1.0.0']}\n    depends_on: [db]\n    x-agent:\n      health: {timeout: 5s, stabilization: 1s}\n`;
+
+  it('reach each other by service name, before and after an update; the network is created once', async () => {
+    const h = host();
+    h.git.serverCommit({ 'desired-state/stack.yaml': TWO('1.0.0') }, 'Two services on the project network');
+    expect((await h.pass()).transactions.map((t) => [t.service, t.result])).toEqual([['db', 'succeeded'], ['web', 'succeeded']]);
+    const before = h.docker.resolve('demo_default', 'db');
+    expect(before).toEqual([(await h.docker.inspectContainer('demo-db'))?.id]);
+    expect(h.docker.resolve('demo_default', 'web')).toHaveLength(1);
+
+    h.git.serverCommit({ 'desired-state/stack.yaml': TWO('1.2.0') }, 'Update db');
+    expect((await h.pass()).transactions.map((t) => [t.service, t.result])).toEqual([['db', 'succeeded']]);
+    const after = h.docker.resolve('demo_default', 'db');
+    expect(after).toHaveLength(1);
+    expect(after).not.toEqual(before);
+    expect([...h.docker.networks.keys()]).toEqual(['demo_default']);
+    expect((await h.pass()).result).toBe('no-op');
+  });
+});

@@ -159,10 +159,10 @@ export class AgentFixture {
     return list.map((c) => ({ id: c.Id, name: (c.Names[0] ?? '').replace(/^\//, ''), state: c.State, image: c.Image })).sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  /** Runs a shell command in the running container of the stack (with a TTY: one output stream). */
-  async inService(cmd: string): Promise<string> {
-    const [c] = (await this.containers()).filter((x) => x.state === 'running');
-    if (!c) throw new Error(`no running container in stack ${this.stack}`);
+  /** Runs a shell command in the running container of the stack, or of one service of it (with a TTY: one output stream). */
+  async inService(cmd: string, service?: string): Promise<string> {
+    const [c] = (await this.containers()).filter((x) => x.state === 'running' && (service === undefined || x.name === `${this.stack}-${service}`));
+    if (!c) throw new Error(`no running container${service ? ` of ${service}` : ''} in stack ${this.stack}`);
     const exec = await this.h.docker.getContainer(c.id).exec({ Cmd: ['sh', '-c', cmd], AttachStdout: true, AttachStderr: true, Tty: true });
     const stream = await exec.start({ Tty: true });
     const out: Buffer[] = [];
@@ -175,6 +175,8 @@ export class AgentFixture {
     for (const c of await this.containers()) await this.h.docker.getContainer(c.id).remove({ force: true }).catch(() => undefined);
     const vols = await this.h.docker.listVolumes({ filters: { label: [`io.gitops-agent.stack=${this.stack}`] } });
     for (const v of vols.Volumes ?? []) await this.h.docker.getVolume(v.Name).remove().catch(() => undefined);
+    // The engine's link-local pool holds a few dozen networks: give each test's back.
+    for (const n of await this.h.docker.listNetworks({ filters: { label: [`io.gitops-agent.stack=${this.stack}`] } })) await this.h.docker.getNetwork(n.Id).remove().catch(() => undefined);
     rmSync(this.root, { recursive: true, force: true });
   }
 }

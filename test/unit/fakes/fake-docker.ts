@@ -2,9 +2,10 @@ import { Readable } from 'node:stream';
 import { AgentError } from '../../../agent/core/errors.js';
 import { asContainerId, type ContainerId } from '../../../agent/core/ids.js';
 import { pullReference } from '../../../agent/core/image-ref.js';
-import type { CreateContainerRequest, DockerPort } from '../../../agent/ports/docker.js';
+import type { CreateContainerRequest, DockerPort, NetworkInfo } from '../../../agent/ports/docker.js';
+import { LABELS } from '../../../agent/core/labels.js';
 import type { ContainerInfo } from '../../../agent/model/actual.js';
-import type { ContainerSpec, RestartPolicy } from '../../../agent/model/desired.js';
+import type { ContainerSpec, NetworkSpec, RestartPolicy } from '../../../agent/model/desired.js';
 
 /** How a container of an image behaves when started. */
 /**
@@ -36,6 +37,8 @@ export class FakeDocker implements DockerPort {
   readonly registry = new Map<string, Behaviour>();
   readonly containers = new Map<string, FakeContainer>();
   readonly volumes = new Set<string>();
+  /** Networks by name: their labels, and the containers attached with their aliases. */
+  readonly networks = new Map<string, { spec: NetworkSpec; labels: Record<string, string>; endpoints: Map<string, string[]> }>();
   readonly calls: string[] = [];
   /** Exits per container, as the engine's `die` events report them. */
   readonly exitEvents = new Map<string, { exitCode: number; at: number }[]>();
@@ -110,6 +113,11 @@ export class FakeDocker implements DockerPort {
     if (this.find(req.name)) throw new AgentError('CONTAINER_CREATE_FAILED', `Conflict. The container name "/${req.name}" is already in use`);
     if (!this.local.has(pullReference(req.spec.image))) throw new AgentError('CONTAINER_CREATE_FAILED', `No such image: ${req.spec.image}`);
     const id = asContainerId(`c${String(++this.seq).padStart(63, '0')}`);
+    for (const a of req.spec.networks ?? []) {
+      const n = this.networks.get(a.network);
+      if (!n) throw new AgentError('CONTAINER_CREATE_FAILED', `network ${a.network} not found`);
+      n.endpoints.set(id, [...a.aliases, req.name]);
+    }
     this.containers.set(id, {
       id,
       name: req.name,
@@ -185,6 +193,41 @@ export class FakeDocker implements DockerPort {
   async volumeExists(name: string): Promise<boolean> {
     this.enter('volumeExists', name);
     return this.volumes.has(name);
+  }
+
+  async ensureNetwork(spec: NetworkSpec, labels: Record<string, string>): Promise<void> {
+    this.enter('ensureNetwork', spec.name);
+    const seen = this.networks.get(spec.name);
+    if (seen) {
+      if (seen.labels[LABELS.networkHash] && labels[LABELS.networkHash] && seen.labels[LABELS.networkHash] !== labels[LABELS.networkHash]) throw new AgentError('NETWORK_CHANGED', `network ${spec.name} exists with another definition`);
+      return;
+    }
+    this.networks.set(spec.name, { spec, labels: { ...spec.labels, ...labels }, endpoints: new Map() });
+  }
+
+  async networkExists(name: string): Promise<boolean> {
+    this.enter('networkExists', name);
+    return this.networks.has(name);
+  }
+
+  async listNetworks(labels: Record<string, string>): Promise<NetworkInfo[]> {
+    this.enter('listNetworks');
+    return [...this.networks.entries()]
+      .filter(([, n]) => Object.entries(labels).every(([k, v]) => n.labels[k] === v))
+      .map(([name, n]) => ({ id: `net-${name}`, name, labels: n.labels, containers: [...n.endpoints.keys()].filter((id) => this.containers.has(id)) }));
+  }
+
+  async removeNetwork(name: string): Promise<void> {
+    this.enter('removeNetwork', name);
+    const n = this.networks.get(name);
+    if (n && [...n.endpoints.keys()].some((id) => this.containers.has(id))) throw new AgentError('DOCKER_ERROR', `network ${name} has active endpoints`);
+    this.networks.delete(name);
+  }
+
+  /** What a container of `network` resolving `name` finds: the ids of the running containers with that alias. */
+  resolve(network: string, name: string): string[] {
+    const n = this.networks.get(network);
+    return [...(n?.endpoints.entries() ?? [])].filter(([id, aliases]) => this.containers.get(id)?.status === 'running' && aliases.includes(name)).map(([id]) => id);
   }
 
   async execStream(): Promise<{ output: Readable; exitCode(): Promise<number> }> {

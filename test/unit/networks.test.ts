@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest';
+import type { Revision } from '../../agent/core/ids.js';
+import { toCreateOptions } from '../../agent/docker/container-options.js';
+import { loadDesiredState } from '../../agent/desired/load.js';
+import { networkHash } from '../../agent/desired/normalize-networks.js';
+import { groupByService } from '../../agent/observe/observe.js';
+import { planChanges } from '../../agent/plan/plan.js';
+
+const D = `sha256:${'a'.repeat(64)}`;
+const img = (n: string) => `reg.example:5000/${n}:1.0.0@${D}`;
+
+function load(content: string) {
+  const r = loadDesiredState({ files: [{ path: 'compose.yaml', content }], revision: 'dir:n' as Revision, env: {}, defaultStack: 'x' });
+  if (!r.ok) throw new Error(r.issues.map((i) => `${i.line}: ${i.message}`).join('\n'));
+  return r.state;
+}
+
+/** Gitea's documented shape: an app and its database on the project network, nginx in front. */
+const GITEA = `name: gitea
+services:
+  db:
+    image: ${img('postgres')}
+  server:
+    image: ${img('gitea')}
+    depends_on: [db]
+    ports: ["127.0.0.1:3000:3000"]
+  nginx:
+    image: ${img('nginx')}
+    networks:
+      default:
+      front: {aliases: [proxy], priority: 10}
+    links: ["server:gitea"]
+    extra_hosts: ["host.docker.internal=169.254.1.1", "metadata:169.254.1.2"]
+    dns: 169.254.1.53
+    hostname: edge
+  sidecar:
+    image: ${img('sidecar')}
+    network_mode: service:server
+networks:
+  front:
+    ipam: {config: [{subnet: 169.254.10.0/28}]}
+    labels: {team: ops}
+`;
+
+describe('networks, as Compose makes them', () => {
+  it('puts a service without network_mode or networks on the stack default network, reachable by its name', () => {
+    const s = load(GITEA);
+    expect(s.services.db?.spec).toMatchObject({ networkMode: 'gitea_default', networks: [{ network: 'gitea_default', aliases: ['db'] }] });
+    expect(Object.keys(s.networks)).toEqual(['default', 'front']);
+    expect(s.networks.default).toMatchObject({ name: 'gitea_default', driver: 'bridge', external: false });
+    expect(s.networks.front).toMatchObject({ name: 'gitea_front', ipam: { config: [{ subnet: '169.254.10.0/28' }] }, labels: { team: 'ops' } });
+  });
+
+  it('joins the declared networks, the highest priority first, with the service name among the aliases', () => {
+    const nginx = load(GITEA).services.nginx?.spec;
+    expect(nginx?.networks).toEqual([
+      { network: 'gitea_front', aliases: ['nginx', 'proxy'], priority: 10 },
+      { network: 'gitea_default', aliases: ['nginx'] },
+    ]);
+    expect(nginx).toMatchObject({ networkMode: 'gitea_front', links: ['gitea-server:gitea'], extraHosts: ['host.docker.internal:169.254.1.1', 'metadata:169.254.1.2'], dns: ['169.254.1.53'], hostname: 'edge' });
+  });
+
+  it('network_mode service:<name> shares that service\'s container, and comes after it', () => {
+    const s = load(GITEA);
+    expect(s.services.sidecar?.spec.networkMode).toBe('container:gitea-server');
+    expect(s.services.sidecar?.spec.networks).toBeUndefined();
+    expect(s.services.sidecar?.dependsOn).toEqual([{ service: 'server', condition: 'service_started' }]);
+    expect(s.services.nginx?.dependsOn).toEqual([{ service: 'server', condition: 'service_started' }]);
+  });
+
+  it('creates the containers with the Docker API fields Compose uses', () => {
+    const nginx = load(GITEA).services.nginx?.spec;
+    const o = toCreateOptions('gitea-nginx', nginx!, {});
+    expect(o.HostConfig).toMatchObject({ NetworkMode: 'gitea_front', Links: ['gitea-server:gitea'], ExtraHosts: ['host.docker.internal:169.254.1.1', 'metadata:169.254.1.2'], Dns: ['169.254.1.53'] });
+    expect(o.NetworkingConfig).toEqual({ EndpointsConfig: { gitea_front: { Aliases: ['nginx', 'proxy'] } } });
+    expect(o.Hostname).toBe('edge');
+  });
+
+  it('an external network keeps its own name and is never created', () => {
+    const s = load(`name: x\nservices:\n  web:\n    image: ${img('web')}\n    networks: [proxy]\nnetworks:\n  proxy: {external: true, name: traefik_proxy}\n`);
+    expect(s.networks.proxy).toMatchObject({ name: 'traefik_proxy', external: true });
+    const plan = planChanges({ desired: s, actual: groupByService('x', []), applied: {}, held: {}, prune: false });
+    expect(plan.networks).toEqual([expect.objectContaining({ name: 'traefik_proxy', action: 'none', cause: 'external' })]);
+    expect(plan.steps[0]?.to?.networks).toEqual([expect.objectContaining({ name: 'traefik_proxy', external: true })]);
+  });
+
+  it('a service attachment is part of the spec hash; the network definition is not', () => {
+    const a = load(GITEA);
+    const b = load(GITEA.replace('{aliases: [proxy], priority: 10}', '{aliases: [edge-proxy], priority: 10}'));
+    const c = load(GITEA.replace('labels: {team: ops}', 'labels: {team: platform}'));
+    expect(b.services.nginx?.hash).not.toBe(a.services.nginx?.hash);
+    expect(c.services.nginx?.hash).toBe(a.services.nginx?.hash);
+  });
+});
+
+describe('networks in the plan', () => {
+  const s = load(GITEA);
+  const observed = (over: Record<string, { hash: string; containers?: string[] }>) => ({ ...groupByService('gitea', []), networks: Object.fromEntries(Object.entries(over).map(([name, o]) => [name, { name, hash: o.hash, containers: o.containers ?? [] }])) });
+  const defaults = { gitea_default: { hash: networkHash(s.networks.default!) }, gitea_front: { hash: networkHash(s.networks.front!) } };
+
+  it.each([
+    ['missing networks are created (by the first transaction that needs them)', {}, false, [['gitea_default', 'create', 'new'], ['gitea_front', 'create', 'new']]],
+    ['existing ones with the same definition are left alone', defaults, false, [['gitea_default', 'none', 'in-sync'], ['gitea_front', 'none', 'in-sync']]],
+    ['an unused network of the agent is removed only when pruning', { ...defaults, gitea_old: { hash: 'x' } }, true, [['gitea_default', 'none', 'in-sync'], ['gitea_front', 'none', 'in-sync'], ['gitea_old', 'remove', 'orphan']]],
+    ['and kept without pruning', { ...defaults, gitea_old: { hash: 'x' } }, false, [['gitea_default', 'none', 'in-sync'], ['gitea_front', 'none', 'in-sync'], ['gitea_old', 'none', 'orphan']]],
+  ])('%s', (_name, seen, prune, expected) => {
+    const plan = planChanges({ desired: s, actual: observed(seen), applied: {}, held: {}, prune });
+    expect(plan.networks.map((n) => [n.name, n.action, n.cause])).toEqual(expected);
+  });
+
+  it('a network whose definition changed is not recreated under its containers: explained, and its services wait', () => {
+    const plan = planChanges({ desired: s, actual: observed({ ...defaults, gitea_front: { hash: 'an-older-definition' } }), applied: {}, held: {}, prune: false });
+    expect(plan.networks.find((n) => n.name === 'gitea_front')).toMatchObject({ action: 'none', cause: 'changed', reasons: [expect.stringContaining('give it a new name')] });
+    expect(plan.steps.find((x) => x.service === 'nginx')).toMatchObject({ action: 'none', cause: 'blocked' });
+    expect(plan.steps.find((x) => x.service === 'db')).toMatchObject({ action: 'create', cause: 'new' });
+  });
+});
