@@ -115,7 +115,9 @@ async function dependencyBlocker(docker: DockerPort, stack: string, step: PlanSt
       continue;
     }
     if (c.status !== 'running') return `waiting for ${dep.service} (${c.status})`;
-    if (dep.condition === 'service_healthy' && c.hasHealthcheck && c.health !== 'healthy') return `waiting for ${dep.service} to be healthy (${c.health})`;
+    // As Compose: a dependency that cannot become healthy (no health check) is never satisfied.
+    if (dep.condition === 'service_healthy' && !c.hasHealthcheck) return `waiting for ${dep.service} to be healthy, but it has no health check (HEALTHCHECK in its image or \`healthcheck:\`): give it one, or use condition: service_started`;
+    if (dep.condition === 'service_healthy' && c.health !== 'healthy') return `waiting for ${dep.service} to be healthy (${c.health})`;
   }
   return undefined;
 }

@@ -1,4 +1,4 @@
-import { LABELS } from '../core/labels.js';
+import { LABELS, containerName } from '../core/labels.js';
 import { describeImageChange, displayImage } from '../core/image-ref.js';
 import type { ActualState, ContainerInfo } from '../model/actual.js';
 import type { ContainerSpec, DesiredService, DesiredState, WindowSpec } from '../model/desired.js';
@@ -45,6 +45,7 @@ export function planChanges(input: PlanInput): Plan {
         : { service: name, action: 'none', cause: 'orphan', reasons: ['no longer in the desired state; kept because pruning is disabled'], wave: waves.length, from, dependsOn: [] },
     );
   }
+  recreateNamespaceSharers(steps, desired);
   const networks = planNetworks(input);
   // A service joining a network whose definition changed waits: creating it would fail, and the
   // agent does not recreate a network under running containers.
@@ -57,6 +58,22 @@ export function planChanges(input: PlanInput): Plan {
     step.reasons = [`network ${on.network} changed its definition: ${changed.get(on.network)?.reasons.join('; ')}`];
   }
   return { stack: desired.stack, revision: desired.revision, steps, networks, changes: steps.filter((s) => s.action !== 'none').length + networks.filter((n) => n.action !== 'none').length };
+}
+
+/**
+ * A service with `network_mode: service:<x>` lives in x's network namespace: when x's container
+ * is replaced, its own must be too (as Compose does), after x (the implicit dependency).
+ */
+function recreateNamespaceSharers(steps: PlanStep[], desired: DesiredState): void {
+  const replaced = new Set(steps.filter((s) => s.action === 'create' || s.action === 'update').map((s) => containerName(desired.stack, s.service)));
+  for (const step of steps) {
+    const mode = step.to?.spec.networkMode ?? '';
+    const target = mode.startsWith('container:') ? mode.slice('container:'.length) : undefined;
+    if (!target || !replaced.has(target) || step.action !== 'none' || !step.from || step.cause !== 'in-sync') continue;
+    step.action = 'update';
+    step.cause = 'changed';
+    step.reasons = [`shares the network namespace of ${target}, which is recreated`];
+  }
 }
 
 /** The stack's networks: those the desired state needs, and the agent's own that it no longer does. */

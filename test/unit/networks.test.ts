@@ -115,3 +115,33 @@ describe('networks in the plan', () => {
     expect(plan.steps.find((x) => x.service === 'db')).toMatchObject({ action: 'create', cause: 'new' });
   });
 });
+
+describe('network_mode service:<name> in the plan', () => {
+  it('is recreated when the service whose namespace it shares is', () => {
+    const base = (v: string) => `name: x\nservices:\n  vpn:\n    image: reg.example:5000/vpn:${v}@${D}\n  app:\n    image: ${img('app')}\n    network_mode: service:vpn\n`;
+    const before = load(base('1.0.0'));
+    const after = load(base('1.1.0'));
+    const running = Object.values(before.services).map((svc) => ({
+      id: `id-${svc.name}` as never,
+      name: `x-${svc.name}`,
+      image: svc.spec.image,
+      imageId: 'sha256:x',
+      labels: { 'io.gitops-agent.managed': 'true', 'io.gitops-agent.stack': 'x', 'io.gitops-agent.service': svc.name, 'io.gitops-agent.spec-hash': svc.hash },
+      status: 'running' as const,
+      exitCode: 0,
+      oomKilled: false,
+      error: '',
+      health: 'none' as const,
+      healthOutput: '',
+      hasHealthcheck: false,
+      restartCount: 0,
+      startedAt: '2026-01-01T00:00:00Z',
+      finishedAt: '',
+      restartPolicy: 'no' as const,
+    }));
+    const applied = Object.fromEntries(Object.values(before.services).map((svc) => [svc.name, { hash: svc.hash, spec: svc.spec, agent: svc.agent, dependsOn: svc.dependsOn, revision: 'r0', at: 't' }]));
+    const plan = planChanges({ desired: after, actual: groupByService('x', running), applied, held: {}, prune: false });
+    expect(plan.steps.map((s) => [s.service, s.action, s.cause, s.wave])).toEqual([['vpn', 'update', 'changed', 0], ['app', 'update', 'changed', 1]]);
+    expect(plan.steps[1]?.reasons).toEqual(['shares the network namespace of x-vpn, which is recreated']);
+  });
+});
