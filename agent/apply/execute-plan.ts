@@ -109,6 +109,7 @@ function requestOf(plan: Plan, step: PlanStep): TransactionRequest {
 async function dependencyBlocker(docker: DockerPort, stack: string, step: PlanStep): Promise<string | undefined> {
   for (const dep of step.to?.dependsOn ?? step.dependsOn) {
     const c = await docker.inspectContainer(containerName(stack, dep.service));
+    if (!c && dep.required === false) continue;
     if (!c) return `waiting for ${dep.service} (not created)`;
     if (dep.condition === 'service_completed_successfully') {
       if (c.status !== 'exited' || c.exitCode !== 0) return `waiting for ${dep.service} to complete successfully (${c.status})`;

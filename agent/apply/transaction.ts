@@ -67,7 +67,7 @@ export async function resumeTransaction(deps: TxDeps, j: Journal, record: Record
 }
 
 function journalNew(t: StepTarget): JournalNew {
-  return { hash: t.hash, image: t.image, spec: t.spec, agent: t.agent, dependsOn: t.dependsOn, externalVolumes: t.externalVolumes, ...(t.networks ? { networks: t.networks } : {}) };
+  return { hash: t.hash, image: t.image, spec: t.spec, agent: t.agent, dependsOn: t.dependsOn, externalVolumes: t.externalVolumes, ...(t.networks ? { networks: t.networks } : {}), ...(t.volumeLabels ? { volumeLabels: t.volumeLabels } : {}) };
 }
 
 function journalOld(c: StepCurrent, target: JournalNew | undefined): JournalOld {
@@ -194,7 +194,7 @@ async function createNew(deps: TxDeps, j: Journal): Promise<TxPhase> {
     if (target.externalVolumes.includes(m.source)) {
       if (!(await deps.docker.volumeExists(m.source))) throw new AgentError('CONTAINER_CREATE_FAILED', `external volume ${m.source} does not exist`, { data: { volume: m.source } });
     } else {
-      await deps.docker.ensureVolume(m.source, { [LABELS.managed]: 'true', [LABELS.stack]: j.stack });
+      await deps.docker.ensureVolume(m.source, { ...(target.volumeLabels?.[m.source] ?? {}), [LABELS.managed]: 'true', [LABELS.stack]: j.stack });
     }
   }
   await ensureNetworks(deps, j, target);

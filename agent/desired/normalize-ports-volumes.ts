@@ -24,7 +24,8 @@ export function normalizePorts(raw: unknown[] | undefined, base: (string | numbe
       out.push({ hostIp: (m[1] ?? '').replace(/^\[|\]$/g, ''), hostPort, containerPort, protocol: (m[4] as 'tcp' | 'udp' | undefined) ?? 'tcp' });
       return;
     }
-    const o = item as { target: number; published?: number | string; host_ip?: string; protocol?: 'tcp' | 'udp' };
+    const o = item as { target: number; published?: number | string; host_ip?: string; protocol?: 'tcp' | 'udp'; mode?: 'host' | 'ingress' };
+    if (o.mode === 'ingress') return report([...path, 'mode'], 'not supported: mode: ingress is Swarm\'s routing mesh; on one host a port is published in host mode (leave mode out, or write mode: host)');
     const published = o.published === undefined ? 0 : Number(o.published);
     if (!Number.isInteger(published) || published < 0 || published > 65535) return report([...path, 'published'], `published port must be a number from 1 to 65535`);
     out.push({ hostIp: o.host_ip ?? '', hostPort: published, containerPort: o.target, protocol: o.protocol ?? 'tcp' });
@@ -51,6 +52,7 @@ export function normalizeVolumes(raw: unknown[] | undefined, base: (string | num
     let source: string | undefined;
     let target: string;
     let readOnly = false;
+    let noCopy = false;
     if (typeof item === 'string') {
       const parts = item.split(':');
       if (parts.length === 1) {
@@ -62,16 +64,20 @@ export function normalizeVolumes(raw: unknown[] | undefined, base: (string | num
       const mode = parts[2];
       if (mode !== undefined) {
         const flags = mode.split(',');
-        if (flags.some((f) => !['ro', 'rw', 'z', 'Z'].includes(f))) return report(path, `unknown volume mode "${mode}" (use ro or rw)`);
+        if (flags.some((f) => f === 'z' || f === 'Z')) return report(path, `not supported: the :${flags.find((f) => f === 'z' || f === 'Z')} flag (SELinux relabelling): the agent mounts through Docker's Mounts API, which has no relabel option; relabel the host path yourself (chcon -Rt container_file_t)`);
+        if (flags.some((f) => !['ro', 'rw'].includes(f))) return report(path, `unknown volume mode "${mode}" (use ro or rw)`);
         readOnly = flags.includes('ro');
       }
       type = isPathLike(source) ? 'bind' : 'volume';
     } else {
-      const o = item as { type: 'volume' | 'bind'; source?: string; target: string; read_only?: boolean };
+      const o = item as { type: 'volume' | 'bind'; source?: string; target: string; read_only?: boolean; volume?: { nocopy?: boolean }; bind?: { create_host_path?: boolean } };
       type = o.type;
       source = o.source;
       target = o.target;
       readOnly = o.read_only ?? false;
+      if (o.bind?.create_host_path === true) return report([...path, 'bind', 'create_host_path'], 'not supported: create_host_path: the agent does not create directories on the host (it may run in a container); create the path, then bind it');
+      if (o.volume && type !== 'volume') return report([...path, 'volume'], '`volume:` options apply to type: volume only');
+      if (o.volume?.nocopy) noCopy = true;
       if (!source) return report(path, `anonymous volume at "${target}" would lose its data when the container is recreated; give a source`);
     }
     if (!posix.isAbsolute(target)) return report(path, `container path "${target}" must be absolute`);
@@ -84,7 +90,7 @@ export function normalizeVolumes(raw: unknown[] | undefined, base: (string | num
     }
     const engineName = ctx.declared[source];
     if (engineName === undefined) return report(path, `volume "${source}" is not declared under the top-level "volumes:" key`);
-    out.push({ type, source: engineName, target: posix.normalize(target), readOnly });
+    out.push({ type, source: engineName, target: posix.normalize(target), readOnly, ...(noCopy ? { noCopy: true } : {}) });
   });
   return out;
 }

@@ -81,7 +81,7 @@ export function normalizeService(raw: Raw, base: (string | number)[], ctx: Norma
   if (command) spec.command = command;
   const entrypoint = words(raw.entrypoint, [...base, 'entrypoint'], report);
   if (entrypoint) spec.entrypoint = entrypoint;
-  const healthcheck = normalizeHealthcheck(raw.healthcheck as Raw | undefined);
+  const healthcheck = normalizeHealthcheck(raw.healthcheck as Raw | undefined, [...base, 'healthcheck'], report);
   if (healthcheck) spec.healthcheck = healthcheck;
   if (typeof raw.user === 'string') spec.user = raw.user;
   if (typeof raw.init === 'boolean') spec.init = raw.init;
@@ -147,8 +147,9 @@ function normalizeLabels(value: unknown, path: (string | number)[], report: Repo
   return out;
 }
 
-function normalizeHealthcheck(raw: Raw | undefined): HealthcheckSpec | undefined {
+function normalizeHealthcheck(raw: Raw | undefined, path: (string | number)[], report: Report): HealthcheckSpec | undefined {
   if (!raw) return undefined;
+  if (raw.start_interval !== undefined) report([...path, 'start_interval'], 'not supported: start_interval needs Docker Engine 25; the agent\'s health gate runs the check at once while the container starts, so it is not needed');
   if (raw.disable === true) return { disabled: true };
   const test = raw.test;
   let argv: string[] | undefined;
@@ -205,9 +206,11 @@ function normalizeProbe(raw: Raw): Probe {
 function normalizeDependsOn(raw: unknown): Dependency[] {
   if (Array.isArray(raw)) return raw.map((s) => ({ service: String(s), condition: 'service_started' as const }));
   if (raw && typeof raw === 'object') {
-    return Object.entries(raw as Record<string, { condition?: DependencyCondition }>).map(([service, o]) => ({
+    return Object.entries(raw as Record<string, { condition?: DependencyCondition; required?: boolean; restart?: boolean }>).map(([service, o]) => ({
       service,
       condition: o.condition ?? 'service_started',
+      ...(o.required === false ? { required: false } : {}),
+      ...(o.restart === true ? { restart: true } : {}),
     }));
   }
   return [];

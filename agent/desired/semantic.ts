@@ -21,7 +21,8 @@ export function checkServices(services: ServiceFacts[], dependsOnIsList: (servic
     s.dependsOn.forEach((d, i) => {
       const at = ['depends_on', dependsOnIsList(s.name) ? i : d.service];
       if (d.service === s.name) problems.push({ service: s.name, at, message: `service "${s.name}" depends on itself` });
-      else if (!names.has(d.service)) problems.push({ service: s.name, at, message: `depends on unknown service "${d.service}"` });
+      // `required: false`: the dependency may be absent (Compose: another profile, another file).
+      else if (!names.has(d.service) && d.required !== false) problems.push({ service: s.name, at, message: `depends on unknown service "${d.service}"` });
     });
   }
   const cycle = findCycle(services.filter((s) => s.dependsOn.every((d) => names.has(d.service) && d.service !== s.name)));

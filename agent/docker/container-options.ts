@@ -1,4 +1,4 @@
-import type { ContainerCreateOptions, NetworkCreateOptions } from 'dockerode';
+import type { ContainerCreateOptions, MountSettings, NetworkCreateOptions } from 'dockerode';
 import type { ContainerSpec, HealthcheckSpec, NetworkAttachment, NetworkSpec, RestartPolicy } from '../model/desired.js';
 
 const NS_PER_MS = 1_000_000;
@@ -23,7 +23,8 @@ export function toCreateOptions(name: string, spec: ContainerSpec, agentLabels: 
     HostConfig: {
       NetworkMode: spec.networkMode,
       PortBindings: bindings,
-      Mounts: spec.volumes.map((m) => ({ Type: m.type, Source: m.source, Target: m.target, ReadOnly: m.readOnly })),
+      // @types/dockerode wants every VolumeOptions field; the Engine takes NoCopy alone.
+      Mounts: spec.volumes.map((m) => ({ Type: m.type, Source: m.source, Target: m.target, ReadOnly: m.readOnly, ...(m.noCopy ? { VolumeOptions: { NoCopy: true } as NonNullable<MountSettings['VolumeOptions']> } : {}) })),
       RestartPolicy: restartPolicy(spec.restart),
       Init: spec.init ?? false,
     },

@@ -16,6 +16,8 @@ export interface Mount {
   source: string;
   target: string;
   readOnly: boolean;
+  /** Named volumes: `volume.nocopy`, do not copy the image's content into a new volume. */
+  noCopy?: boolean;
 }
 
 /** One network a container joins, as Compose attaches it: the service name is always an alias. */
@@ -125,6 +127,10 @@ export type DependencyCondition = 'service_started' | 'service_healthy' | 'servi
 export interface Dependency {
   service: string;
   condition: DependencyCondition;
+  /** Compose's `required: false`: a dependency that is not in the desired state is no reason to wait. */
+  required?: boolean;
+  /** Compose's `restart: true`: recreated when that dependency is. */
+  restart?: boolean;
 }
 
 export interface DesiredService {

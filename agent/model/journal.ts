@@ -47,6 +47,8 @@ export interface JournalNew {
   externalVolumes: string[];
   /** The networks it joins: created when missing, before the container. */
   networks?: NetworkSpec[];
+  /** Labels of the named volumes it creates, by engine name. */
+  volumeLabels?: Record<string, Record<string, string>>;
 }
 
 export interface JournalFailure {

@@ -36,6 +36,8 @@ export interface StepTarget {
   externalVolumes: string[];
   /** The networks the spec joins, as the desired state defines them: created when missing (external ones must exist). */
   networks?: NetworkSpec[];
+  /** Labels of the named volumes it mounts (top-level `volumes.<key>.labels`): given to a volume it creates. */
+  volumeLabels?: Record<string, Record<string, string>>;
 }
 
 /** The live container a step replaces or removes. */

@@ -65,14 +65,19 @@ export function planChanges(input: PlanInput): Plan {
  * is replaced, its own must be too (as Compose does), after x (the implicit dependency).
  */
 function recreateNamespaceSharers(steps: PlanStep[], desired: DesiredState): void {
-  const replaced = new Set(steps.filter((s) => s.action === 'create' || s.action === 'update').map((s) => containerName(desired.stack, s.service)));
+  // In wave order: a dependent recreated here may have dependents of its own further down.
+  const replaced = new Set(steps.filter((s) => s.action === 'create' || s.action === 'update').map((s) => s.service));
   for (const step of steps) {
+    if (step.action !== 'none' || !step.from || step.cause !== 'in-sync') continue;
     const mode = step.to?.spec.networkMode ?? '';
-    const target = mode.startsWith('container:') ? mode.slice('container:'.length) : undefined;
-    if (!target || !replaced.has(target) || step.action !== 'none' || !step.from || step.cause !== 'in-sync') continue;
+    const shared = mode.startsWith('container:') ? [...replaced].find((s) => containerName(desired.stack, s) === mode.slice('container:'.length)) : undefined;
+    // Compose's depends_on `restart: true`: restarted when its dependency is.
+    const restarted = step.to?.dependsOn.find((d) => d.restart === true && replaced.has(d.service));
+    if (!shared && !restarted) continue;
     step.action = 'update';
     step.cause = 'changed';
-    step.reasons = [`shares the network namespace of ${target}, which is recreated`];
+    step.reasons = [shared ? `shares the network namespace of ${containerName(desired.stack, shared)}, which is recreated` : `depends on ${restarted?.service} with restart: true, which is recreated`];
+    replaced.add(step.service);
   }
 }
 
@@ -179,11 +184,13 @@ function appliedTarget(applied: AppliedRecord, desired: DesiredState): StepTarge
   return withNetworks({ hash: applied.hash, image: applied.spec.image, spec: applied.spec, agent: applied.agent, dependsOn: applied.dependsOn, revision: applied.revision, externalVolumes: externalVolumes(desired, applied.spec) }, desired);
 }
 
-/** The definitions of the networks a target joins, from the desired state (what to create if missing). */
+/** The definitions of the networks a target joins and the labels of its volumes, from the desired state (what to create if missing). */
 function withNetworks(target: StepTarget, desired: DesiredState): StepTarget {
   const byName = new Map(Object.values(desired.networks).map((n) => [n.name, n]));
   const specs = (target.spec.networks ?? []).flatMap((a) => byName.get(a.network) ?? []);
-  return specs.length > 0 ? { ...target, networks: specs } : target;
+  const mounted = new Set(target.spec.volumes.filter((m) => m.type === 'volume').map((m) => m.source));
+  const labels = Object.fromEntries(Object.values(desired.volumes).filter((v) => mounted.has(v.name) && Object.keys(v.labels).length > 0).map((v) => [v.name, v.labels]));
+  return { ...target, ...(specs.length > 0 ? { networks: specs } : {}), ...(Object.keys(labels).length > 0 ? { volumeLabels: labels } : {}) };
 }
 
 /** The named volumes a spec mounts that the desired state declares `external`: they must exist already. */

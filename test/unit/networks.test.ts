@@ -145,3 +145,20 @@ describe('network_mode service:<name> in the plan', () => {
     expect(plan.steps[1]?.reasons).toEqual(['shares the network namespace of x-vpn, which is recreated']);
   });
 });
+
+describe('Compose forms that used to be accepted and dropped', () => {
+  it('volume.nocopy reaches the engine', () => {
+    const s = load(`name: x\nservices:\n  web:\n    image: ${img('web')}\n    volumes: [{type: volume, source: data, target: /data, volume: {nocopy: true}}]\nvolumes:\n  data: {labels: {backup: nightly}}\n`);
+    const web = s.services.web!;
+    expect(web.spec.volumes[0]).toEqual({ type: 'volume', source: 'x_data', target: '/data', readOnly: false, noCopy: true });
+    expect(toCreateOptions('x-web', web.spec, {}).HostConfig?.Mounts?.[0]).toMatchObject({ VolumeOptions: { NoCopy: true } });
+    // Top-level volume labels are given to the volume the transaction creates.
+    const plan = planChanges({ desired: s, actual: groupByService('x', []), applied: {}, held: {}, prune: false });
+    expect(plan.steps[0]?.to?.volumeLabels).toEqual({ x_data: { backup: 'nightly' } });
+  });
+
+  it('depends_on required: false lets a dependency be absent; restart: true recreates with it', () => {
+    const s = load(`name: x\nservices:\n  web:\n    image: ${img('web')}\n    depends_on:\n      cache: {condition: service_started, required: false}\n      db: {condition: service_started, restart: true}\n  db:\n    image: ${img('db')}\n`);
+    expect(s.services.web?.dependsOn).toEqual([{ service: 'cache', condition: 'service_started', required: false }, { service: 'db', condition: 'service_started', restart: true }]);
+  });
+});

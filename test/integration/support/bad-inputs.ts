@@ -98,6 +98,10 @@ export const BAD_INPUTS: BadInput[] = [
   { name: 'reserved label', content: svc('    labels: {io.gitops-agent.stack: evil}\n'), expect: 'reserved' },
   { name: 'digest that is not hex', content: svc('', `nginx:1.0@sha256:${'z'.repeat(64)}`), expect: 'not a valid image reference' },
   { name: 'valid digest on a bad name', content: svc('', `-bad/name:1@${D}`), expect: 'not a valid image reference' },
+  { name: 'SELinux relabel flag', content: svc('    volumes: ["/srv/data:/data:z"]\n'), expect: 'not supported: the :z flag' },
+  { name: 'create_host_path', content: svc('    volumes: [{type: bind, source: /srv/data, target: /data, bind: {create_host_path: true}}]\n'), expect: 'not supported: create_host_path' },
+  { name: 'ingress port mode', content: svc('    ports: [{target: 80, published: 8080, mode: ingress}]\n'), expect: 'not supported: mode: ingress' },
+  { name: 'healthcheck start_interval', content: svc('    healthcheck: {test: ["CMD", "true"], start_interval: 1s}\n'), expect: 'not supported: start_interval' },
   { name: 'digest that is not sha256', agent: true, content: svc('', `reg.example:5000/web:1.0@md5:${'0'.repeat(32)}`), expect: 'digest algorithm "md5"' },
   { name: 'unclosed quote far from the end', content: (f) => `name: ${f.stack}\nservices:\n  web:\n    image: "${f.image('1.0.0')}\n    network_mode: host\n    restart: always\n`, expect: 'missing closing quote', line: 4 },
 ];
