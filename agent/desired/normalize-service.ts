@@ -6,6 +6,7 @@ import type { Env } from './interpolate.js';
 import { normalizeBackup, normalizeWindow } from './normalize-backup.js';
 import { normalizePorts, normalizeVolumes, type Report, type NormalizeScope } from './normalize-ports-volumes.js';
 import { normalizeExtraHosts, normalizeLinks, normalizeServiceNetworking, stringList } from './normalize-networks.js';
+import { normalizeRuntime } from './normalize-runtime.js';
 import { splitShellWords } from './shell-words.js';
 import type { AgentOptions, ContainerSpec, Dependency, DependencyCondition, HealthcheckSpec, NetworkSpec, Probe, ProbeTiming, RestartPolicy } from '../model/desired.js';
 
@@ -77,6 +78,8 @@ export function normalizeService(raw: Raw, base: (string | number)[], ctx: Norma
   if (dnsSearch) spec.dnsSearch = dnsSearch;
   const dnsOptions = stringList(raw.dns_opt);
   if (dnsOptions) spec.dnsOptions = dnsOptions;
+  const runtime = normalizeRuntime(raw, base, ctx.stack, report);
+  if (runtime.runtime) spec.runtime = runtime.runtime;
   const command = words(raw.command, [...base, 'command'], report);
   if (command) spec.command = command;
   const entrypoint = words(raw.entrypoint, [...base, 'entrypoint'], report);
@@ -96,7 +99,7 @@ export function normalizeService(raw: Raw, base: (string | number)[], ctx: Norma
   if (window) agent.window = window;
   // Sharing a network namespace or linking to a service means starting after it, as Compose does.
   const dependsOn = normalizeDependsOn(raw.depends_on);
-  for (const target of [...net.implicitDependencies, ...(links?.services ?? [])]) if (!dependsOn.some((d) => d.service === target)) dependsOn.push({ service: target, condition: 'service_started' });
+  for (const target of [...net.implicitDependencies, ...(links?.services ?? []), ...runtime.shares]) if (!dependsOn.some((d) => d.service === target)) dependsOn.push({ service: target, condition: 'service_started' });
   return { spec, agent, dependsOn, networks: net.uses };
 }
 

@@ -1,5 +1,5 @@
 import type { ContainerCreateOptions, MountSettings, NetworkCreateOptions } from 'dockerode';
-import type { ContainerSpec, HealthcheckSpec, NetworkAttachment, NetworkSpec, RestartPolicy } from '../model/desired.js';
+import type { ContainerSpec, HealthcheckSpec, NetworkAttachment, NetworkSpec, RestartPolicy, RuntimeOptions } from '../model/desired.js';
 
 const NS_PER_MS = 1_000_000;
 
@@ -43,10 +43,42 @@ export function toCreateOptions(name: string, spec: ContainerSpec, agentLabels: 
   if (spec.dns) host.Dns = spec.dns;
   if (spec.dnsSearch) host.DnsSearch = spec.dnsSearch;
   if (spec.dnsOptions) host.DnsOptions = spec.dnsOptions;
+  if (spec.runtime) applyRuntime(options, host, spec.runtime);
   // The primary network at create; the adapter joins the others before the start.
   const primary = spec.networks?.[0];
   if (primary) options.NetworkingConfig = { EndpointsConfig: { [primary.network]: endpointConfig(primary) } };
   return options;
+}
+
+/** Compose's runtime keys into the create options, field by field as `docker compose` sets them. */
+function applyRuntime(options: ContainerCreateOptions, host: NonNullable<ContainerCreateOptions['HostConfig']>, r: RuntimeOptions): void {
+  if (r.workingDir) options.WorkingDir = r.workingDir;
+  if (r.expose) for (const e of r.expose) (options.ExposedPorts as Record<string, object>)[e] = {};
+  if (r.tty !== undefined) options.Tty = r.tty;
+  if (r.stdinOpen !== undefined) options.OpenStdin = r.stdinOpen;
+  if (r.readOnly !== undefined) host.ReadonlyRootfs = r.readOnly;
+  if (r.privileged !== undefined) host.Privileged = r.privileged;
+  if (r.capAdd) host.CapAdd = r.capAdd;
+  if (r.capDrop) host.CapDrop = r.capDrop;
+  if (r.securityOpt) host.SecurityOpt = r.securityOpt;
+  if (r.groupAdd) host.GroupAdd = r.groupAdd;
+  if (r.sysctls) host.Sysctls = r.sysctls;
+  if (r.ulimits) host.Ulimits = r.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard }));
+  if (r.shmSizeBytes !== undefined) host.ShmSize = r.shmSizeBytes;
+  if (r.memoryBytes !== undefined) host.Memory = r.memoryBytes;
+  if (r.memorySwapBytes !== undefined) host.MemorySwap = r.memorySwapBytes;
+  if (r.memoryReservationBytes !== undefined) host.MemoryReservation = r.memoryReservationBytes;
+  if (r.nanoCpus !== undefined) host.NanoCpus = r.nanoCpus;
+  if (r.cpuShares !== undefined) host.CpuShares = r.cpuShares;
+  if (r.cpuset) host.CpusetCpus = r.cpuset;
+  if (r.pidsLimit !== undefined) host.PidsLimit = r.pidsLimit;
+  if (r.oomScoreAdj !== undefined) host.OomScoreAdj = r.oomScoreAdj;
+  if (r.devices) host.Devices = r.devices.map((d) => ({ PathOnHost: d.host, PathInContainer: d.container, CgroupPermissions: d.permissions }));
+  if (r.tmpfs) host.Tmpfs = r.tmpfs;
+  if (r.pidMode) host.PidMode = r.pidMode;
+  if (r.ipcMode) host.IpcMode = r.ipcMode;
+  if (r.usernsMode) host.UsernsMode = r.usernsMode;
+  if (r.logging) host.LogConfig = { Type: r.logging.driver, Config: r.logging.options };
 }
 
 /** A network endpoint as Compose configures it: its aliases (the service name among them) and fixed addresses. */

@@ -20,6 +20,41 @@ export interface Mount {
   noCopy?: boolean;
 }
 
+/** The options of a container beyond image, command and mounts: limits, privileges, namespaces... */
+export interface RuntimeOptions {
+  workingDir?: string;
+  /** `expose`: ports the image does not declare, `80/tcp`. */
+  expose?: string[];
+  tty?: boolean;
+  stdinOpen?: boolean;
+  readOnly?: boolean;
+  privileged?: boolean;
+  capAdd?: string[];
+  capDrop?: string[];
+  securityOpt?: string[];
+  groupAdd?: string[];
+  sysctls?: Record<string, string>;
+  ulimits?: { name: string; soft: number; hard: number }[];
+  shmSizeBytes?: number;
+  memoryBytes?: number;
+  /** -1: unlimited swap. */
+  memorySwapBytes?: number;
+  memoryReservationBytes?: number;
+  nanoCpus?: number;
+  cpuShares?: number;
+  cpuset?: string;
+  pidsLimit?: number;
+  oomScoreAdj?: number;
+  devices?: { host: string; container: string; permissions: string }[];
+  /** Mount point -> options (`size=64m`). */
+  tmpfs?: Record<string, string>;
+  /** `host`, or `container:<name>` (Compose's `service:<name>` resolved). */
+  pidMode?: string;
+  ipcMode?: string;
+  usernsMode?: string;
+  logging?: { driver: string; options: Record<string, string> };
+}
+
 /** One network a container joins, as Compose attaches it: the service name is always an alias. */
 export interface NetworkAttachment {
   /** Engine-side name of the network. */
@@ -64,6 +99,8 @@ export interface ContainerSpec {
   dnsSearch?: string[];
   dnsOptions?: string[];
   healthcheck?: HealthcheckSpec;
+  /** Compose's runtime options, as Docker's HostConfig takes them (docs/desired-state.md). */
+  runtime?: RuntimeOptions;
   restart: RestartPolicy;
   labels: Record<string, string>;
   user?: string;

@@ -25,6 +25,8 @@ export function describeSpecChanges(from: ContainerSpec, to: ContainerSpec): str
     ['init', 'init'],
     ['stopGracePeriodMs', 'stop_grace_period'],
     ['stopSignal', 'stop_signal'],
+    ['networks', 'networks'],
+    ['runtime', 'runtime options (limits, privileges, namespaces...)'],
   ];
   for (const [key, label] of simple) {
     if (canonicalJson(from[key] ?? null) !== canonicalJson(to[key] ?? null)) reasons.push(`${label} changed`);

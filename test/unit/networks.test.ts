@@ -162,3 +162,75 @@ describe('Compose forms that used to be accepted and dropped', () => {
     expect(s.services.web?.dependsOn).toEqual([{ service: 'cache', condition: 'service_started', required: false }, { service: 'db', condition: 'service_started', restart: true }]);
   });
 });
+
+describe('runtime options, as docker compose sets them', () => {
+  const yaml = `name: x
+services:
+  app:
+    image: ${img('app')}
+    working_dir: /srv
+    expose: [9000, "53/udp"]
+    tty: true
+    stdin_open: true
+    read_only: true
+    cap_add: [NET_ADMIN]
+    cap_drop: [ALL]
+    security_opt: ["no-new-privileges:true"]
+    group_add: [audio]
+    sysctls: {net.core.somaxconn: 1024}
+    ulimits: {nofile: {soft: 1024, hard: 4096}, nproc: 512}
+    shm_size: 64m
+    mem_limit: 512m
+    memswap_limit: 1g
+    cpus: "0.5"
+    cpu_shares: 512
+    cpuset: "0-1"
+    pids_limit: 200
+    oom_score_adj: -100
+    devices: ["/dev/fuse:/dev/fuse:rwm", "/dev/null"]
+    tmpfs: ["/run:size=64m", /tmp]
+    pid: service:db
+    logging: {driver: json-file, options: {max-size: 10m, max-file: 3}}
+    deploy: {resources: {reservations: {memory: 128m}, limits: {pids: 200}}}
+  db:
+    image: ${img('db')}
+`;
+  it('maps every key to its HostConfig field', () => {
+    const s = load(yaml);
+    const o = toCreateOptions('x-app', s.services.app!.spec, {});
+    expect(o).toMatchObject({ WorkingDir: '/srv', Tty: true, OpenStdin: true, ExposedPorts: { '9000/tcp': {}, '53/udp': {} } });
+    expect(o.HostConfig).toMatchObject({
+      ReadonlyRootfs: true,
+      CapAdd: ['NET_ADMIN'],
+      CapDrop: ['ALL'],
+      SecurityOpt: ['no-new-privileges:true'],
+      GroupAdd: ['audio'],
+      Sysctls: { 'net.core.somaxconn': '1024' },
+      Ulimits: [{ Name: 'nofile', Soft: 1024, Hard: 4096 }, { Name: 'nproc', Soft: 512, Hard: 512 }],
+      ShmSize: 64 * 1024 ** 2,
+      Memory: 512 * 1024 ** 2,
+      MemorySwap: 1024 ** 3,
+      MemoryReservation: 128 * 1024 ** 2,
+      NanoCpus: 500_000_000,
+      CpuShares: 512,
+      CpusetCpus: '0-1',
+      PidsLimit: 200,
+      OomScoreAdj: -100,
+      Devices: [{ PathOnHost: '/dev/fuse', PathInContainer: '/dev/fuse', CgroupPermissions: 'rwm' }, { PathOnHost: '/dev/null', PathInContainer: '/dev/null', CgroupPermissions: 'rwm' }],
+      Tmpfs: { '/run': 'size=64m', '/tmp': '' },
+      PidMode: 'container:x-db',
+      LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
+    });
+    expect(s.services.app?.dependsOn).toEqual([{ service: 'db', condition: 'service_started' }]);
+  });
+
+  it.each([
+    ['a limit said twice, differently', 'mem_limit: 512m\n    deploy: {resources: {limits: {memory: 1g}}}', 'say different things'],
+    ['a swap limit without a memory limit', 'memswap_limit: 1g', 'needs mem_limit'],
+    ['a size that is not one', 'shm_size: lots', 'a size like 512m or 2g'],
+  ])('refuses %s', (_name, extra, words) => {
+    const r = loadDesiredState({ files: [{ path: 'c.yaml', content: `name: x\nservices:\n  app:\n    image: ${img('app')}\n    ${extra}\n` }], revision: 'dir:n' as Revision, env: {}, defaultStack: 'x' });
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.issues[0]?.message).toContain(words);
+  });
+});
