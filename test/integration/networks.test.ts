@@ -39,7 +39,7 @@ services:
       health:
         timeout: 20s
         stabilization: 500ms
-        probes: [{exec: "wget -q -O /dev/null http://web:8080/", interval: 250ms}]
+        probes: [{exec: [sh, -c, "wget -q -O /dev/null http://web:8080/"], interval: 250ms}]
 ${extra}`;
 }
 
