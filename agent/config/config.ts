@@ -12,6 +12,7 @@ import type { GitAuthConfig } from '../source/git/credentials.js';
 import type { S3StoreOptions } from '../backup/store/s3.js';
 import type { NotificationsConfig } from '../notify/config.js';
 import { STATE_FILES } from '../state/store.js';
+import { parseEnvFile } from '../desired/env-file.js';
 import { ENV_OVERRIDES, setPath, type RawConfig } from './env-overrides.js';
 
 export interface GitSourceConfig {
@@ -200,18 +201,4 @@ export async function loadInterpolationEnv(config: AgentConfig, env: NodeJS.Proc
     throw new AgentError('CONFIG_INVALID', `cannot read env file ${config.envFile}: ${(err as Error).message}`, { cause: err });
   }
   return { ...env, ...parseEnvFile(text) };
-}
-
-export function parseEnvFile(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (!line || line.startsWith('#')) continue;
-    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
-    if (!m) continue;
-    let value = m[2] as string;
-    if ((value.startsWith('"') && value.endsWith('"')) || (value.startsWith("'") && value.endsWith("'"))) value = value.slice(1, -1);
-    out[m[1] as string] = value;
-  }
-  return out;
 }

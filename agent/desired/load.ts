@@ -3,10 +3,11 @@ import { asSpecHash, type Revision, type SpecHash } from '../core/ids.js';
 import { interpolateValue, referencedVariables, type Env } from './interpolate.js';
 import { formatIssue, type ValidationIssue } from '../model/issues.js';
 import { normalizeStackBackups } from './normalize-backup.js';
+import { parseEnvFile } from './env-file.js';
 import { DEFAULT_NETWORK, normalizeNetwork } from './normalize-networks.js';
 import { nearAgentKeys, normalizeService } from './normalize-service.js';
 import { DEFAULT_PARSE_LIMITS, issueAt, locate, parseYamlFile, type ParseLimits, type ParsedFile } from './parse.js';
-import { type SourceFile } from '../model/source.js';
+import type { SourceFile, SourceSnapshot } from '../model/source.js';
 import { validateAgainstSchema } from './schema-validate.js';
 import { checkServices } from './semantic.js';
 import type { ContainerSpec, DesiredService, DesiredState, NetworkSpec, VolumeSpec } from '../model/desired.js';
@@ -23,6 +24,8 @@ export interface LoadInput {
   limits?: ParseLimits;
   /** Files the source found and did not read (symbolic links): each is an error, by name. */
   refusedFiles?: { path: string; why: string }[];
+  /** The project's `.env`: its variables are used for interpolation, the agent's environment on top (as Compose's shell on top). */
+  dotEnv?: SourceFile;
 }
 
 export type LoadResult =
@@ -39,7 +42,8 @@ interface FileValue {
  * problem of every file is collected; a single error makes the whole state invalid, so a
  * half-valid commit never gets half-applied.
  */
-export function loadDesiredState(input: LoadInput): LoadResult {
+export function loadDesiredState(given: LoadInput): LoadResult {
+  const input = given.dotEnv ? { ...given, env: { ...parseEnvFile(given.dotEnv.content), ...given.env } } : given;
   const issues: ValidationIssue[] = (input.refusedFiles ?? []).map((f) => ({ file: f.path, line: 1, column: 1, pointer: '', message: f.why }));
   if (input.files.length === 0) {
     issues.push({ file: input.rootLabel ?? '.', line: 1, column: 1, pointer: '', message: `no desired-state files (*.yaml, *.yml) found${issues.length > 0 ? ' that could be read' : ''}` });
@@ -145,6 +149,19 @@ export function loadDesiredState(input: LoadInput): LoadResult {
     warnings: sortIssues(issues),
     // Values of the variables the desired state uses: kept out of every text the agent writes.
     secrets: [...variables].map((v) => input.env[v]).filter((v): v is string => v !== undefined && v.length >= 4),
+  };
+}
+
+/** The input of `loadDesiredState` for what a source read: its files, its `.env`, the files it refused. */
+export function snapshotInput(snapshot: SourceSnapshot, o: { env: Env; defaultStack: string; rootLabel?: string }): LoadInput {
+  return {
+    files: snapshot.files,
+    revision: snapshot.revision,
+    env: o.env,
+    defaultStack: o.defaultStack,
+    ...(o.rootLabel ? { rootLabel: o.rootLabel } : {}),
+    ...(snapshot.refusedFiles ? { refusedFiles: snapshot.refusedFiles } : {}),
+    ...(snapshot.dotEnv ? { dotEnv: snapshot.dotEnv } : {}),
   };
 }
 

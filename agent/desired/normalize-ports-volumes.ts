@@ -3,9 +3,15 @@ import type { Mount, PortBinding } from '../model/desired.js';
 
 export type Report = (path: (string | number)[], message: string, severity?: 'error' | 'warning') => void;
 
-const PORT_STRING = /^(?:(?:(\[[0-9a-fA-F:]+\]|[0-9.]+):)?(\d{1,5})?:)?(\d{1,5})(?:\/(tcp|udp))?$/;
+const PORT_STRING = /^(?:(?:(\[[0-9a-fA-F:]+\]|[0-9.]+):)?(\d{1,5}(?:-\d{1,5})?)?:)?(\d{1,5}(?:-\d{1,5})?)(?:\/(tcp|udp))?$/;
 
-/** Compose short and long port syntax, without ranges. */
+/** `8000-8002` as [8000, 8002]; a single port as [p, p]. */
+function range(text: string): [number, number] {
+  const [a, b] = text.split('-').map(Number) as [number, number | undefined];
+  return [a, b ?? a];
+}
+
+/** Compose short and long port syntax, ranges (`8000-8002:9000-9002`) expanded into one binding per port. */
 export function normalizePorts(raw: unknown[] | undefined, base: (string | number)[], report: Report): PortBinding[] {
   const out: PortBinding[] = [];
   (raw ?? []).forEach((item, i) => {
@@ -15,13 +21,18 @@ export function normalizePorts(raw: unknown[] | undefined, base: (string | numbe
       return;
     }
     if (typeof item === 'string') {
-      if (/\d-\d/.test(item)) return report(path, `port ranges are not supported ("${item}"); list each port`);
       const m = PORT_STRING.exec(item);
       if (!m) return report(path, `"${item}" is not a port mapping like "127.0.0.1:8080:80/tcp"`);
-      const hostPort = m[2] === undefined ? 0 : Number(m[2]);
-      const containerPort = Number(m[3]);
-      if (hostPort > 65535 || containerPort < 1 || containerPort > 65535) return report(path, `port out of range in "${item}"`);
-      out.push({ hostIp: (m[1] ?? '').replace(/^\[|\]$/g, ''), hostPort, containerPort, protocol: (m[4] as 'tcp' | 'udp' | undefined) ?? 'tcp' });
+      const [c0, c1] = range(m[3] as string);
+      const host = m[2] === undefined ? undefined : range(m[2]);
+      if (c1 < c0 || (host && host[1] < host[0])) return report(path, `"${item}": a range goes from the lower port to the higher`);
+      if (host && host[1] - host[0] !== c1 - c0) {
+        return report(path, host[1] - host[0] > 0 && c0 === c1 ? `not supported: a host port range for one container port ("${item}"): the agent publishes fixed ports; pick one` : `"${item}": the host and container ranges have different lengths`);
+      }
+      if ((host?.[1] ?? 0) > 65535 || c0 < 1 || c1 > 65535) return report(path, `port out of range in "${item}"`);
+      const hostIp = (m[1] ?? '').replace(/^\[|\]$/g, '');
+      const protocol = (m[4] as 'tcp' | 'udp' | undefined) ?? 'tcp';
+      for (let i = 0; i <= c1 - c0; i++) out.push({ hostIp, hostPort: host ? host[0] + i : 0, containerPort: c0 + i, protocol });
       return;
     }
     const o = item as { target: number; published?: number | string; host_ip?: string; protocol?: 'tcp' | 'udp'; mode?: 'host' | 'ingress' };

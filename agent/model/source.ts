@@ -31,6 +31,8 @@ export interface SourceSnapshot {
   fetchedAt?: string;
   /** renovate.json at the same revision: where the agent's quarantine rules live. */
   renovateConfig?: { path: string; content: string };
+  /** The project's `.env` beside the Compose files: variables for interpolation, under the agent's own. */
+  dotEnv?: SourceFile;
   /** Desired-state files the source found and did not read (symbolic links): the loader refuses them by name. */
   refusedFiles?: { path: string; why: string }[];
   /** Set when commit signatures are verified and the commit's is refused. */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
-import { loadDesiredState, type LoadResult } from '../desired/load.js';
+import { loadDesiredState, snapshotInput, type LoadResult } from '../desired/load.js';
 import type { Env } from '../desired/interpolate.js';
 import type { ActualState } from '../model/actual.js';
 import type { AgentState, QuarantineEntry } from '../model/agent-state.js';
@@ -67,10 +67,10 @@ export async function assess(deps: AssessDeps, applied: Readonly<Record<string, 
 }
 
 function loadCached(deps: AssessDeps, snapshot: SourceSnapshot, env: Env): LoadResult {
-  const input = { files: snapshot.files, revision: snapshot.revision, env, defaultStack: deps.defaultStack, rootLabel: deps.source.location, ...(snapshot.refusedFiles ? { refusedFiles: snapshot.refusedFiles } : {}) };
+  const input = snapshotInput(snapshot, { env, defaultStack: deps.defaultStack, rootLabel: deps.source.location });
   if (!deps.loadCache) return loadDesiredState(input);
   // The files themselves are in the key (not only the revision): a cache can never be stale.
-  const key = createHash('sha256').update(JSON.stringify([input.files, input.revision, Object.entries(input.env).sort(), input.defaultStack, input.rootLabel, input.refusedFiles ?? []])).digest('hex');
+  const key = createHash('sha256').update(JSON.stringify([input.files, input.revision, Object.entries(input.env).sort(), input.defaultStack, input.rootLabel, input.refusedFiles ?? [], input.dotEnv ?? null])).digest('hex');
   if (deps.loadCache.key === key && deps.loadCache.result) return deps.loadCache.result;
   const result = loadDesiredState(input);
   Object.assign(deps.loadCache, { key, result });

@@ -41,7 +41,9 @@ export async function revertFailedUpdate(deps: RevertDeps, req: RevertRequest): 
   for (let attempt = 1; attempt <= deps.maxAttempts; attempt++) {
     const tip = await repo.fetch();
     const files = await yamlFiles(deps, tip);
-    const loaded = loadDesiredState({ files: files.map((f) => ({ path: f.path, content: f.content })), revision: asRevision(tip), env: deps.env, defaultStack: deps.defaultStack });
+    const envPath = deps.path ? `${deps.path}/.env` : '.env';
+    const dotEnv = await repo.readFile(tip, envPath);
+    const loaded = loadDesiredState({ files: files.map((f) => ({ path: f.path, content: f.content })), revision: asRevision(tip), env: deps.env, defaultStack: deps.defaultStack, ...(dotEnv !== undefined ? { dotEnv: { path: envPath, content: dotEnv } } : {}) });
     if (!loaded.ok) return { status: 'failed', reason: `the tip ${tip.slice(0, 12)} is not a valid desired state; not reverting on top of it` };
     if (loaded.state.services[req.service]?.hash !== req.failedHash) {
       return { status: 'not-needed', reason: `the tip ${tip.slice(0, 12)} no longer asks for the failed spec of ${req.service}` };

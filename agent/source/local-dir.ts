@@ -53,6 +53,12 @@ export function createLocalDirSource(dir: string, options: LocalDirOptions = {})
         if (st.size > READ_LIMIT_BYTES) files.push({ path: name, content: '', bytes: st.size });
         else files.push({ path: name, content: await readFile(path, 'utf8') });
       }
+      // The project's .env, beside the Compose files, as Compose reads it (a regular file only).
+      const envPath = join(root, '.env');
+      const envStat = await lstat(envPath).catch(() => undefined);
+      let dotEnv: SourceFile | undefined;
+      if (envStat?.isSymbolicLink()) refusedFiles.push({ path: '.env', why: 'is a symbolic link, which the agent does not follow: put the file itself in the directory' });
+      else if (envStat?.isFile()) dotEnv = { path: '.env', content: await readFile(envPath, 'utf8') };
       // renovate.json beside the directory (the repository's root) or in it: quarantine rules and policies.
       let renovate: { path: string; content: string } | undefined;
       for (const candidate of options.renovateConfig ? [resolve(options.renovateConfig)] : [join(root, '..', 'renovate.json'), join(root, 'renovate.json')]) {
@@ -62,15 +68,16 @@ export function createLocalDirSource(dir: string, options: LocalDirOptions = {})
           break;
         }
       }
-      const digest = sha256Hex([...files.map((f) => `${f.path}\0${f.bytes ?? ''}\0${f.content}`), renovate?.content ?? ''].join('\0'));
+      const digest = sha256Hex([...files.map((f) => `${f.path}\0${f.bytes ?? ''}\0${f.content}`), renovate?.content ?? '', dotEnv ? `.env\0${dotEnv.content}` : ''].join('\0'));
       const digest2 = refusedFiles.length > 0 ? sha256Hex(`${digest}\0${refusedFiles.map((f) => `${f.path}\0${f.why}`).join('\0')}`) : digest;
-      return { revision: asRevision(`dir:${digest2.slice(0, 12)}`), files, ...(refusedFiles.length > 0 ? { refusedFiles } : {}), ...(renovate ? { renovateConfig: renovate } : {}) };
+      return { revision: asRevision(`dir:${digest2.slice(0, 12)}`), files, ...(dotEnv ? { dotEnv } : {}), ...(refusedFiles.length > 0 ? { refusedFiles } : {}), ...(renovate ? { renovateConfig: renovate } : {}) };
     },
     async watch(onChange) {
       let timer: NodeJS.Timeout | undefined;
       const watcher = chokidarWatch(root, { ignoreInitial: true, depth: 0, awaitWriteFinish: false });
       watcher.on('all', (_event, path) => {
-        if (!YAML_FILE.test(path.split('/').pop() ?? '')) return;
+        const name = path.split('/').pop() ?? '';
+        if (!YAML_FILE.test(name) && name !== '.env') return;
         clearTimeout(timer);
         timer = setTimeout(onChange, options.debounceMs ?? 300);
       });

@@ -234,3 +234,16 @@ services:
     if (!r.ok) expect(r.issues[0]?.message).toContain(words);
   });
 });
+
+describe('port ranges', () => {
+  it('expand into one binding per port, as Compose publishes them', () => {
+    const s = load(`name: x\nservices:\n  web:\n    image: ${img('web')}\n    ports: ["127.0.0.1:8000-8002:9000-9002/udp", "7000-7001"]\n`);
+    expect(s.services.web?.spec.ports).toEqual([
+      { hostIp: '127.0.0.1', hostPort: 8000, containerPort: 9000, protocol: 'udp' },
+      { hostIp: '127.0.0.1', hostPort: 8001, containerPort: 9001, protocol: 'udp' },
+      { hostIp: '127.0.0.1', hostPort: 8002, containerPort: 9002, protocol: 'udp' },
+      { hostIp: '', hostPort: 0, containerPort: 7000, protocol: 'tcp' },
+      { hostIp: '', hostPort: 0, containerPort: 7001, protocol: 'tcp' },
+    ]);
+  });
+});

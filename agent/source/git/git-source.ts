@@ -78,6 +78,9 @@ async function snapshotAt(o: GitSourceOptions, tip: string): Promise<SourceSnaps
     .map((p) => ({ path: o.path ? `${o.path}/${p}` : p, why: 'is a symbolic link in the repository, which the agent does not follow: commit the file itself' }));
   const snapshot: SourceSnapshot = { revision: asRevision(tip), files, commit: { sha: tip, subject: info.subject, author: info.author, time: info.time } };
   if (refusedFiles.length > 0) snapshot.refusedFiles = refusedFiles;
+  const envPath = o.path ? `${o.path}/.env` : '.env';
+  const dotEnv = await o.repo.readFile(tip, envPath);
+  if (dotEnv !== undefined) snapshot.dotEnv = { path: envPath, content: dotEnv };
   const renovate = await o.repo.readFile(tip, o.renovateConfigPath);
   if (renovate !== undefined) snapshot.renovateConfig = { path: o.renovateConfigPath, content: renovate };
   if (o.verify) {
