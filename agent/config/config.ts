@@ -33,6 +33,8 @@ export interface AgentConfig {
   stateDir: string;
   /** Stack name when the desired state has no `name:`. */
   stack: string;
+  /** Compose profiles to activate. */
+  profiles: string[];
   /** This host's name in revert commits and notifications. */
   host: string;
   source: { kind: 'dir'; path: string; renovateConfig?: string } | GitSourceConfig;
@@ -56,6 +58,8 @@ export interface ConfigOverrides {
   gitBranch?: string;
   gitPath?: string;
   stack?: string;
+  /** `--profile`, repeatable. */
+  profiles?: string[];
   dockerHost?: string;
   prune?: boolean;
   interval?: string;
@@ -77,9 +81,10 @@ export async function loadConfig(overrides: ConfigOverrides, env: NodeJS.Process
     const v = env[o.env];
     if (v !== undefined && v !== '') setPath(raw, o.path, o.parse(v, o.env));
   }
-  const flags: [string | boolean | undefined, string[]][] = [
+  const flags: [string | boolean | string[] | undefined, string[]][] = [
     [overrides.stateDir, ['stateDir']],
     [overrides.stack, ['stack']],
+    [overrides.profiles, ['profiles']],
     [overrides.dockerHost, ['docker', 'host']],
     [overrides.interval, ['reconcile', 'interval']],
     [overrides.prune, ['reconcile', 'prune']],
@@ -115,6 +120,7 @@ function resolveConfig(raw: RawConfig, env: NodeJS.ProcessEnv): AgentConfig {
   const r = raw as {
     stateDir?: string;
     stack?: string;
+    profiles?: string[];
     host?: string;
     source?: { dir?: string; renovateConfig?: string; git?: Omit<GitSourceConfig, 'kind'> & { author?: { name: string; email: string } } };
     docker?: { host?: string; config?: string };
@@ -131,6 +137,7 @@ function resolveConfig(raw: RawConfig, env: NodeJS.ProcessEnv): AgentConfig {
   const config: AgentConfig = {
     stateDir: resolve(r.stateDir ?? DEFAULT_STATE_DIR),
     stack: r.stack ?? 'default',
+    profiles: r.profiles ?? [],
     host: r.host ?? hostname(),
     source: { kind: 'dir', path: resolve(r.source?.dir ?? 'desired-state'), ...(r.source?.renovateConfig ? { renovateConfig: resolve(r.source.renovateConfig) } : {}) },
     docker: { configPath: r.docker?.config ?? dockerConfigPath(env) },

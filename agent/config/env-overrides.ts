@@ -25,6 +25,9 @@ const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
 export const ENV_OVERRIDES: Override[] = [
   { env: 'AGENT_STATE_DIR', path: ['stateDir'], parse: text },
   { env: 'AGENT_STACK', path: ['stack'], parse: text },
+  // Compose's own variable, then the agent's, which wins when both are set.
+  { env: 'COMPOSE_PROFILES', path: ['profiles'], parse: list },
+  { env: 'AGENT_PROFILES', path: ['profiles'], parse: list },
   { env: 'AGENT_HOST_NAME', path: ['host'], parse: text },
   { env: 'AGENT_SOURCE_DIR', path: ['source', 'dir'], parse: text },
   { env: 'AGENT_RENOVATE_CONFIG', path: ['source', 'renovateConfig'], parse: text },

@@ -26,6 +26,8 @@ export interface LoadInput {
   refusedFiles?: { path: string; why: string }[];
   /** The project's `.env`: its variables are used for interpolation, the agent's environment on top (as Compose's shell on top). */
   dotEnv?: SourceFile;
+  /** Active Compose profiles: a service with `profiles:` is part of the stack only when one of them is active. */
+  profiles?: readonly string[];
 }
 
 export type LoadResult =
@@ -83,12 +85,19 @@ export function loadDesiredState(given: LoadInput): LoadResult {
   const declared = Object.fromEntries(Object.entries(volumes).map(([k, v]) => [k, v.name]));
   const networks = mergeNetworks(valid, stack, issues);
   const usedNetworks = new Set<string>();
+  /** Services of profiles that are not active: not part of the stack. */
+  const inactive = new Map<string, string[]>();
   const services: Record<string, DesiredService> = {};
   const origin = new Map<string, FileValue>();
   for (const fv of valid) {
     const raw = (fv.value.services ?? {}) as Record<string, Record<string, unknown>>;
     for (const name of Object.keys(raw).sort()) {
       const base = ['services', name];
+      const wanted = (raw[name] as { profiles?: string[] } | undefined)?.profiles;
+      if (wanted && !wanted.some((p) => input.profiles?.includes(p))) {
+        inactive.set(name, wanted);
+        continue;
+      }
       const first = origin.get(name);
       if (first) {
         const at = locate(first.parsed, base, true);
@@ -106,7 +115,17 @@ export function loadDesiredState(given: LoadInput): LoadResult {
     }
   }
 
-  const facts = Object.values(services).map((s) => ({ name: s.name, dependsOn: s.dependsOn, ports: s.spec.ports }));
+  // A service that needs one of an inactive profile: Compose refuses it too.
+  for (const s of Object.values(services)) {
+    s.dependsOn.forEach((d, i) => {
+      const profiles = inactive.get(d.service);
+      if (!profiles || d.required === false) return;
+      const fv = origin.get(s.name) as FileValue;
+      const list = Array.isArray((fv.value.services as Record<string, Record<string, unknown>>)[s.name]?.depends_on);
+      issues.push(issueAt(fv.parsed, ['services', s.name, 'depends_on', list ? i : d.service], `depends on "${d.service}", which runs only with the profile ${profiles.join(' or ')}: activate it (--profile, AGENT_PROFILES) or add the profile to this service`));
+    });
+  }
+  const facts = Object.values(services).map((s) => ({ name: s.name, dependsOn: s.dependsOn.filter((d) => !inactive.has(d.service)), ports: s.spec.ports }));
   const dependsOnIsList = (name: string) => Array.isArray((origin.get(name)?.value.services as Record<string, Record<string, unknown>>)[name]?.depends_on);
   const skippedFacts = [...skipped].filter((n) => !services[n]).map((name) => ({ name, dependsOn: [], ports: [] }));
   for (const p of checkServices([...facts, ...skippedFacts], dependsOnIsList)) {
@@ -153,7 +172,7 @@ export function loadDesiredState(given: LoadInput): LoadResult {
 }
 
 /** The input of `loadDesiredState` for what a source read: its files, its `.env`, the files it refused. */
-export function snapshotInput(snapshot: SourceSnapshot, o: { env: Env; defaultStack: string; rootLabel?: string }): LoadInput {
+export function snapshotInput(snapshot: SourceSnapshot, o: { env: Env; defaultStack: string; rootLabel?: string; profiles?: readonly string[] }): LoadInput {
   return {
     files: snapshot.files,
     revision: snapshot.revision,
@@ -162,6 +181,7 @@ export function snapshotInput(snapshot: SourceSnapshot, o: { env: Env; defaultSt
     ...(o.rootLabel ? { rootLabel: o.rootLabel } : {}),
     ...(snapshot.refusedFiles ? { refusedFiles: snapshot.refusedFiles } : {}),
     ...(snapshot.dotEnv ? { dotEnv: snapshot.dotEnv } : {}),
+    ...(o.profiles && o.profiles.length > 0 ? { profiles: o.profiles } : {}),
   };
 }
 

@@ -23,6 +23,8 @@ export interface AssessDeps {
   /** Variables for `${VAR}`: read for each pass, so a rotated secret applies without a restart. */
   env: () => Promise<Env>;
   defaultStack: string;
+  /** Active Compose profiles. */
+  profiles?: readonly string[];
   /** Overrides the desired state's `x-agent.prune` when set. */
   prune?: boolean;
   log: Logger;
@@ -67,10 +69,10 @@ export async function assess(deps: AssessDeps, applied: Readonly<Record<string, 
 }
 
 function loadCached(deps: AssessDeps, snapshot: SourceSnapshot, env: Env): LoadResult {
-  const input = snapshotInput(snapshot, { env, defaultStack: deps.defaultStack, rootLabel: deps.source.location });
+  const input = snapshotInput(snapshot, { env, defaultStack: deps.defaultStack, rootLabel: deps.source.location, ...(deps.profiles ? { profiles: deps.profiles } : {}) });
   if (!deps.loadCache) return loadDesiredState(input);
   // The files themselves are in the key (not only the revision): a cache can never be stale.
-  const key = createHash('sha256').update(JSON.stringify([input.files, input.revision, Object.entries(input.env).sort(), input.defaultStack, input.rootLabel, input.refusedFiles ?? [], input.dotEnv ?? null])).digest('hex');
+  const key = createHash('sha256').update(JSON.stringify([input.files, input.revision, Object.entries(input.env).sort(), input.defaultStack, input.rootLabel, input.refusedFiles ?? [], input.dotEnv ?? null, input.profiles ?? []])).digest('hex');
   if (deps.loadCache.key === key && deps.loadCache.result) return deps.loadCache.result;
   const result = loadDesiredState(input);
   Object.assign(deps.loadCache, { key, result });

@@ -19,6 +19,8 @@ export interface RevertDeps {
   signer?: CommitSigner;
   maxAttempts: number;
   host: string;
+  /** Active Compose profiles, as the agent loads the desired state. */
+  profiles?: readonly string[];
   env: Env;
   defaultStack: string;
   clock: Clock;
@@ -43,7 +45,7 @@ export async function revertFailedUpdate(deps: RevertDeps, req: RevertRequest): 
     const files = await yamlFiles(deps, tip);
     const envPath = deps.path ? `${deps.path}/.env` : '.env';
     const dotEnv = await repo.readFile(tip, envPath);
-    const loaded = loadDesiredState({ files: files.map((f) => ({ path: f.path, content: f.content })), revision: asRevision(tip), env: deps.env, defaultStack: deps.defaultStack, ...(dotEnv !== undefined ? { dotEnv: { path: envPath, content: dotEnv } } : {}) });
+    const loaded = loadDesiredState({ files: files.map((f) => ({ path: f.path, content: f.content })), revision: asRevision(tip), env: deps.env, defaultStack: deps.defaultStack, ...(deps.profiles && deps.profiles.length > 0 ? { profiles: deps.profiles } : {}), ...(dotEnv !== undefined ? { dotEnv: { path: envPath, content: dotEnv } } : {}) });
     if (!loaded.ok) return { status: 'failed', reason: `the tip ${tip.slice(0, 12)} is not a valid desired state; not reverting on top of it` };
     if (loaded.state.services[req.service]?.hash !== req.failedHash) {
       return { status: 'not-needed', reason: `the tip ${tip.slice(0, 12)} no longer asks for the failed spec of ${req.service}` };

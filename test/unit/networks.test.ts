@@ -247,3 +247,23 @@ describe('port ranges', () => {
     ]);
   });
 });
+
+describe('profiles', () => {
+  const yaml = `name: x\nservices:\n  web:\n    image: ${img('web')}\n  debug:\n    image: ${img('debug')}\n    profiles: [debug]\n  tools:\n    image: ${img('tools')}\n    profiles: [ops, debug]\n`;
+  const withProfiles = (profiles: string[], content = yaml) => loadDesiredState({ files: [{ path: 'c.yaml', content }], revision: 'dir:p' as Revision, env: {}, defaultStack: 'x', profiles });
+
+  it.each([
+    [[], ['web']],
+    [['debug'], ['debug', 'tools', 'web']],
+    [['ops'], ['tools', 'web']],
+  ])('with %j active, the stack is %j', (profiles, services) => {
+    const r = withProfiles(profiles);
+    expect(r.ok && Object.keys(r.state.services)).toEqual(services);
+  });
+
+  it('a service that needs one of an inactive profile is refused, with what to do', () => {
+    const r = withProfiles([], `${yaml}  app:\n    image: ${img('app')}\n    depends_on: [debug]\n`);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.issues[0]?.message).toContain('runs only with the profile debug');
+  });
+});
