@@ -1,6 +1,7 @@
+import { serviceContainer } from '../observe/observe.js';
 import type { Logger } from 'pino';
 import { errorMessage, isAgentError } from '../core/errors.js';
-import { LABELS, containerName } from '../core/labels.js';
+import { LABELS } from '../core/labels.js';
 import type { Plan, PlanStep } from '../model/plan.js';
 import type { Waiting } from '../model/report.js';
 import type { DockerPort } from '../ports/docker.js';
@@ -108,7 +109,7 @@ function requestOf(plan: Plan, step: PlanStep): TransactionRequest {
 /** Why a step cannot start yet: a dependency that is not running (or not healthy, or not completed, as required). */
 async function dependencyBlocker(docker: DockerPort, stack: string, step: PlanStep): Promise<string | undefined> {
   for (const dep of step.to?.dependsOn ?? step.dependsOn) {
-    const c = await docker.inspectContainer(containerName(stack, dep.service));
+    const c = await serviceContainer(docker, stack, dep.service);
     if (!c && dep.required === false) continue;
     if (!c) return `waiting for ${dep.service} (not created)`;
     if (dep.condition === 'service_completed_successfully') {

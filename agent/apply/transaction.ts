@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { isoTime } from '../core/clock.js';
 import { AgentError, classOf, toAgentError } from '../core/errors.js';
 import { asContainerId, type ContainerId } from '../core/ids.js';
-import { LABELS, containerName, previousContainerName } from '../core/labels.js';
+import { COMPOSE_LABELS, LABELS, containerName, previousContainerName } from '../core/labels.js';
 import { networkHash } from '../desired/normalize-networks.js';
 import type { HealthOptions } from '../model/desired.js';
 import { PRE_CHANGE_PHASES, ROLLBACK_PHASES, type Journal, type JournalNew, type JournalOld, type TxKind, type TxPhase, type TxResult } from '../model/journal.js';
@@ -137,9 +137,9 @@ function afterFailure(deps: TxDeps, j: Journal, phase: Exclude<TxPhase, 'finish'
 }
 
 async function pull(deps: TxDeps, j: Journal, signal?: AbortSignal): Promise<TxPhase> {
-  const canonical = containerName(j.stack, j.service);
-  const holder = await deps.docker.inspectContainer(canonical);
-  if (holder && holder.id !== j.old?.containerId && holder.labels[LABELS.txId] !== j.txId) {
+  const canonical = j.new ? containerName(j.stack, j.service, j.new.spec.containerName) : undefined;
+  const holder = canonical ? await deps.docker.inspectContainer(canonical) : undefined;
+  if (canonical && holder && holder.id !== j.old?.containerId && holder.labels[LABELS.txId] !== j.txId) {
     throw new AgentError('CONTAINER_CREATE_FAILED', `a container named ${canonical} exists that this agent does not manage for service ${j.service}; rename or remove it`, { data: { name: canonical } });
   }
   if (j.kind === 'remove') return 'stop-old';
@@ -194,12 +194,12 @@ async function createNew(deps: TxDeps, j: Journal): Promise<TxPhase> {
     if (target.externalVolumes.includes(m.source)) {
       if (!(await deps.docker.volumeExists(m.source))) throw new AgentError('CONTAINER_CREATE_FAILED', `external volume ${m.source} does not exist`, { data: { volume: m.source } });
     } else {
-      await deps.docker.ensureVolume(m.source, { ...(target.volumeLabels?.[m.source] ?? {}), [LABELS.managed]: 'true', [LABELS.stack]: j.stack });
+      await deps.docker.ensureVolume(m.source, { ...(target.volumeLabels?.[m.source] ?? {}), ...composeResourceLabels(j.stack, 'volume', m.source), [LABELS.managed]: 'true', [LABELS.stack]: j.stack });
     }
   }
   await ensureNetworks(deps, j, target);
   const existing = (await deps.docker.listContainers({ [LABELS.txId]: j.txId })).find((c) => c.id !== j.old?.containerId);
-  target.containerId = existing?.id ?? (await deps.docker.createContainer({ name: containerName(j.stack, j.service), spec: target.spec, labels: agentLabels(j, target) }));
+  target.containerId = existing?.id ?? (await deps.docker.createContainer({ name: containerName(j.stack, j.service, target.spec.containerName), spec: target.spec, labels: agentLabels(j, target) }));
   await deps.journals.write(j);
   return 'start-new';
 }
@@ -210,7 +210,7 @@ async function ensureNetworks(deps: TxDeps, j: Journal, target: JournalNew): Pro
     if (n.external) {
       if (!(await deps.docker.networkExists(n.name))) throw new AgentError('CONTAINER_CREATE_FAILED', `external network ${n.name} does not exist`, { data: { network: n.name } });
     } else {
-      await deps.docker.ensureNetwork(n, { [LABELS.managed]: 'true', [LABELS.stack]: j.stack, [LABELS.networkHash]: networkHash(n) });
+      await deps.docker.ensureNetwork(n, { ...composeResourceLabels(j.stack, 'network', n.name), [LABELS.managed]: 'true', [LABELS.stack]: j.stack, [LABELS.networkHash]: networkHash(n) });
     }
   }
 }
@@ -261,8 +261,8 @@ async function rollbackRestoreOld(deps: TxDeps, j: Journal): Promise<TxPhase> {
     j.rollbackFailure = `the previous container ${old.name} no longer exists`;
     return 'finish';
   }
-  const canonical = containerName(j.stack, j.service);
-  if (c.name !== canonical) await deps.docker.renameContainer(c.id, canonical);
+  // Back under the name it had: a target with another container_name is gone by now.
+  if (c.name !== old.name) await deps.docker.renameContainer(c.id, old.name);
   if (c.restartPolicy !== old.restartPolicy) await deps.docker.setRestartPolicy(c.id, old.restartPolicy);
   await deps.docker.startContainer(c.id);
   return restoringData(j) && j.backup && deps.backup.needsDatabaseRestore(j, j.backup) && !j.rollbackFailure ? 'rollback-restore-db' : 'rollback-check-old';
@@ -371,6 +371,25 @@ function newContainerId(j: Journal): ContainerId {
   return asContainerId(id);
 }
 
+/** The agent's labels, and Compose's so that `docker compose -p <stack> ps`/`logs` and the tools that read them see the service. */
 function agentLabels(j: Journal, target: JournalNew): Record<string, string> {
-  return { [LABELS.managed]: 'true', [LABELS.stack]: j.stack, [LABELS.service]: j.service, [LABELS.specHash]: target.hash, [LABELS.revision]: j.revision, [LABELS.txId]: j.txId };
+  return {
+    [COMPOSE_LABELS.project]: j.stack,
+    [COMPOSE_LABELS.service]: j.service,
+    [COMPOSE_LABELS.containerNumber]: '1',
+    [COMPOSE_LABELS.oneoff]: 'False',
+    ...(target.dependsOn.length > 0 ? { [COMPOSE_LABELS.dependsOn]: target.dependsOn.map((d) => `${d.service}:${d.condition}:${d.restart === true}`).join(',') } : {}),
+    [LABELS.managed]: 'true',
+    [LABELS.stack]: j.stack,
+    [LABELS.service]: j.service,
+    [LABELS.specHash]: target.hash,
+    [LABELS.revision]: j.revision,
+    [LABELS.txId]: j.txId,
+  };
+}
+
+/** Compose's labels of a named volume or network of the stack: its key is the engine name less the `<stack>_` prefix. */
+function composeResourceLabels(stack: string, kind: 'volume' | 'network', name: string): Record<string, string> {
+  const key = name.startsWith(`${stack}_`) ? name.slice(stack.length + 1) : name;
+  return { [COMPOSE_LABELS.project]: stack, [COMPOSE_LABELS[kind]]: key };
 }

@@ -1,6 +1,6 @@
 import { isoTime } from '../core/clock.js';
 import { AgentError } from '../core/errors.js';
-import { containerName } from '../core/labels.js';
+import { serviceContainer } from '../observe/observe.js';
 import type { DesiredState } from '../model/desired.js';
 import type { ContainerInfo } from '../model/actual.js';
 import type { GateVerdict } from '../model/health.js';
@@ -109,8 +109,8 @@ export async function withServiceLock<T>(deps: OperationDeps, service: string, p
 }
 
 async function mustFind(ctx: BackupDeps, stack: string, service: string, running = false): Promise<ContainerInfo> {
-  const c = await ctx.docker.inspectContainer(containerName(stack, service));
-  if (!c) throw new AgentError('BACKUP_FAILED', `service ${service} has no container (${containerName(stack, service)})`);
+  const c = await serviceContainer(ctx.docker, stack, service);
+  if (!c) throw new AgentError('BACKUP_FAILED', `service ${service} has no container (none with the agent's labels for ${stack}/${service})`);
   if (running && c.status !== 'running') throw new AgentError('BACKUP_FAILED', `service ${service} is not running (${c.status})`);
   return c;
 }

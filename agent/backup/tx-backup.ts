@@ -1,6 +1,6 @@
 import { isoTime } from '../core/clock.js';
 import { asContainerId, type ContainerId } from '../core/ids.js';
-import { containerName } from '../core/labels.js';
+import { serviceContainer } from '../observe/observe.js';
 import type { BackupPolicy, BackupSpec } from '../model/desired.js';
 import type { TxBackup } from '../ports/tx-backup.js';
 import type { Journal, JournalBackup } from '../model/journal.js';
@@ -30,7 +30,7 @@ export function createTxBackup(ctx: BackupDeps, policy: BackupPolicy, journals: 
 
   const dbContainer = async (j: Journal, service: string): Promise<ContainerId> => {
     if (service === j.service && j.old) return asContainerId(j.old.containerId);
-    const c = await ctx.docker.inspectContainer(containerName(j.stack, service));
+    const c = await serviceContainer(ctx.docker, j.stack, service);
     if (!c || c.status !== 'running') throw new AgentError('BACKUP_FAILED', `the PostgreSQL service ${service} is not running`, { data: { service, status: c?.status ?? 'missing' } });
     return c.id;
   };

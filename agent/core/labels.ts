@@ -12,9 +12,35 @@ export const LABELS = {
   networkHash: `${AGENT_LABEL_PREFIX}network-hash`,
 } as const;
 
-/** The engine-side name of a service's live container. */
-export function containerName(stack: string, service: string): string {
+/**
+ * Docker Compose's labels, put beside the agent's so that `docker compose -p <stack> ps` and
+ * `logs`, and the tools that read them (dashboards, log shippers, backup tools), see the stack.
+ */
+export const COMPOSE_LABELS = {
+  project: 'com.docker.compose.project',
+  service: 'com.docker.compose.service',
+  containerNumber: 'com.docker.compose.container-number',
+  oneoff: 'com.docker.compose.oneoff',
+  dependsOn: 'com.docker.compose.depends_on',
+  network: 'com.docker.compose.network',
+  volume: 'com.docker.compose.volume',
+} as const;
+
+export const COMPOSE_LABEL_PREFIX = 'com.docker.compose.';
+
+/** The engine-side name of a service's live container: `container_name`, or Compose's `<stack>-<service>-1`. */
+export function containerName(stack: string, service: string, explicit?: string): string {
+  return explicit ?? `${stack}-${service}-1`;
+}
+
+/** The name agents before Compose naming gave a service's container; such a container is renamed on its next update. */
+export function legacyContainerName(stack: string, service: string): string {
   return `${stack}-${service}`;
+}
+
+/** Whether a container name is that of a previous container a transaction keeps for rollback. */
+export function isPreviousContainerName(name: string): boolean {
+  return /\.prev-[^/]+$/.test(name);
 }
 
 /** Name of the previous container while a transaction keeps it for rollback: the whole transaction id, which is unique. */

@@ -1,4 +1,5 @@
 import { canonicalJson, sha256Hex } from '../core/canonical.js';
+import { containerName } from '../core/labels.js';
 import { asSpecHash, type Revision, type SpecHash } from '../core/ids.js';
 import { interpolateValue, referencedVariables, type Env } from './interpolate.js';
 import { formatIssue, type ValidationIssue } from '../model/issues.js';
@@ -89,6 +90,7 @@ export function loadDesiredState(given: LoadInput): LoadResult {
   const inactive = new Map<string, string[]>();
   const services: Record<string, DesiredService> = {};
   const origin = new Map<string, FileValue>();
+  const containerOf = containerNames(valid, stack, issues);
   for (const fv of valid) {
     const raw = (fv.value.services ?? {}) as Record<string, Record<string, unknown>>;
     for (const name of Object.keys(raw).sort()) {
@@ -109,7 +111,7 @@ export function loadDesiredState(given: LoadInput): LoadResult {
         const issue = issueAt(fv.parsed, path, message);
         issues.push(severity === 'warning' ? { ...issue, severity } : issue);
       };
-      const n = normalizeService(raw[name] as Record<string, unknown>, base, { stack, declared, env: input.env, networks }, report);
+      const n = normalizeService(raw[name] as Record<string, unknown>, base, { stack, declared, env: input.env, networks, containerOf }, report);
       for (const k of n.networks) usedNetworks.add(k);
       services[name] = { name, spec: n.spec, hash: hashSpec(n.spec), agent: n.agent, dependsOn: n.dependsOn, location: { file: fv.parsed.path, ...locate(fv.parsed, base, true) } };
     }
@@ -187,6 +189,26 @@ export function snapshotInput(snapshot: SourceSnapshot, o: { env: Env; defaultSt
 
 export function hashSpec(spec: ContainerSpec): SpecHash {
   return asSpecHash(sha256Hex(canonicalJson(spec)));
+}
+
+/**
+ * Each service's container name: `container_name`, or Compose's `<stack>-<service>-1`. Two
+ * services may not share one (the engine would refuse the second at run time).
+ */
+function containerNames(files: FileValue[], stack: string, issues: ValidationIssue[]): (service: string) => string {
+  const explicit = new Map<string, string>();
+  const taken = new Map<string, { service: string; file: FileValue }>();
+  for (const fv of files) {
+    for (const [service, raw] of Object.entries(servicesOf(fv.value))) {
+      const name = (raw as { container_name?: unknown } | null)?.container_name;
+      if (typeof name !== 'string') continue;
+      const other = taken.get(name);
+      if (other && other.service !== service) issues.push(issueAt(fv.parsed, ['services', service, 'container_name'], `container name "${name}" is already used by service "${other.service}" (${other.file.parsed.path}:${locate(other.file.parsed, ['services', other.service, 'container_name']).line})`));
+      taken.set(name, { service, file: fv });
+      explicit.set(service, name);
+    }
+  }
+  return (service) => containerName(stack, service, explicit.get(service));
 }
 
 function servicesOf(value: unknown): Record<string, unknown> {

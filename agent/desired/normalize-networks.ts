@@ -1,5 +1,4 @@
 import { canonicalJson, sha256Hex } from '../core/canonical.js';
-import { containerName } from '../core/labels.js';
 import type { NetworkAttachment, NetworkSpec } from '../model/desired.js';
 import type { Report } from './normalize-ports-volumes.js';
 
@@ -44,6 +43,8 @@ export function normalizeNetwork(stack: string, key: string, raw: Raw | null | u
 export interface NetworkScope {
   stack: string;
   service: string;
+  /** The container name of a service of the stack (`container_name`, or Compose's default). */
+  containerOf: (service: string) => string;
   /** Top-level network key -> its spec (with `default` whenever a service uses it). */
   networks: Record<string, NetworkSpec>;
 }
@@ -73,7 +74,7 @@ export function normalizeServiceNetworking(raw: Raw, base: (string | number)[], 
       const target = m[2] as string;
       if (target === scope.service) report([...base, 'network_mode'], `a service cannot share its own network namespace`);
       implicit.push(target);
-      return { networkMode: `container:${containerName(scope.stack, target)}`, implicitDependencies: implicit, uses: [] };
+      return { networkMode: `container:${scope.containerOf(target)}`, implicitDependencies: implicit, uses: [] };
     }
     return { networkMode: mode, implicitDependencies: implicit, uses: [] };
   }
@@ -101,14 +102,14 @@ export function normalizeServiceNetworking(raw: Raw, base: (string | number)[], 
 }
 
 /** `links: [db, "cache:redis"]`: Docker links to the services' containers; each is also a dependency. */
-export function normalizeLinks(raw: unknown, stack: string): { links: string[]; services: string[] } | undefined {
+export function normalizeLinks(raw: unknown, containerOf: (service: string) => string): { links: string[]; services: string[] } | undefined {
   if (!Array.isArray(raw) || raw.length === 0) return undefined;
   const links: string[] = [];
   const services: string[] = [];
   for (const l of raw as string[]) {
     const [service, alias] = l.split(':') as [string, string | undefined];
     services.push(service);
-    links.push(`${containerName(stack, service)}:${alias ?? service}`);
+    links.push(`${containerOf(service)}:${alias ?? service}`);
   }
   return { links: links.sort(), services };
 }

@@ -46,6 +46,8 @@ export function normalizePorts(raw: unknown[] | undefined, base: (string | numbe
 
 export interface NormalizeScope {
   stack: string;
+  /** The container name of a service of the stack (`container_name`, or Compose's default). */
+  containerOf: (service: string) => string;
   /** Top-level volume key -> engine name. */
   declared: Record<string, string>;
 }

@@ -1,4 +1,3 @@
-import { containerName } from '../core/labels.js';
 import type { RuntimeOptions } from '../model/desired.js';
 import type { Report } from './normalize-ports-volumes.js';
 
@@ -21,9 +20,9 @@ function cpusOf(raw: unknown): number | undefined {
 }
 
 /** `service:<name>` to that service's container, as for network_mode. */
-function namespace(mode: string | undefined, stack: string): string | undefined {
+function namespace(mode: string | undefined, containerOf: (service: string) => string): string | undefined {
   if (mode === undefined) return undefined;
-  return mode.startsWith('service:') ? `container:${containerName(stack, mode.slice('service:'.length))}` : mode;
+  return mode.startsWith('service:') ? `container:${containerOf(mode.slice('service:'.length))}` : mode;
 }
 
 /**
@@ -31,7 +30,7 @@ function namespace(mode: string | undefined, stack: string): string | undefined 
  * limits (also from `deploy.resources`), privileges, namespaces, devices, tmpfs, logging.
  * Returns the services whose namespaces it shares (`pid`/`ipc: service:<name>`): dependencies.
  */
-export function normalizeRuntime(raw: Raw, base: (string | number)[], stack: string, report: Report): { runtime?: RuntimeOptions; shares: string[] } {
+export function normalizeRuntime(raw: Raw, base: (string | number)[], containerOf: (service: string) => string, report: Report): { runtime?: RuntimeOptions; shares: string[] } {
   const r: RuntimeOptions = {};
   const shares: string[] = [];
   const str = (k: string) => (typeof raw[k] === 'string' ? (raw[k] as string) : undefined);
@@ -109,7 +108,7 @@ export function normalizeRuntime(raw: Raw, base: (string | number)[], stack: str
     const mode = str(key);
     if (!mode) continue;
     if (mode.startsWith('service:')) shares.push(mode.slice('service:'.length));
-    r[field] = namespace(mode, stack);
+    r[field] = namespace(mode, containerOf);
   }
   if (str('userns_mode')) r.usernsMode = str('userns_mode');
   const logging = raw.logging as { driver?: string; options?: Record<string, unknown> } | undefined;

@@ -1,4 +1,4 @@
-import { AGENT_LABEL_PREFIX } from '../core/labels.js';
+import { AGENT_LABEL_PREFIX, COMPOSE_LABEL_PREFIX } from '../core/labels.js';
 import { parseDuration } from '../core/duration.js';
 import { asImageRef } from '../core/ids.js';
 import { parseImageRef } from '../core/image-ref.js';
@@ -50,7 +50,7 @@ export function normalizeService(raw: Raw, base: (string | number)[], ctx: Norma
   else if (!parsed.digest.startsWith('sha256:')) report([...base, 'image'], `not supported: digest algorithm "${parsed.digest.split(':')[0]}": pin the image with the sha256 digest the registry reports (Docker pulls by sha256 only)`);
 
   const service = String(base[1]);
-  const net = normalizeServiceNetworking(raw, base, { stack: ctx.stack, service, networks: ctx.networks }, report);
+  const net = normalizeServiceNetworking(raw, base, { stack: ctx.stack, service, networks: ctx.networks, containerOf: ctx.containerOf }, report);
   const networkMode = net.networkMode;
   const ports = normalizePorts(raw.ports as unknown[] | undefined, [...base, 'ports'], report);
   if (networkMode === 'host' && ports.length > 0) report([...base, 'ports'], 'ports have no effect with network_mode: host; the service listens on the host directly', 'warning');
@@ -65,10 +65,11 @@ export function normalizeService(raw: Raw, base: (string | number)[], ctx: Norma
     restart: ((raw.restart as string | undefined) ?? 'no') as RestartPolicy,
     labels: normalizeLabels(raw.labels, [...base, 'labels'], report),
   };
+  if (typeof raw.container_name === 'string') spec.containerName = raw.container_name;
   if (net.networks) spec.networks = net.networks;
   if (typeof raw.hostname === 'string') spec.hostname = raw.hostname;
   if (typeof raw.domainname === 'string') spec.domainname = raw.domainname;
-  const links = normalizeLinks(raw.links, ctx.stack);
+  const links = normalizeLinks(raw.links, ctx.containerOf);
   if (links) spec.links = links.links;
   const extraHosts = normalizeExtraHosts(raw.extra_hosts);
   if (extraHosts) spec.extraHosts = extraHosts;
@@ -78,7 +79,7 @@ export function normalizeService(raw: Raw, base: (string | number)[], ctx: Norma
   if (dnsSearch) spec.dnsSearch = dnsSearch;
   const dnsOptions = stringList(raw.dns_opt);
   if (dnsOptions) spec.dnsOptions = dnsOptions;
-  const runtime = normalizeRuntime(raw, base, ctx.stack, report);
+  const runtime = normalizeRuntime(raw, base, ctx.containerOf, report);
   if (runtime.runtime) spec.runtime = runtime.runtime;
   const command = words(raw.command, [...base, 'command'], report);
   if (command) spec.command = command;
@@ -145,6 +146,7 @@ function normalizeLabels(value: unknown, path: (string | number)[], report: Repo
     : Object.entries((value as Raw | undefined) ?? {}).map(([k, v]) => [k, v, [...path, k]]);
   for (const [k, v, at] of entries) {
     if (k.startsWith(AGENT_LABEL_PREFIX)) report(at, `labels starting with "${AGENT_LABEL_PREFIX}" are reserved for the agent`);
+    else if (k.startsWith(COMPOSE_LABEL_PREFIX)) report(at, `labels starting with "${COMPOSE_LABEL_PREFIX}" are set by the agent as Compose sets them (project, service, container number); Compose overrides them too`);
     else out[k] = String(v);
   }
   return out;

@@ -79,10 +79,53 @@ function toIssue(parsed: ParsedFile, e: ErrorObject): ValidationIssue {
   }
 }
 
+/**
+ * The Compose service keys the agent does not implement, each with why: a file using one is
+ * refused, never run with the key dropped (docs/desired-state.md lists them).
+ */
+export const UNSUPPORTED_SERVICE_KEYS: Readonly<Record<string, string>> = {
+  build: 'the agent deploys pinned images from a registry; build the image in CI, push it, and pin it with image: name:tag@sha256:...',
+  develop: 'develop (watch) is for `docker compose watch` on a developer machine, not for a deployment',
+  extends: 'extends is not read yet: copy the keys of the base service into this one',
+  external_links: 'external_links is a legacy Docker link to a container outside the stack; join a shared external network instead',
+  volumes_from: 'volumes_from mounts whatever another container has, which changes behind the agent; mount the named volumes themselves',
+  label_file: 'label_file is not read yet: write the labels under labels:',
+  annotations: 'annotations need Docker Engine 25 (API 1.43); the agent speaks API 1.41: use labels',
+  attach: 'attach only changes what `docker compose up` prints; the agent never attaches (leave it out)',
+  gpus: 'GPU device requests are not mapped yet: use devices: for the device files',
+  models: 'models (Docker Model Runner) are not supported on a plain engine',
+  provider: 'provider services are run by Compose plugins, not by the engine',
+  post_start: 'lifecycle hooks need Docker Engine 25; run the command from the image\'s entrypoint instead',
+  pre_stop: 'lifecycle hooks need Docker Engine 25; handle the stop signal in the service instead',
+  use_api_socket: 'use_api_socket hands the engine\'s socket and credentials to the container; bind the socket explicitly if you really mean it',
+  credential_spec: 'credential_spec is for Windows containers',
+  isolation: 'isolation is for Windows containers',
+  cpu_count: 'cpu_count is for Windows containers: use cpus',
+  cpu_percent: 'cpu_percent is for Windows containers: use cpus',
+  blkio_config: 'block I/O weights and limits are not mapped yet',
+  cgroup: 'the cgroup namespace mode is not mapped yet (the engine\'s default applies only if the key is left out)',
+  cgroup_parent: 'cgroup_parent is not mapped yet',
+  cpu_period: 'CFS period and quota are not mapped yet: use cpus',
+  cpu_quota: 'CFS period and quota are not mapped yet: use cpus',
+  cpu_rt_period: 'real-time CPU scheduling is not mapped yet',
+  cpu_rt_runtime: 'real-time CPU scheduling is not mapped yet',
+  mem_swappiness: 'mem_swappiness is not mapped yet (cgroup v2 engines ignore it)',
+  oom_kill_disable: 'oom_kill_disable is not mapped yet (cgroup v2 engines ignore it); set a memory limit instead',
+  storage_opt: 'storage_opt depends on the storage driver and is not mapped yet',
+  device_cgroup_rules: 'device_cgroup_rules are not mapped yet: use devices:',
+  uts: 'the UTS namespace mode is not mapped yet',
+  mac_address: 'a fixed MAC address is not mapped yet',
+  runtime: 'another OCI runtime is not mapped yet',
+  pull_refresh_after: 'pull_refresh_after is not mapped yet: the agent pulls an image when its pinned digest is missing',
+};
+
 function unknownKeyMessage(path: string[], key: string): string {
   if (path.length === 2 && path[0] === 'services') {
+    const why = UNSUPPORTED_SERVICE_KEYS[key];
+    if (why) return `not supported: ${why}`;
     return `unknown key "${key}": not a Compose key this agent supports (use an "x-" prefix for extensions)`;
   }
+  if (path.length === 0 && key === 'include') return 'not supported: include is not read yet: put the services of the included files in the directory the agent reads';
   return `unknown key "${key}"`;
 }
 

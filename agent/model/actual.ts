@@ -40,7 +40,7 @@ export interface ContainerInfo {
 
 export interface ObservedService {
   name: string;
-  /** The live container, named `<stack>-<service>`. */
+  /** The live container: `<stack>-<service>-1` as Compose names it, or its `container_name`. */
   current?: ContainerInfo;
   /** Other containers of the service: the previous one kept by a transaction, or leftovers. */
   others: ContainerInfo[];

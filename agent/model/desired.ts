@@ -76,6 +76,8 @@ export type HealthcheckSpec =
  */
 export interface ContainerSpec {
   image: ImageRef;
+  /** Compose's `container_name`; otherwise the container is `<stack>-<service>-1`, as Compose names it. */
+  containerName?: string;
   command?: string[];
   entrypoint?: string[];
   environment: Record<string, string>;

@@ -1,4 +1,4 @@
-import { LABELS, containerName } from '../core/labels.js';
+import { LABELS, containerName, isPreviousContainerName, legacyContainerName } from '../core/labels.js';
 import type { DockerReader } from '../ports/docker.js';
 import type { ActualState, ContainerInfo, ObservedService } from '../model/actual.js';
 
@@ -12,15 +12,32 @@ export async function observeStack(docker: DockerReader, stack: string): Promise
 }
 
 export function groupByService(stack: string, containers: ContainerInfo[]): ActualState {
-  const services: Record<string, ObservedService> = {};
-  for (const c of [...containers].sort((a, b) => a.name.localeCompare(b.name))) {
+  const byService = new Map<string, ContainerInfo[]>();
+  for (const c of containers) {
     const name = c.labels[LABELS.service];
-    if (!name) continue;
-    const entry = (services[name] ??= { name, others: [] });
-    if (c.name === containerName(stack, name) && !entry.current) entry.current = c;
-    else entry.others.push(c);
+    if (name) byService.set(name, [...(byService.get(name) ?? []), c]);
   }
   const sorted: Record<string, ObservedService> = {};
-  for (const k of Object.keys(services).sort()) sorted[k] = services[k] as ObservedService;
+  for (const name of [...byService.keys()].sort()) {
+    const all = (byService.get(name) as ContainerInfo[]).sort((a, b) => a.name.localeCompare(b.name));
+    const current = pickCurrent(stack, name, all);
+    sorted[name] = { name, ...(current ? { current } : {}), others: all.filter((c) => c !== current) };
+  }
   return { stack, services: sorted };
+}
+
+/**
+ * The live container of a service among those carrying its labels: not a previous one a
+ * transaction keeps; by preference Compose's name, then the name agents before it used, then
+ * the first by name (a `container_name`).
+ */
+function pickCurrent(stack: string, service: string, containers: ContainerInfo[]): ContainerInfo | undefined {
+  const live = containers.filter((c) => !isPreviousContainerName(c.name));
+  return live.find((c) => c.name === containerName(stack, service)) ?? live.find((c) => c.name === legacyContainerName(stack, service)) ?? live[0];
+}
+
+/** The live container of one service of the stack, found by its labels whatever its name. */
+export async function serviceContainer(docker: DockerReader, stack: string, service: string): Promise<ContainerInfo | undefined> {
+  const found = await docker.listContainers({ [LABELS.managed]: 'true', [LABELS.stack]: stack, [LABELS.service]: service });
+  return pickCurrent(stack, service, [...found].sort((a, b) => a.name.localeCompare(b.name)));
 }

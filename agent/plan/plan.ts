@@ -70,13 +70,14 @@ function recreateNamespaceSharers(steps: PlanStep[], desired: DesiredState): voi
   for (const step of steps) {
     if (step.action !== 'none' || !step.from || step.cause !== 'in-sync') continue;
     const mode = step.to?.spec.networkMode ?? '';
-    const shared = mode.startsWith('container:') ? [...replaced].find((s) => containerName(desired.stack, s) === mode.slice('container:'.length)) : undefined;
+    const nameOf = (s: string) => containerName(desired.stack, s, desired.services[s]?.spec.containerName);
+    const shared = mode.startsWith('container:') ? [...replaced].find((s) => nameOf(s) === mode.slice('container:'.length)) : undefined;
     // Compose's depends_on `restart: true`: restarted when its dependency is.
     const restarted = step.to?.dependsOn.find((d) => d.restart === true && replaced.has(d.service));
     if (!shared && !restarted) continue;
     step.action = 'update';
     step.cause = 'changed';
-    step.reasons = [shared ? `shares the network namespace of ${containerName(desired.stack, shared)}, which is recreated` : `depends on ${restarted?.service} with restart: true, which is recreated`];
+    step.reasons = [shared ? `shares the network namespace of ${nameOf(shared)}, which is recreated` : `depends on ${restarted?.service} with restart: true, which is recreated`];
     replaced.add(step.service);
   }
 }

@@ -1,7 +1,8 @@
+import { serviceContainer } from '../observe/observe.js';
 import type { Logger } from 'pino';
 import { AgentError } from '../core/errors.js';
 import type { ContainerId } from '../core/ids.js';
-import { LABELS, containerName } from '../core/labels.js';
+import { LABELS } from '../core/labels.js';
 import type { CertbotJob, HealthOptions } from '../model/desired.js';
 import type { DockerPort } from '../ports/docker.js';
 import type { GateVerdict } from '../model/health.js';
@@ -51,7 +52,7 @@ export async function renewCertificates(deps: CertbotDeps, stack: string, job: C
 
 async function reloadService(deps: CertbotDeps, stack: string, reload: NonNullable<CertbotJob['reload']>, renewed: string[], result: CertbotResult, reloadHealth?: HealthOptions): Promise<CertbotResult> {
   const { docker } = deps;
-  const c = await docker.inspectContainer(containerName(stack, reload.service));
+  const c = await serviceContainer(docker, stack, reload.service);
   if (!c || c.status !== 'running') throw new AgentError('JOB_FAILED', `certificates renewed, but ${reload.service} is not running to reload them`, { data: { service: reload.service, status: c?.status ?? 'missing' } });
   const run = await docker.exec(c.id, reload.command, { timeoutMs: 30_000 });
   if (run.exitCode !== 0) throw new AgentError('JOB_FAILED', `certificates renewed, but "${reload.command.join(' ')}" in ${reload.service} failed with code ${run.exitCode}: ${tailExcerpt(run.output)}`, { data: { service: reload.service, exitCode: run.exitCode } });

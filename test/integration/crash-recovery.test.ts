@@ -56,7 +56,7 @@ describe.each([
     expect(recovered.code, recovered.stdout + recovered.stderr).toBe(failing ? EXIT.updateFailed : EXIT.ok);
     const expected = failing ? current : target;
     const containers = await f.containers();
-    expect(containers.map((c) => [c.name, c.state])).toEqual([[`${f.stack}-web`, 'running']]);
+    expect(containers.map((c) => [c.name, c.state])).toEqual([[`${f.stack}-web-1`, 'running']]);
     expect(await f.page()).toBe(expected);
 
     // The volume's data survived the crash and the backup and restore steps.

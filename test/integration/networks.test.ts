@@ -54,7 +54,7 @@ describe('the stack network', () => {
     const net = await f.h.docker.getNetwork(`${f.stack}_default`).inspect();
     expect(net.IPAM?.Config?.[0]?.Subnet).toMatch(/^169\.254\./);
     expect(net.Labels).toMatchObject({ 'io.gitops-agent.managed': 'true', 'io.gitops-agent.stack': f.stack });
-    const web = await f.h.docker.getContainer(`${f.stack}-web`).inspect();
+    const web = await f.h.docker.getContainer(`${f.stack}-web-1`).inspect();
     expect(web.NetworkSettings.Networks[`${f.stack}_default`]?.Aliases).toEqual(expect.arrayContaining(['web']));
     expect(web.HostConfig.PortBindings).toEqual({ '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: String(f.port) }] });
 

@@ -32,7 +32,7 @@ describe('agent apply', () => {
     expect(r.code, r.stderr).toBe(EXIT.ok);
     expect(r.stdout).toContain('succeeded');
     expect(await f.page()).toBe('1.0.0');
-    expect((await f.containers()).map((c) => [c.name, c.state])).toEqual([[`${f.stack}-web`, 'running']]);
+    expect((await f.containers()).map((c) => [c.name, c.state])).toEqual([[`${f.stack}-web-1`, 'running']]);
 
     const s = await f.status();
     expect(s.conditions.find((c) => c.type === 'Ready')).toMatchObject({ status: 'True' });
@@ -95,7 +95,7 @@ describe('agent apply', () => {
     expect(r.code).toBe(EXIT.updateFailed);
     expect(await f.page()).toBe('1.0.0');
     const cs = await f.containers();
-    expect(cs.map((c) => [c.id, c.name, c.state])).toEqual([[oldId, `${f.stack}-web`, 'running']]);
+    expect(cs.map((c) => [c.id, c.name, c.state])).toEqual([[oldId, `${f.stack}-web-1`, 'running']]);
     const s = await f.status();
     const t = s.services[0]?.lastTransaction;
     expect(t?.result).toBe('rolled-back');

@@ -57,12 +57,12 @@ describe('networks, as Compose makes them', () => {
       { network: 'gitea_front', aliases: ['nginx', 'proxy'], priority: 10 },
       { network: 'gitea_default', aliases: ['nginx'] },
     ]);
-    expect(nginx).toMatchObject({ networkMode: 'gitea_front', links: ['gitea-server:gitea'], extraHosts: ['host.docker.internal:169.254.1.1', 'metadata:169.254.1.2'], dns: ['169.254.1.53'], hostname: 'edge' });
+    expect(nginx).toMatchObject({ networkMode: 'gitea_front', links: ['gitea-server-1:gitea'], extraHosts: ['host.docker.internal:169.254.1.1', 'metadata:169.254.1.2'], dns: ['169.254.1.53'], hostname: 'edge' });
   });
 
   it('network_mode service:<name> shares that service\'s container, and comes after it', () => {
     const s = load(GITEA);
-    expect(s.services.sidecar?.spec.networkMode).toBe('container:gitea-server');
+    expect(s.services.sidecar?.spec.networkMode).toBe('container:gitea-server-1');
     expect(s.services.sidecar?.spec.networks).toBeUndefined();
     expect(s.services.sidecar?.dependsOn).toEqual([{ service: 'server', condition: 'service_started' }]);
     expect(s.services.nginx?.dependsOn).toEqual([{ service: 'server', condition: 'service_started' }]);
@@ -71,7 +71,7 @@ describe('networks, as Compose makes them', () => {
   it('creates the containers with the Docker API fields Compose uses', () => {
     const nginx = load(GITEA).services.nginx?.spec;
     const o = toCreateOptions('gitea-nginx', nginx!, {});
-    expect(o.HostConfig).toMatchObject({ NetworkMode: 'gitea_front', Links: ['gitea-server:gitea'], ExtraHosts: ['host.docker.internal:169.254.1.1', 'metadata:169.254.1.2'], Dns: ['169.254.1.53'] });
+    expect(o.HostConfig).toMatchObject({ NetworkMode: 'gitea_front', Links: ['gitea-server-1:gitea'], ExtraHosts: ['host.docker.internal:169.254.1.1', 'metadata:169.254.1.2'], Dns: ['169.254.1.53'] });
     expect(o.NetworkingConfig).toEqual({ EndpointsConfig: { gitea_front: { Aliases: ['nginx', 'proxy'] } } });
     expect(o.Hostname).toBe('edge');
   });
@@ -142,7 +142,7 @@ describe('network_mode service:<name> in the plan', () => {
     const applied = Object.fromEntries(Object.values(before.services).map((svc) => [svc.name, { hash: svc.hash, spec: svc.spec, agent: svc.agent, dependsOn: svc.dependsOn, revision: 'r0', at: 't' }]));
     const plan = planChanges({ desired: after, actual: groupByService('x', running), applied, held: {}, prune: false });
     expect(plan.steps.map((s) => [s.service, s.action, s.cause, s.wave])).toEqual([['vpn', 'update', 'changed', 0], ['app', 'update', 'changed', 1]]);
-    expect(plan.steps[1]?.reasons).toEqual(['shares the network namespace of x-vpn, which is recreated']);
+    expect(plan.steps[1]?.reasons).toEqual(['shares the network namespace of x-vpn-1, which is recreated']);
   });
 });
 
@@ -218,7 +218,7 @@ services:
       OomScoreAdj: -100,
       Devices: [{ PathOnHost: '/dev/fuse', PathInContainer: '/dev/fuse', CgroupPermissions: 'rwm' }, { PathOnHost: '/dev/null', PathInContainer: '/dev/null', CgroupPermissions: 'rwm' }],
       Tmpfs: { '/run': 'size=64m', '/tmp': '' },
-      PidMode: 'container:x-db',
+      PidMode: 'container:x-db-1',
       LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
     });
     expect(s.services.app?.dependsOn).toEqual([{ service: 'db', condition: 'service_started' }]);

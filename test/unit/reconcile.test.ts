@@ -128,7 +128,7 @@ const ROWS: Row[] = [
   },
   {
     name: 'a container stopped by hand: repaired',
-    arrange: async (h) => h.docker.stopContainer((await h.docker.inspectContainer('demo-web'))!.id),
+    arrange: async (h) => h.docker.stopContainer((await h.docker.inspectContainer('demo-web-1'))!.id),
     result: 'succeeded',
     tx: [['succeeded', undefined]],
     ready: 'Succeeded',
@@ -179,7 +179,7 @@ describe('a held version', () => {
     await h.pass();
     h.push('1.1.0');
     expect((await h.pass()).transactions.map((t) => t.result)).toEqual(['rolled-back']);
-    await h.docker.stopContainer((await h.docker.inspectContainer('demo-web'))!.id);
+    await h.docker.stopContainer((await h.docker.inspectContainer('demo-web-1'))!.id);
     const repair = await h.pass();
     expect(repair.transactions.map((t) => [t.result, t.to])).toEqual([['succeeded', IMAGES['1.0.0']]]);
     expect(h.state.state.services.web?.held).toMatchObject({ image: IMAGES['1.1.0'] });
@@ -297,7 +297,7 @@ describe('services on the stack network', () => {
     h.git.serverCommit({ 'desired-state/stack.yaml': TWO('1.0.0') }, 'Two services on the project network');
     expect((await h.pass()).transactions.map((t) => [t.service, t.result])).toEqual([['db', 'succeeded'], ['web', 'succeeded']]);
     const before = h.docker.resolve('demo_default', 'db');
-    expect(before).toEqual([(await h.docker.inspectContainer('demo-db'))?.id]);
+    expect(before).toEqual([(await h.docker.inspectContainer('demo-db-1'))?.id]);
     expect(h.docker.resolve('demo_default', 'web')).toHaveLength(1);
 
     h.git.serverCommit({ 'desired-state/stack.yaml': TWO('1.2.0') }, 'Update db');

@@ -40,13 +40,13 @@ describe('agent status: conditions follow the live state', () => {
   it('a container stopped by hand is Degraded at once, before any pass repairs it', async () => {
     const h = await deployed();
     expect(await h.conditions()).toMatchObject({ Ready: 'True Succeeded', Degraded: 'False Succeeded' });
-    await h.docker.stopContainer((await h.docker.inspectContainer('demo-web'))!.id);
+    await h.docker.stopContainer((await h.docker.inspectContainer('demo-web-1'))!.id);
     expect(await h.conditions()).toMatchObject({ Ready: 'False ServiceNotRunning', Degraded: 'True ServiceNotRunning' });
   });
 
   it('a container a transaction has stopped is not called Degraded: it is the transaction\'s', async () => {
     const h = await deployed();
-    const c = (await h.docker.inspectContainer('demo-web'))!;
+    const c = (await h.docker.inspectContainer('demo-web-1'))!;
     await h.state.journals.write({ version: 1, txId: '20261201T100100Z-000002', stack: 'demo', service: 'web', kind: 'update', revision: 'r2', startedAt: '2026-12-01T10:01:00Z', phase: 'create-new', trail: [], old: { containerId: c.id, name: c.name, image: c.image, hash: '', restartPolicy: 'always', stopTimeoutMs: 10_000 } });
     await h.docker.stopContainer(c.id);
     expect(await h.conditions()).toMatchObject({ Degraded: 'False Succeeded' });
@@ -54,7 +54,7 @@ describe('agent status: conditions follow the live state', () => {
 
   it('a container removed by hand likewise', async () => {
     const h = await deployed();
-    await h.docker.removeContainer((await h.docker.inspectContainer('demo-web'))!.id);
+    await h.docker.removeContainer((await h.docker.inspectContainer('demo-web-1'))!.id);
     expect(await h.conditions()).toMatchObject({ Degraded: 'True ServiceNotRunning' });
   });
 

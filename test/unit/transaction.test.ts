@@ -64,8 +64,8 @@ async function deployV1(): Promise<void> {
   recorded = [];
 }
 
-async function updateRequest(): Promise<TransactionRequest> {
-  const old = await docker.inspectContainer('s-web');
+async function updateRequest(name = 's-web-1'): Promise<TransactionRequest> {
+  const old = await docker.inspectContainer(name);
   if (!old) throw new Error('no container to update');
   return { stack: 's', service: 'web', kind: 'update', revision: 'r2', old: { containerId: old.id, name: old.name, image: old.image, hash: old.labels[LABELS.specHash] ?? '', restartPolicy: old.restartPolicy, agent }, target: target(hashSpec(spec(V2)), spec(V2), 'r2') };
 }
@@ -85,11 +85,11 @@ describe('runTransaction', () => {
     const out = await runTransaction(deps(), { stack: 's', service: 'web', kind: 'create', revision: 'r1', target: target('h1', spec(V1), 'r1') }, record);
     expect(out.record).toMatchObject({ result: 'succeeded', kind: 'create', to: V1 });
     expect(out.held).toBe(false);
-    expect(docker.snapshot()).toEqual([{ name: 's-web', status: 'running', image: V1 }]);
+    expect(docker.snapshot()).toEqual([{ name: 's-web-1', status: 'running', image: V1 }]);
     expect(docker.volumes.has('s_data')).toBe(true);
     expect(await journals.list()).toEqual([]);
     expect(recorded).toHaveLength(1);
-    const c = await docker.inspectContainer('s-web');
+    const c = await docker.inspectContainer('s-web-1');
     expect(c?.labels).toMatchObject({ [LABELS.stack]: 's', [LABELS.service]: 'web', [LABELS.specHash]: 'h1', [LABELS.revision]: 'r1', [LABELS.managed]: 'true' });
   });
 
@@ -98,7 +98,7 @@ describe('runTransaction', () => {
     docker.addImage(V2);
     const out = await runTransaction(deps(), await updateRequest(), record);
     expect(out.record).toMatchObject({ result: 'succeeded', from: V1, to: V2 });
-    expect(docker.snapshot()).toEqual([{ name: 's-web', status: 'running', image: V2 }]);
+    expect(docker.snapshot()).toEqual([{ name: 's-web-1', status: 'running', image: V2 }]);
     const order = docker.calls.filter((c) => /^(stopContainer|startContainer|removeContainer)/.test(c)).map((c) => c.split(' ')[0]);
     expect(order).toEqual(['startContainer', 'stopContainer', 'startContainer', 'removeContainer']);
   });
@@ -108,7 +108,7 @@ describe('runTransaction', () => {
     const out = await runTransaction(deps(), await updateRequest(), record);
     expect(out.record).toMatchObject({ result: 'failed', code: 'IMAGE_NOT_FOUND', failedPhase: 'pull' });
     expect(out.held).toBe(true);
-    expect(docker.snapshot()).toEqual([{ name: 's-web', status: 'running', image: V1 }]);
+    expect(docker.snapshot()).toEqual([{ name: 's-web-1', status: 'running', image: V1 }]);
     expect(docker.calls.some((c) => c.startsWith('stopContainer'))).toBe(false);
   });
 
@@ -131,8 +131,8 @@ describe('runTransaction', () => {
     expect(out.record.result).toBe('rolled-back');
     expect(out.record.reason).toContain(`rolled back: ${reason}`);
     expect(out.held).toBe(true);
-    expect(docker.snapshot()).toEqual([{ name: 's-web', status: 'running', image: V1 }]);
-    expect((await docker.inspectContainer('s-web'))?.restartPolicy).toBe('always');
+    expect(docker.snapshot()).toEqual([{ name: 's-web-1', status: 'running', image: V1 }]);
+    expect((await docker.inspectContainer('s-web-1'))?.restartPolicy).toBe('always');
   });
 
   it('keeps the crashed container output in the record', async () => {
@@ -163,10 +163,10 @@ describe('runTransaction', () => {
 
   it('refuses to touch a container with the service name that it does not manage', async () => {
     docker.addImage(V1, 'healthy', true);
-    await docker.createContainer({ name: 's-web', spec: spec(V1), labels: {} });
+    await docker.createContainer({ name: 's-web-1', spec: spec(V1), labels: {} });
     const out = await runTransaction(deps(), { stack: 's', service: 'web', kind: 'create', revision: 'r1', target: target('h1', spec(V1), 'r1') }, record);
     expect(out.record).toMatchObject({ result: 'failed', code: 'CONTAINER_CREATE_FAILED' });
-    expect(docker.snapshot()).toEqual([{ name: 's-web', status: 'created', image: V1 }]);
+    expect(docker.snapshot()).toEqual([{ name: 's-web-1', status: 'created', image: V1 }]);
   });
 
   it('keeps the old container under a name unique to the transaction (two updates within ten minutes differ)', async () => {
@@ -200,6 +200,35 @@ describe('runTransaction', () => {
 const forwardPoints = FORWARD_PHASES.flatMap((p) => [`before:${p}`, `after:${p}`]);
 const rollbackPoints = [...FORWARD_PHASES.filter((p) => p !== 'remove-old'), ...ROLLBACK_PHASES].flatMap((p) => [`before:${p}`, `after:${p}`]);
 
+describe("Compose's names and labels", () => {
+  it('labels the container as Compose does, so docker compose ps and logs see it', async () => {
+    await deployV1();
+    const c = await docker.inspectContainer('s-web-1');
+    expect(c?.labels).toMatchObject({ 'com.docker.compose.project': 's', 'com.docker.compose.service': 'web', 'com.docker.compose.container-number': '1', 'com.docker.compose.oneoff': 'False' });
+  });
+
+  it('creates the container under its container_name', async () => {
+    docker.addImage(V1);
+    const named = { ...spec(V1), containerName: 'my-web' };
+    const out = await runTransaction(deps(), { stack: 's', service: 'web', kind: 'create', revision: 'r1', target: target(hashSpec(named), named, 'r1') }, record);
+    expect(out.record.result).toBe('succeeded');
+    expect(docker.snapshot()).toEqual([{ name: 'my-web', status: 'running', image: V1 }]);
+  });
+
+  it.each<[Behaviour, string, string]>([
+    ['healthy', 'succeeded', 's-web-1'],
+    ['crash', 'rolled-back', 's-web'],
+  ])("a container under the agent's former name (<stack>-<service>): an update that is %s leaves %s, named %s", async (behaviour, result, name) => {
+    docker.addImage(V1, 'healthy', true);
+    const id = await docker.createContainer({ name: 's-web', spec: spec(V1), labels: { [LABELS.managed]: 'true', [LABELS.stack]: 's', [LABELS.service]: 'web', [LABELS.specHash]: hashSpec(spec(V1)) } });
+    await docker.startContainer(id);
+    docker.addImage(V2, behaviour);
+    const out = await runTransaction(deps(), await updateRequest('s-web'), record);
+    expect(out.record.result).toBe(result);
+    expect(docker.snapshot().map((c) => [c.name, c.status])).toEqual([[name, 'running']]);
+  });
+});
+
 describe('crash at any journal step, then resume: exactly one version runs', () => {
   it.each(forwardPoints)('good update, killed at %s', async (point) => {
     await deployV1();
@@ -211,7 +240,7 @@ describe('crash at any journal step, then resume: exactly one version runs', () 
     const out = await resumeTransaction(deps(), j!, record);
     const running = docker.running();
     expect(running).toHaveLength(1);
-    expect(running[0]?.name).toBe('s-web');
+    expect(running[0]?.name).toBe('s-web-1');
     const preChange = point === 'before:pull' || point === 'after:pull' || point === 'before:backup' || point === 'after:backup';
     expect(out.record.result).toBe(preChange ? 'interrupted' : 'succeeded');
     expect(running[0]?.spec.image).toBe(preChange ? V1 : V2);
@@ -227,10 +256,10 @@ describe('crash at any journal step, then resume: exactly one version runs', () 
     const [j] = await journals.list();
     const out = await resumeTransaction(deps(), j!, record);
     const running = docker.running();
-    expect(running.map((c) => [c.name, c.spec.image])).toEqual([['s-web', V1]]);
+    expect(running.map((c) => [c.name, c.spec.image])).toEqual([['s-web-1', V1]]);
     expect(docker.containers.size).toBe(1);
     expect(['rolled-back', 'interrupted']).toContain(out.record.result);
-    expect((await docker.inspectContainer('s-web'))?.restartPolicy).toBe('always');
+    expect((await docker.inspectContainer('s-web-1'))?.restartPolicy).toBe('always');
   });
 });
 
@@ -260,7 +289,7 @@ describe('backups in the transaction', () => {
     expect(out.record).toMatchObject({ result: 'failed', code: 'BACKUP_FAILED', failedPhase: 'backup' });
     expect(out.record.reason).toContain('backup failed, update aborted, nothing changed');
     expect(out.held).toBe(false);
-    expect(docker.snapshot()).toEqual([{ name: 's-web', status: 'running', image: V1 }]);
+    expect(docker.snapshot()).toEqual([{ name: 's-web-1', status: 'running', image: V1 }]);
   });
 
   it('a failing file backup (disk full) starts the old container again: failed, nothing changed, not held', async () => {
@@ -272,8 +301,8 @@ describe('backups in the transaction', () => {
     const out = await runTransaction(deps(), await updateRequest(), record);
     expect(out.record).toMatchObject({ result: 'failed', code: 'BACKUP_FAILED', failedPhase: 'backup-files' });
     expect(out.held).toBe(false);
-    expect(docker.snapshot()).toEqual([{ name: 's-web', status: 'running', image: V1 }]);
-    expect((await docker.inspectContainer('s-web'))?.restartPolicy).toBe('always');
+    expect(docker.snapshot()).toEqual([{ name: 's-web-1', status: 'running', image: V1 }]);
+    expect((await docker.inspectContainer('s-web-1'))?.restartPolicy).toBe('always');
   });
 
   it('restoreOnRollback: files restored before the old version starts, the database after', async () => {

@@ -161,7 +161,7 @@ export class AgentFixture {
 
   /** Runs a shell command in the running container of the stack, or of one service of it (with a TTY: one output stream). */
   async inService(cmd: string, service?: string): Promise<string> {
-    const [c] = (await this.containers()).filter((x) => x.state === 'running' && (service === undefined || x.name === `${this.stack}-${service}`));
+    const [c] = (await this.containers()).filter((x) => x.state === 'running' && (service === undefined || x.name === `${this.stack}-${service}-1`));
     if (!c) throw new Error(`no running container${service ? ` of ${service}` : ''} in stack ${this.stack}`);
     const exec = await this.h.docker.getContainer(c.id).exec({ Cmd: ['sh', '-c', cmd], AttachStdout: true, AttachStderr: true, Tty: true });
     const stream = await exec.start({ Tty: true });

@@ -320,7 +320,7 @@ export class FaultStack {
       const cs = await this.managed();
       return cs.every((c) => c.health === 'healthy') && cs;
     }, 60_000);
-    expect(containers.map((c) => [c.service, c.image, c.name, c.state, c.health])).toEqual(want.map(([svc, img]) => [svc, img, `${this.f.stack}-${svc}`, 'running', 'healthy']));
+    expect(containers.map((c) => [c.service, c.image, c.name, c.state, c.health])).toEqual(want.map(([svc, img]) => [svc, img, `${this.f.stack}-${svc}-1`, 'running', 'healthy']));
     expect(await this.f.page()).toBe(this.good.web.version);
     expect(await rowCount(this.dbPort, TABLE)).toBe(this.rows.count);
     expect(await tableChecksum(this.dbPort, TABLE)).toBe(this.rows.checksum);

@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import type { ContainerId, Revision } from '../../agent/core/ids.js';
+import { LABELS } from '../../agent/core/labels.js';
+import { loadDesiredState } from '../../agent/desired/load.js';
+import type { ContainerInfo } from '../../agent/model/actual.js';
+import { groupByService } from '../../agent/observe/observe.js';
+
+const D = `sha256:${'a'.repeat(64)}`;
+const img = (n: string) => `reg.example:5000/${n}:1.0.0@${D}`;
+const load = (content: string) => loadDesiredState({ files: [{ path: 'compose.yaml', content }], revision: 'dir:n' as Revision, env: {}, defaultStack: 'x' });
+
+describe("Compose's container names", () => {
+  it('container_name names the container; service:<name> and links follow it', () => {
+    const r = load(`services:
+  vpn:
+    image: ${img('vpn')}
+    container_name: wireguard
+  app:
+    image: ${img('app')}
+    network_mode: service:vpn
+  web:
+    image: ${img('web')}
+    links: [db]
+  db:
+    image: ${img('db')}
+`);
+    if (!r.ok) throw new Error(JSON.stringify(r.issues));
+    expect(r.state.services.vpn?.spec.containerName).toBe('wireguard');
+    expect(r.state.services.app?.spec.networkMode).toBe('container:wireguard');
+    expect(r.state.services.web?.spec.links).toEqual(['x-db-1:db']);
+    expect(r.state.services.db?.spec.containerName).toBeUndefined();
+  });
+
+  it('refuses two services with one container_name, and Compose labels set by hand', () => {
+    const r = load(`services:
+  a:
+    image: ${img('a')}
+    container_name: same
+  b:
+    image: ${img('b')}
+    container_name: same
+    labels: {com.docker.compose.project: other}
+`);
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.issues.map((i) => `${i.line}: ${i.message}`)).toEqual([
+      '7: container name "same" is already used by service "a" (compose.yaml:4)',
+      expect.stringMatching(/^8: labels starting with "com.docker.compose." are set by the agent/),
+    ]);
+  });
+});
+
+describe('the live container of a service', () => {
+  const c = (name: string): ContainerInfo => ({ id: `id-${name}` as ContainerId, name, image: 'i', imageId: 'i', labels: { [LABELS.service]: 'web' }, status: 'running', exitCode: 0, oomKilled: false, error: '', health: 'none', healthOutput: '', hasHealthcheck: false, restartCount: 0, startedAt: '', finishedAt: '', restartPolicy: 'always' });
+
+  it.each([
+    ['Compose name', ['x-web', 'x-web-1', 'x-web.prev-tx1'], 'x-web-1'],
+    ["the agent's former name", ['x-web', 'x-web.prev-tx1'], 'x-web'],
+    ['a container_name', ['edge', 'x-web.prev-tx1'], 'edge'],
+    ['only a previous one: none', ['x-web.prev-tx1'], undefined],
+  ])('prefers %s', (_what, names, current) => {
+    const s = groupByService('x', names.map(c)).services.web;
+    expect(s?.current?.name).toBe(current);
+    expect(s?.others.map((o) => o.name).sort()).toEqual(names.filter((n) => n !== current).sort());
+  });
+});
