@@ -1,3 +1,4 @@
+import { noProjectFiles } from '../ports/project-files.js';
 import { randomBytes } from 'node:crypto';
 import { isoTime } from '../core/clock.js';
 import { AgentError, classOf, toAgentError } from '../core/errors.js';
@@ -145,6 +146,8 @@ async function pull(deps: TxDeps, j: Journal, signal?: AbortSignal): Promise<TxP
   if (j.kind === 'remove') return 'stop-old';
   const target = mustNew(j);
   if (!(await deps.docker.hasImage(target.image))) await deps.docker.pullImage(target.image, { signal });
+  // The repository's files at the target's revision, and its data directories: additive too.
+  await (deps.files ?? noProjectFiles).prepare(target.spec.volumes, j.revision, signal);
   // Networks before anything changes: creating one is additive, and a refusal changes nothing.
   await ensureNetworks(deps, j, target);
   return 'backup';

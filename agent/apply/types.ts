@@ -8,6 +8,7 @@ import type { Journal } from '../model/journal.js';
 import type { JournalPort } from '../ports/state.js';
 import type { Failpoint } from '../core/failpoints.js';
 import type { TxBackup } from '../ports/tx-backup.js';
+import type { ProjectFilesPort } from '../ports/project-files.js';
 
 export interface TxDeps {
   docker: DockerPort;
@@ -19,6 +20,8 @@ export interface TxDeps {
   /** The health gate; injectable so that unit tests can decide verdicts. */
   gate: (containerId: ContainerId, options: HealthOptions, signal?: AbortSignal) => Promise<GateVerdict>;
   newTxId: () => string;
+  /** The copies of the repository's files and the data directories a target binds; none: a target needing them fails. */
+  files?: ProjectFilesPort;
 }
 
 export type { Journal };

@@ -4,6 +4,7 @@ import { type BackupManifest } from '../model/backup.js';
 import { backupService, restoreService } from '../backup/operations.js';
 import { AgentError, errorMessage } from '../core/errors.js';
 import { loadDesiredState, snapshotInput } from '../desired/load.js';
+import { projectRootsIn } from '../desired/project-files.js';
 import type { DesiredState } from '../model/desired.js';
 import { EXIT, ExitError } from './exit-codes.js';
 import { formatIssues, shortTime, table } from './format.js';
@@ -13,7 +14,7 @@ import type { ReadOnlyRuntime, Runtime } from './runtime.js';
 /** The desired state as the agent would apply it now: backups need its `x-agent.backup` blocks. */
 export async function loadDesired(rt: ReadOnlyRuntime): Promise<DesiredState> {
   const snapshot = await rt.source.read();
-  const r = loadDesiredState(snapshotInput(snapshot, { env: await rt.env(), defaultStack: rt.config.stack, profiles: rt.config.profiles, rootLabel: rt.source.location }));
+  const r = loadDesiredState(snapshotInput(snapshot, { env: await rt.env(), defaultStack: rt.config.stack, roots: projectRootsIn(rt.config.stateDir), profiles: rt.config.profiles, rootLabel: rt.source.location }));
   if (!r.ok) throw new AgentError('DESIRED_INVALID', `the desired state is invalid:\n${formatIssues(r.issues)}`, { data: { issues: r.issues } });
   return r.state;
 }

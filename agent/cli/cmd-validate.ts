@@ -1,4 +1,5 @@
 import { loadDesiredState, snapshotInput } from '../desired/load.js';
+import { projectRootsIn } from '../desired/project-files.js';
 import { createLocalDirSource } from '../source/local-dir.js';
 import { EXIT, ExitError } from './exit-codes.js';
 import { formatIssues } from './format.js';
@@ -23,7 +24,7 @@ function policyIssues(desired: DesiredState, renovate: { path: string; content: 
 export async function validateCommand(rt: ReadOnlyRuntime, opts: { dir?: string; json?: boolean }, out: (s: string) => void): Promise<void> {
   const source = opts.dir ? createLocalDirSource(opts.dir) : rt.source;
   const snapshot = await source.read();
-  const result = loadDesiredState(snapshotInput(snapshot, { env: await rt.env(), defaultStack: rt.config.stack, profiles: rt.config.profiles, rootLabel: source.location }));
+  const result = loadDesiredState(snapshotInput(snapshot, { env: await rt.env(), defaultStack: rt.config.stack, roots: projectRootsIn(rt.config.stateDir), profiles: rt.config.profiles, rootLabel: source.location }));
   const issues = result.ok ? [...result.warnings, ...policyIssues(result.state, snapshot.renovateConfig)] : result.issues;
   const valid = issues.every((i) => i.severity === 'warning');
   if (opts.json) {

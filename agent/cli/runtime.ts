@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import pino, { type Logger } from 'pino';
 import { newTxId } from '../apply/transaction.js';
+import { createProjectFiles } from '../apply/project-files.js';
+import { projectRootsIn } from '../desired/project-files.js';
 import { createTxBackup } from '../backup/tx-backup.js';
 import { createLocalStore } from '../backup/store/local.js';
 import type { OperationDeps } from '../backup/operations.js';
@@ -155,7 +157,7 @@ async function createBase(config: AgentConfig, overrides: ConfigOverrides, optio
 }
 
 function assessDepsOf(b: Base, docker: DockerReader): AssessDeps {
-  const deps: AssessDeps = { clock: b.clock, source: b.source, docker, env: b.env, defaultStack: b.config.stack, profiles: b.config.profiles, log: b.log, loadCache: b.loadCache };
+  const deps: AssessDeps = { clock: b.clock, source: b.source, docker, env: b.env, defaultStack: b.config.stack, roots: projectRootsIn(b.config.stateDir), profiles: b.config.profiles, log: b.log, loadCache: b.loadCache };
   if (b.config.reconcile.prune !== undefined) deps.prune = b.config.reconcile.prune;
   return deps;
 }
@@ -194,6 +196,7 @@ export async function createRuntime(overrides: ConfigOverrides, options: Runtime
       failpoint,
       gate: (id, opts, signal) => runHealthGate({ docker, clock }, id, opts, signal),
       newTxId: () => newTxId(clock.now()),
+      projectFiles: createProjectFiles(projectRootsIn(config.stateDir), (revision) => b.source.project(revision)),
       secrets: b.secrets,
     };
     const git = b.git;

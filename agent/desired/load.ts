@@ -8,7 +8,8 @@ import { parseEnvFile } from './env-file.js';
 import { DEFAULT_NETWORK, normalizeNetwork } from './normalize-networks.js';
 import { nearAgentKeys, normalizeService } from './normalize-service.js';
 import { DEFAULT_PARSE_LIMITS, issueAt, locate, parseYamlFile, type ParseLimits, type ParsedFile } from './parse.js';
-import type { SourceFile, SourceSnapshot } from '../model/source.js';
+import type { ProjectTree, SourceFile, SourceSnapshot } from '../model/source.js';
+import { ProjectIndex, projectRootsIn, type ProjectRoots } from './project-files.js';
 import { validateAgainstSchema } from './schema-validate.js';
 import { checkServices } from './semantic.js';
 import type { ContainerSpec, DesiredService, DesiredState, NetworkSpec, VolumeSpec } from '../model/desired.js';
@@ -29,6 +30,10 @@ export interface LoadInput {
   dotEnv?: SourceFile;
   /** Active Compose profiles: a service with `profiles:` is part of the stack only when one of them is active. */
   profiles?: readonly string[];
+  /** The project directory's files (relative binds, env_file, secrets, configs); none: every relative path is a data directory. */
+  tree?: ProjectTree;
+  /** Where repository files are copied and data directories made (in the state directory); by default under /var/lib/gitops-agent. */
+  roots?: ProjectRoots;
 }
 
 export type LoadResult =
@@ -91,6 +96,8 @@ export function loadDesiredState(given: LoadInput): LoadResult {
   const services: Record<string, DesiredService> = {};
   const origin = new Map<string, FileValue>();
   const containerOf = containerNames(valid, stack, issues);
+  const project = new ProjectIndex(input.tree);
+  const roots = input.roots ?? projectRootsIn('/var/lib/gitops-agent');
   for (const fv of valid) {
     const raw = (fv.value.services ?? {}) as Record<string, Record<string, unknown>>;
     for (const name of Object.keys(raw).sort()) {
@@ -111,7 +118,7 @@ export function loadDesiredState(given: LoadInput): LoadResult {
         const issue = issueAt(fv.parsed, path, message);
         issues.push(severity === 'warning' ? { ...issue, severity } : issue);
       };
-      const n = normalizeService(raw[name] as Record<string, unknown>, base, { stack, declared, env: input.env, networks, containerOf }, report);
+      const n = normalizeService(raw[name] as Record<string, unknown>, base, { stack, declared, env: input.env, networks, containerOf, project, roots }, report);
       for (const k of n.networks) usedNetworks.add(k);
       services[name] = { name, spec: n.spec, hash: hashSpec(n.spec), agent: n.agent, dependsOn: n.dependsOn, location: { file: fv.parsed.path, ...locate(fv.parsed, base, true) } };
     }
@@ -174,8 +181,10 @@ export function loadDesiredState(given: LoadInput): LoadResult {
 }
 
 /** The input of `loadDesiredState` for what a source read: its files, its `.env`, the files it refused. */
-export function snapshotInput(snapshot: SourceSnapshot, o: { env: Env; defaultStack: string; rootLabel?: string; profiles?: readonly string[] }): LoadInput {
+export function snapshotInput(snapshot: SourceSnapshot, o: { env: Env; defaultStack: string; roots: ProjectRoots; rootLabel?: string; profiles?: readonly string[] }): LoadInput {
   return {
+    roots: o.roots,
+    ...(snapshot.tree ? { tree: snapshot.tree } : {}),
     files: snapshot.files,
     revision: snapshot.revision,
     env: o.env,

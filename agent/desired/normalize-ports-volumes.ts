@@ -1,5 +1,6 @@
 import { posix } from 'node:path';
-import type { Mount, PortBinding } from '../model/desired.js';
+import type { Mount, PortBinding, ProjectMount } from '../model/desired.js';
+import { dataPath, lookupProject, materialisedPath, projectPath, type ProjectIndex, type ProjectRoots } from './project-files.js';
 
 export type Report = (path: (string | number)[], message: string, severity?: 'error' | 'warning') => void;
 
@@ -46,6 +47,9 @@ export function normalizePorts(raw: unknown[] | undefined, base: (string | numbe
 
 export interface NormalizeScope {
   stack: string;
+  /** The project directory's files, for relative paths, and where their copies go. */
+  project: ProjectIndex;
+  roots: ProjectRoots;
   /** The container name of a service of the stack (`container_name`, or Compose's default). */
   containerOf: (service: string) => string;
   /** Top-level volume key -> engine name. */
@@ -53,9 +57,11 @@ export interface NormalizeScope {
 }
 
 /**
- * Compose short and long volume syntax. Refused on purpose: relative bind paths (relative to
- * what, in a Git checkout?), `..` segments, and anonymous volumes, whose data would be lost
- * when the container is recreated by an update.
+ * Compose short and long volume syntax. A relative bind is resolved against the project
+ * directory, as Compose does: a file or folder of the repository is bound from its immutable
+ * copy (a new content, a new copy, an update); a path the repository does not hold is a data
+ * directory of the stack. Refused on purpose: paths leaving the directory, and anonymous
+ * volumes, whose data would be lost when the container is recreated by an update.
  */
 export function normalizeVolumes(raw: unknown[] | undefined, base: (string | number)[], ctx: NormalizeScope, report: Report): Mount[] {
   const out: Mount[] = [];
@@ -96,7 +102,12 @@ export function normalizeVolumes(raw: unknown[] | undefined, base: (string | num
     if (!posix.isAbsolute(target)) return report(path, `container path "${target}" must be absolute`);
     if (hasDotDot(target)) return report(path, `container path "${target}" must not contain ".."`);
     if (type === 'bind') {
-      if (!posix.isAbsolute(source)) return report(path, `bind mount source "${source}" must be an absolute host path (relative paths are not supported)`);
+      if (!posix.isAbsolute(source)) {
+        const m = projectBind(source, ctx);
+        if ('error' in m) return report(path, m.error);
+        out.push({ ...m, target: posix.normalize(target), readOnly });
+        return;
+      }
       if (hasDotDot(source)) return report(path, `bind mount source "${source}" must not contain ".."`);
       out.push({ type, source: posix.normalize(source), target: posix.normalize(target), readOnly });
       return;
@@ -106,6 +117,17 @@ export function normalizeVolumes(raw: unknown[] | undefined, base: (string | num
     out.push({ type, source: engineName, target: posix.normalize(target), readOnly, ...(noCopy ? { noCopy: true } : {}) });
   });
   return out;
+}
+
+/** A relative bind: the repository's copy of a file or folder, or a data directory of the stack. */
+function projectBind(raw: string, ctx: NormalizeScope): { type: 'bind'; source: string; project?: ProjectMount; dataDir?: true } | { error: string } {
+  const rel = projectPath(raw);
+  if ('error' in rel) return rel;
+  const ref = lookupProject(ctx.project, rel.path);
+  if ('error' in ref) return ref;
+  if (ref.kind === 'missing') return { type: 'bind', source: dataPath(ctx.roots, ctx.stack, rel.path), dataDir: true };
+  const project: ProjectMount = { path: rel.path, kind: ref.kind, digest: ref.digest };
+  return { type: 'bind', source: materialisedPath(ctx.roots, project), project };
 }
 
 function isPathLike(s: string): boolean {

@@ -18,6 +18,17 @@ export interface Mount {
   readOnly: boolean;
   /** Named volumes: `volume.nocopy`, do not copy the image's content into a new volume. */
   noCopy?: boolean;
+  /** A file or folder of the repository (a relative bind, a file secret or config): `source` is its immutable copy, made before the container is created. */
+  project?: ProjectMount;
+  /** A relative bind the repository does not hold: a data directory of the stack, created when missing and kept. */
+  dataDir?: boolean;
+}
+
+/** A file or folder of the project directory, by its path and the digest of its content at the revision. */
+export interface ProjectMount {
+  path: string;
+  kind: 'file' | 'dir';
+  digest: string;
 }
 
 /** The options of a container beyond image, command and mounts: limits, privileges, namespaces... */

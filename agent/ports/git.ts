@@ -42,6 +42,8 @@ export interface GitReader {
   /** Symbolic links directly in `dir` at a commit: named in errors, never followed. */
   listSymlinks(sha: string, dir: string): Promise<string[]>;
   readBlob(oid: string): Promise<Buffer>;
+  /** Every entry under `dir` at a commit, recursively, at most `limit` (paths relative to `dir`); `truncated` when there were more. */
+  walkTree(sha: string, dir: string, limit: number): Promise<{ entries: { path: string; type: 'blob' | 'tree'; mode: string; oid: string }[]; truncated: boolean }>;
   /** Content of a file at a commit; undefined when it does not exist there. */
   readFile(sha: string, filepath: string): Promise<string | undefined>;
   /** First-parent history from `sha`, newest first, at most `depth` commits. */

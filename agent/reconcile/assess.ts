@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import { loadDesiredState, snapshotInput, type LoadResult } from '../desired/load.js';
+import type { ProjectRoots } from '../desired/project-files.js';
 import type { Env } from '../desired/interpolate.js';
 import type { ActualState } from '../model/actual.js';
 import type { AgentState, QuarantineEntry } from '../model/agent-state.js';
@@ -23,6 +24,8 @@ export interface AssessDeps {
   /** Variables for `${VAR}`: read for each pass, so a rotated secret applies without a restart. */
   env: () => Promise<Env>;
   defaultStack: string;
+  /** Where the repository's files are copied and the stack's data directories made. */
+  roots: ProjectRoots;
   /** Active Compose profiles. */
   profiles?: readonly string[];
   /** Overrides the desired state's `x-agent.prune` when set. */
@@ -69,10 +72,10 @@ export async function assess(deps: AssessDeps, applied: Readonly<Record<string, 
 }
 
 function loadCached(deps: AssessDeps, snapshot: SourceSnapshot, env: Env): LoadResult {
-  const input = snapshotInput(snapshot, { env, defaultStack: deps.defaultStack, rootLabel: deps.source.location, ...(deps.profiles ? { profiles: deps.profiles } : {}) });
+  const input = snapshotInput(snapshot, { env, defaultStack: deps.defaultStack, roots: deps.roots, rootLabel: deps.source.location, ...(deps.profiles ? { profiles: deps.profiles } : {}) });
   if (!deps.loadCache) return loadDesiredState(input);
   // The files themselves are in the key (not only the revision): a cache can never be stale.
-  const key = createHash('sha256').update(JSON.stringify([input.files, input.revision, Object.entries(input.env).sort(), input.defaultStack, input.rootLabel, input.refusedFiles ?? [], input.dotEnv ?? null, input.profiles ?? []])).digest('hex');
+  const key = createHash('sha256').update(JSON.stringify([input.files, input.revision, Object.entries(input.env).sort(), input.defaultStack, input.rootLabel, input.refusedFiles ?? [], input.dotEnv ?? null, input.profiles ?? [], input.tree ?? null, input.roots])).digest('hex');
   if (deps.loadCache.key === key && deps.loadCache.result) return deps.loadCache.result;
   const result = loadDesiredState(input);
   Object.assign(deps.loadCache, { key, result });

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { executePlan, type ExecuteSummary } from '../apply/execute-plan.js';
 import { resumeTransaction, type TransactionOutcome } from '../apply/transaction.js';
 import type { TxDeps } from '../apply/types.js';
+import type { ProjectFilesPort } from '../ports/project-files.js';
 import { isoTime } from '../core/clock.js';
 import { AgentError, errorMessage, isAgentError, toAgentError, type ErrorCode } from '../core/errors.js';
 import type { Failpoint } from '../core/failpoints.js';
@@ -38,10 +39,12 @@ export interface ReconcileDeps extends AssessDeps {
   failpoint: Failpoint;
   gate: TxDeps['gate'];
   newTxId: () => string;
+  /** The copies of the repository's files the targets bind, and the stack's data directories. */
+  projectFiles?: ProjectFilesPort;
   /** Values never to write anywhere (the env file's), read for each pass: redacted from container output. */
   secrets: () => Promise<string[]>;
   /** Git sources: how to write a rollback back to the repository. Absent: no revert commits. */
-  revert?: Omit<RevertDeps, 'env' | 'defaultStack' | 'clock' | 'log' | 'failpoint'>;
+  revert?: Omit<RevertDeps, 'env' | 'defaultStack' | 'roots' | 'clock' | 'log' | 'failpoint'>;
 }
 
 export interface ReconcileOptions {
@@ -98,7 +101,7 @@ async function begin(deps: ReconcileDeps, opts: ReconcileOptions): Promise<Pass>
   const state = await PassState.load(deps.state);
   const secrets = new Set(await deps.secrets());
   const log = deps.log;
-  const tx: TxDeps = { docker: deps.docker, journals: deps.state.journals, clock: deps.clock, log, backup: deps.txBackup({ retention: { ...DEFAULT_RETENTION } }), failpoint: deps.failpoint, gate: deps.gate, newTxId: deps.newTxId };
+  const tx: TxDeps = { docker: deps.docker, journals: deps.state.journals, clock: deps.clock, log, backup: deps.txBackup({ retention: { ...DEFAULT_RETENTION } }), failpoint: deps.failpoint, gate: deps.gate, newTxId: deps.newTxId, ...(deps.projectFiles ? { files: deps.projectFiles } : {}) };
   return { deps, opts, state, startedAt: isoTime(deps.clock), log, secrets, tx, transactions: [] };
 }
 
@@ -223,7 +226,7 @@ async function writeBack(pass: Pass, a: Extract<Assessment, { kind: 'planned' }>
   const desired = a.load.state;
   const hashes = Object.fromEntries(Object.values(desired.services).map((d) => [d.name, d.hash]));
   const log = pass.log.child({ revision: desired.revision });
-  return processReverts(pass.state, { ...deps.revert, env: await deps.env(), defaultStack: deps.defaultStack, clock: deps.clock, log, failpoint: deps.failpoint }, hashes, log);
+  return processReverts(pass.state, { ...deps.revert, env: await deps.env(), defaultStack: deps.defaultStack, roots: deps.roots, clock: deps.clock, log, failpoint: deps.failpoint }, hashes, log);
 }
 
 /** What is still pending after the pass: the conditions and `agent apply`'s exit code follow it. */

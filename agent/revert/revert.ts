@@ -5,6 +5,8 @@ import { errorMessage } from '../core/errors.js';
 import { canonicalJson } from '../core/canonical.js';
 import { asRevision } from '../core/ids.js';
 import { loadDesiredState } from '../desired/load.js';
+import type { ProjectRoots } from '../desired/project-files.js';
+import { gitProjectTree } from '../source/project-tree.js';
 import type { Env } from '../desired/interpolate.js';
 import type { CommitSigner, GitPort, Identity } from '../ports/git.js';
 import { addQuarantineRule, imageTag } from '../renovate/quarantine.js';
@@ -23,6 +25,8 @@ export interface RevertDeps {
   profiles?: readonly string[];
   env: Env;
   defaultStack: string;
+  /** As the agent loads the desired state: the spec hashes of relative binds depend on them. */
+  roots: ProjectRoots;
   clock: Clock;
   log: Logger;
   /** Crash and race tests stop here: `before:revert-push`, `after:revert-push`. */
@@ -45,7 +49,8 @@ export async function revertFailedUpdate(deps: RevertDeps, req: RevertRequest): 
     const files = await yamlFiles(deps, tip);
     const envPath = deps.path ? `${deps.path}/.env` : '.env';
     const dotEnv = await repo.readFile(tip, envPath);
-    const loaded = loadDesiredState({ files: files.map((f) => ({ path: f.path, content: f.content })), revision: asRevision(tip), env: deps.env, defaultStack: deps.defaultStack, ...(deps.profiles && deps.profiles.length > 0 ? { profiles: deps.profiles } : {}), ...(dotEnv !== undefined ? { dotEnv: { path: envPath, content: dotEnv } } : {}) });
+    const tree = await gitProjectTree(repo, tip, deps.path);
+    const loaded = loadDesiredState({ files: files.map((f) => ({ path: f.path, content: f.content })), revision: asRevision(tip), env: deps.env, defaultStack: deps.defaultStack, roots: deps.roots, tree, ...(deps.profiles && deps.profiles.length > 0 ? { profiles: deps.profiles } : {}), ...(dotEnv !== undefined ? { dotEnv: { path: envPath, content: dotEnv } } : {}) });
     if (!loaded.ok) return { status: 'failed', reason: `the tip ${tip.slice(0, 12)} is not a valid desired state; not reverting on top of it` };
     if (loaded.state.services[req.service]?.hash !== req.failedHash) {
       return { status: 'not-needed', reason: `the tip ${tip.slice(0, 12)} no longer asks for the failed spec of ${req.service}` };

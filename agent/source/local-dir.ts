@@ -1,7 +1,9 @@
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { watch as chokidarWatch } from 'chokidar';
+import { createHash } from 'node:crypto';
 import { sha256Hex } from '../core/canonical.js';
+import { dirProjectTree } from './project-tree.js';
 import { AgentError } from '../core/errors.js';
 import { asRevision } from '../core/ids.js';
 import type { SourceFile } from '../model/source.js';
@@ -68,16 +70,30 @@ export function createLocalDirSource(dir: string, options: LocalDirOptions = {})
           break;
         }
       }
-      const digest = sha256Hex([...files.map((f) => `${f.path}\0${f.bytes ?? ''}\0${f.content}`), renovate?.content ?? '', dotEnv ? `.env\0${dotEnv.content}` : ''].join('\0'));
+      // Every file of the directory counts: a changed configuration file is a new revision too.
+      const tree = await dirProjectTree(root);
+      const treeDigest = sha256Hex(tree.entries.map((e) => `${e.path}\0${e.kind}\0${e.id}\0${e.executable === true}`).join('\0'));
+      const digest = sha256Hex([...files.map((f) => `${f.path}\0${f.bytes ?? ''}\0${f.content}`), renovate?.content ?? '', dotEnv ? `.env\0${dotEnv.content}` : '', treeDigest].join('\0'));
       const digest2 = refusedFiles.length > 0 ? sha256Hex(`${digest}\0${refusedFiles.map((f) => `${f.path}\0${f.why}`).join('\0')}`) : digest;
-      return { revision: asRevision(`dir:${digest2.slice(0, 12)}`), files, ...(dotEnv ? { dotEnv } : {}), ...(refusedFiles.length > 0 ? { refusedFiles } : {}), ...(renovate ? { renovateConfig: renovate } : {}) };
+      return { revision: asRevision(`dir:${digest2.slice(0, 12)}`), files, tree, ...(dotEnv ? { dotEnv } : {}), ...(refusedFiles.length > 0 ? { refusedFiles } : {}), ...(renovate ? { renovateConfig: renovate } : {}) };
+    },
+    async project() {
+      // A directory has no history: its content now; the caller checks the digest it expects.
+      const tree = await dirProjectTree(root);
+      return {
+        tree,
+        async read(e) {
+          const bytes = await readFile(join(root, e.path));
+          if (createHash('sha256').update(bytes).digest('hex') !== e.id) throw new AgentError('SOURCE_UNAVAILABLE', `${e.path} changed while it was copied; the next pass reads it again`);
+          return bytes;
+        },
+      };
     },
     async watch(onChange) {
       let timer: NodeJS.Timeout | undefined;
-      const watcher = chokidarWatch(root, { ignoreInitial: true, depth: 0, awaitWriteFinish: false });
-      watcher.on('all', (_event, path) => {
-        const name = path.split('/').pop() ?? '';
-        if (!YAML_FILE.test(name) && name !== '.env') return;
+      // Any file counts (configuration files the desired state binds too), but not Git's own.
+      const watcher = chokidarWatch(root, { ignoreInitial: true, awaitWriteFinish: false, ignored: (p: string) => p.split('/').includes('.git') });
+      watcher.on('all', () => {
         clearTimeout(timer);
         timer = setTimeout(onChange, options.debounceMs ?? 300);
       });

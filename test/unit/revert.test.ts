@@ -19,7 +19,7 @@ function setup() {
   const loaded = loadDesiredState({ files: [{ path: 'desired-state/stack.yaml', content: stack('1.1.0', 'b') }], revision: asRevision(bad), env: {}, defaultStack: 'demo' });
   if (!loaded.ok) throw new Error('fixture invalid');
   const req: RevertRequest = { service: 'web', failedHash: loaded.state.services.web?.hash ?? '', failedImage: `reg:5000/web:1.1.0@${D('b')}`, failedRevision: bad, goodImage: `reg:5000/web:1.0.0@${D('a')}`, goodRevision: good, reason: 'rolled back: container exited with code 3', at: '2026-12-01T10:00:00.000Z' };
-  const deps: RevertDeps = { repo: git, path: 'desired-state', renovateConfigPath: 'renovate.json', identity: { name: 'gitops-agent', email: 'agent@host' }, maxAttempts: 3, host: 'host-1', env: {}, defaultStack: 'demo', clock: fakeClock(), log: pino({ level: 'silent' }) };
+  const deps: RevertDeps = { repo: git, path: 'desired-state', renovateConfigPath: 'renovate.json', identity: { name: 'gitops-agent', email: 'agent@host' }, maxAttempts: 3, host: 'host-1', env: {}, defaultStack: 'demo', roots: { files: '/srv/agent/project-files', data: '/srv/agent/project-data' }, clock: fakeClock(), log: pino({ level: 'silent' }) };
   return { git, good, bad, req, deps };
 }
 

@@ -2,7 +2,8 @@ import type { Clock } from '../../core/clock.js';
 import { isoTime } from '../../core/clock.js';
 import { AgentError, errorMessage, isAgentError, type ErrorCode } from '../../core/errors.js';
 import { asRevision } from '../../core/ids.js';
-import type { SourceFile } from '../../model/source.js';
+import type { ProjectTree, SourceFile } from '../../model/source.js';
+import { gitProjectTree } from '../project-tree.js';
 import type { DesiredSource } from '../../ports/source.js';
 import type { SourceSnapshot } from '../../model/source.js';
 import type { GitReader } from '../../ports/git.js';
@@ -30,6 +31,12 @@ export interface GitSourceOptions {
  */
 export function createGitSource(o: GitSourceOptions): DesiredSource & { repo: GitReader } {
   let lastFetchedAt: string | undefined;
+  // The project tree of the last commit read: most reads are of the same commit.
+  let cached: { sha: string; tree: ProjectTree } | undefined;
+  const treeAt = async (sha: string): Promise<ProjectTree> => {
+    if (cached?.sha !== sha) cached = { sha, tree: await gitProjectTree(o.repo, sha, o.path) };
+    return cached.tree;
+  };
   return {
     kind: 'git',
     location: o.repo.location,
@@ -37,6 +44,9 @@ export function createGitSource(o: GitSourceOptions): DesiredSource & { repo: Gi
     path: o.path,
     repo: o.repo,
     remoteRevision: (signal) => o.repo.remoteTip(signal),
+    async project(revision) {
+      return { tree: await treeAt(revision), read: (e) => o.repo.readBlob(e.id) };
+    },
     async read(signal): Promise<SourceSnapshot> {
       if (o.offline) {
         const tip = await o.repo.lastFetched();
@@ -56,6 +66,7 @@ export function createGitSource(o: GitSourceOptions): DesiredSource & { repo: Gi
         if (!tip) throw err instanceof AgentError ? err : new AgentError('SOURCE_UNAVAILABLE', fetchError, { cause: err });
       }
       const snapshot = await snapshotAt(o, tip);
+      snapshot.tree = await treeAt(tip);
       if (fetchError) snapshot.fetchError = fetchError;
       if (fetchErrorCode) snapshot.fetchErrorCode = fetchErrorCode;
       if (lastFetchedAt) snapshot.fetchedAt = lastFetchedAt;

@@ -169,6 +169,29 @@ export class GitRepo implements GitPort {
     }
   }
 
+  async walkTree(sha: string, dir: string, limit: number): Promise<{ entries: { path: string; type: 'blob' | 'tree'; mode: string; oid: string }[]; truncated: boolean }> {
+    const entries: { path: string; type: 'blob' | 'tree'; mode: string; oid: string }[] = [];
+    const visit = async (oid: string, prefix: string): Promise<boolean> => {
+      const { tree } = await git.readTree({ fs, gitdir: this.gitdir, oid });
+      for (const e of tree) {
+        if (e.type === 'commit') continue; // a submodule: not part of this repository's content
+        if (entries.length >= limit) return false;
+        const path = prefix ? `${prefix}/${e.path}` : e.path;
+        entries.push({ path, type: e.type, mode: e.mode, oid: e.oid });
+        if (e.type === 'tree' && !(await visit(e.oid, path))) return false;
+      }
+      return true;
+    };
+    try {
+      const { oid } = await git.readTree({ fs, gitdir: this.gitdir, oid: sha, filepath: dir || undefined });
+      const complete = await visit(oid, '');
+      return { entries, truncated: !complete };
+    } catch (err) {
+      if (err instanceof Errors.NotFoundError) return { entries: [], truncated: false };
+      throw readError(`read the tree of ${dir || '/'} at ${sha.slice(0, 12)}`, err);
+    }
+  }
+
   async readBlob(oid: string): Promise<Buffer> {
     const { blob } = await git.readBlob({ fs, gitdir: this.gitdir, oid });
     return Buffer.from(blob);

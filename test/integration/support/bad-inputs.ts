@@ -44,7 +44,7 @@ export const BAD_INPUTS: BadInput[] = [
   { name: 'no services key', content: 'name: x\n', expect: 'missing required key "services"' },
   { name: 'services is a list', content: 'services: [web]\n', expect: 'must be a map' },
   { name: 'unknown top-level key', content: (f) => `name: ${f.stack}\nservies: {}\nservices: {}\n`, expect: 'unknown key "servies"' },
-  { name: 'unknown Compose key', agent: true, content: svc('    build: .\n'), expect: 'unknown key "build"' },
+  { name: 'unknown Compose key', agent: true, content: svc('    buidl: .\n'), expect: 'unknown key "buidl"' },
   { name: 'undeclared network', content: (f) => `name: ${f.stack}\nservices:\n  web:\n    image: ${f.image('1.0.0')}\n    networks: [front]\n`, expect: 'network "front" is not declared', line: 5 },
   { name: 'networks beside network_mode', content: svc('    networks: [default]\n'), expect: 'cannot be combined with `network_mode`' },
   { name: 'a fixed address without a subnet', content: (f) => `name: ${f.stack}\nservices:\n  web:\n    image: ${f.image('1.0.0')}\n    networks:\n      back: {ipv4_address: 169.254.10.5}\nnetworks:\n  back: {}\n`, expect: 'needs a subnet' },
@@ -78,7 +78,7 @@ export const BAD_INPUTS: BadInput[] = [
   { name: 'same service in two files', agent: true, file: 'zz-other.yaml', content: (f) => `name: ${f.stack}\nservices:\n  web:\n    image: ${f.image('1.1.0')}\n`, expect: 'already defined in stack.yaml' },
   { name: 'stack names that disagree', file: 'zz-other.yaml', content: () => 'name: another-stack\nservices: {}\n', expect: 'differs from' },
   // Paths
-  { name: 'relative bind mount', content: svc('    volumes: ["./data:/data"]\n'), expect: 'absolute host path' },
+  { name: 'relative bind leaving the directory', content: svc('    volumes: ["../data:/data"]\n'), expect: 'leaves the desired-state directory' },
   { name: 'bind mount escaping with ..', content: svc('    volumes: ["/srv/../etc:/etc/app"]\n'), expect: 'must not contain ".."' },
   { name: 'container path escaping with ..', content: svc('    volumes: ["/srv/data:/data/../../etc"]\n'), expect: 'must not contain ".."' },
   { name: 'anonymous volume', content: svc('    volumes: ["/data"]\n'), expect: 'anonymous volume' },

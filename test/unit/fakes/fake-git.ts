@@ -85,6 +85,24 @@ export class FakeGit implements GitPort {
       .map(([p, content]) => ({ path: p.slice(prefix.length), oid: this.blob(content) }));
   }
 
+  async walkTree(sha: string, dir: string, limit: number): Promise<{ entries: { path: string; type: 'blob' | 'tree'; mode: string; oid: string }[]; truncated: boolean }> {
+    const prefix = dir ? `${dir}/` : '';
+    const entries: { path: string; type: 'blob' | 'tree'; mode: string; oid: string }[] = [];
+    const dirs = new Set<string>();
+    for (const [p, content] of [...this.commitOf(sha).files.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+      if (!p.startsWith(prefix)) continue;
+      const rel = p.slice(prefix.length);
+      const parts = rel.split('/');
+      for (let i = 1; i < parts.length; i++) {
+        const d = parts.slice(0, i).join('/');
+        if (!dirs.has(d)) entries.push({ path: d, type: 'tree', mode: '040000', oid: '' });
+        dirs.add(d);
+      }
+      entries.push({ path: rel, type: 'blob', mode: '100644', oid: this.blob(content) });
+    }
+    return { entries: entries.slice(0, limit), truncated: entries.length > limit };
+  }
+
   async listSymlinks(): Promise<string[]> {
     return [];
   }

@@ -1,0 +1,54 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { posix } from 'node:path';
+import { AgentError, errorMessage } from '../core/errors.js';
+import { lookupProject, ProjectIndex, type ProjectRoots } from '../desired/project-files.js';
+import type { ProjectAtRevision, ProjectFilesPort } from '../ports/project-files.js';
+import { exportEntries } from '../source/project-tree.js';
+
+/**
+ * The repository's files as containers bind them: each file or folder copied once per content
+ * into `<files>/<digest>` (written to a temporary folder, then renamed: a crash leaves either
+ * nothing or the whole copy), never changed afterwards, so a rollback binds the old copy again.
+ */
+export function createProjectFiles(roots: ProjectRoots, project: (revision: string) => Promise<ProjectAtRevision>): ProjectFilesPort {
+  return {
+    async prepare(mounts, revision) {
+      let at: ProjectAtRevision | undefined;
+      for (const m of mounts) {
+        if (m.dataDir) {
+          await mkdir(m.source, { recursive: true, mode: 0o755 }).catch((err: unknown) => {
+            throw new AgentError('CONTAINER_CREATE_FAILED', `cannot create the data directory ${m.source}: ${errorMessage(err)}`, { cause: err, data: { path: m.source } });
+          });
+          continue;
+        }
+        if (!m.project) continue;
+        const folder = posix.join(roots.files, m.project.digest);
+        if (await exists(folder)) continue;
+        at ??= await project(revision);
+        const now = lookupProject(new ProjectIndex(at.tree), m.project.path);
+        if (!('digest' in now) || now.digest !== m.project.digest) {
+          throw new AgentError('SOURCE_UNAVAILABLE', `${m.project.path} at ${revision} is not what the desired state was read with (it changed since); the next pass reads it again`, { data: { path: m.project.path } });
+        }
+        await copyInto(folder, (tmp) => exportEntries(at!.tree, m.project!.path, tmp, at!.read));
+      }
+    },
+  };
+}
+
+async function copyInto(folder: string, write: (tmp: string) => Promise<unknown>): Promise<void> {
+  const tmp = `${folder}.tmp-${randomBytes(4).toString('hex')}`;
+  try {
+    await mkdir(tmp, { recursive: true, mode: 0o755 });
+    await write(tmp);
+    await rename(tmp, folder);
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    if (await exists(folder)) return; // another process made the same copy meanwhile
+    throw new AgentError('CONTAINER_CREATE_FAILED', `cannot copy the repository's files into ${folder}: ${errorMessage(err)}`, { cause: err, data: { path: folder } });
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => undefined)) !== undefined;
+}

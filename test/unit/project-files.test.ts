@@ -1,0 +1,89 @@
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createProjectFiles } from '../../agent/apply/project-files.js';
+import { loadDesiredState, snapshotInput } from '../../agent/desired/load.js';
+import { createLocalDirSource } from '../../agent/source/local-dir.js';
+
+const D = `sha256:${'a'.repeat(64)}`;
+const COMPOSE = `name: site
+services:
+  web:
+    image: reg.example:5000/nginx:1.27.3@${D}
+    volumes:
+      - ./nginx/conf.d:/etc/nginx/conf.d:ro
+      - ./nginx.conf:/etc/nginx/nginx.conf:ro
+      - ./html:/usr/share/nginx/html
+`;
+
+let dir: string;
+let state: string;
+const roots = () => ({ files: join(state, 'project-files'), data: join(state, 'project-data') });
+
+async function load() {
+  const source = createLocalDirSource(dir);
+  const snap = await source.read();
+  const r = loadDesiredState(snapshotInput(snap, { env: {}, defaultStack: 'x', roots: roots() }));
+  if (!r.ok) throw new Error(r.issues.map((i) => `${i.file}:${i.line}: ${i.message}`).join('\n'));
+  return { source, snap, web: r.state.services.web! };
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'project-'));
+  state = mkdtempSync(join(tmpdir(), 'project-state-'));
+  mkdirSync(join(dir, 'nginx/conf.d'), { recursive: true });
+  writeFileSync(join(dir, 'compose.yaml'), COMPOSE);
+  writeFileSync(join(dir, 'nginx.conf'), 'events {}\n');
+  writeFileSync(join(dir, 'nginx/conf.d/site.conf'), 'server { listen 80; }\n');
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(state, { recursive: true, force: true });
+});
+
+describe('files from the repository', () => {
+  it('binds a folder and a file of the repository from their copies, and a path it does not hold as a data directory', async () => {
+    const { web } = await load();
+    const [conf, file, html] = web.spec.volumes;
+    expect(conf).toMatchObject({ type: 'bind', target: '/etc/nginx/conf.d', readOnly: true, project: { path: 'nginx/conf.d', kind: 'dir' } });
+    expect(conf?.source).toBe(join(roots().files, conf!.project!.digest));
+    expect(file?.source).toBe(join(roots().files, file!.project!.digest, 'nginx.conf'));
+    expect(html).toMatchObject({ source: join(roots().data, 'site', 'html'), dataDir: true });
+  });
+
+  it('a changed file changes the spec hash of the service that binds it; an unrelated file does not', async () => {
+    const before = (await load()).web;
+    writeFileSync(join(dir, 'README.md'), 'notes\n');
+    expect((await load()).web.hash).toBe(before.hash);
+    writeFileSync(join(dir, 'nginx/conf.d/site.conf'), 'server { listen 8080; }\n');
+    const after = (await load()).web;
+    expect(after.hash).not.toBe(before.hash);
+    expect(after.spec.volumes[1]?.source).toBe(before.spec.volumes[1]?.source);
+  });
+
+  it('refuses a symbolic link that leads out of the bound folder, with file and line', async () => {
+    symlinkSync('/etc/passwd', join(dir, 'nginx/conf.d/passwd'));
+    const snap = await createLocalDirSource(dir).read();
+    const r = loadDesiredState(snapshotInput(snap, { env: {}, defaultStack: 'x', roots: roots() }));
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.issues.map((i) => `${i.file}:${i.line}: ${i.message}`)).toEqual(['compose.yaml:6: "nginx/conf.d/passwd" is a symbolic link to /etc/passwd, outside "nginx/conf.d": the agent does not follow links out of the folder it binds']);
+  });
+
+  it('copies each once, immutable, before the container; a content changed since the load is refused', async () => {
+    const { source, snap, web } = await load();
+    const files = createProjectFiles(roots(), (rev) => source.project(rev));
+    await files.prepare(web.spec.volumes, snap.revision);
+    const [conf, file, html] = web.spec.volumes;
+    expect(readFileSync(join(conf!.source, 'site.conf'), 'utf8')).toBe('server { listen 80; }\n');
+    expect(readFileSync(file!.source, 'utf8')).toBe('events {}\n');
+    expect(statSync(html!.source).isDirectory()).toBe(true);
+    expect(readdirSync(roots().files).sort()).toEqual([conf!.project!.digest, file!.project!.digest].sort());
+    await files.prepare(web.spec.volumes, snap.revision); // again: nothing to do, nothing fails
+
+    writeFileSync(join(dir, 'nginx.conf'), 'changed {}\n');
+    rmSync(join(roots().files, file!.project!.digest), { recursive: true });
+    await expect(files.prepare(web.spec.volumes, snap.revision)).rejects.toMatchObject({ code: 'SOURCE_UNAVAILABLE', message: expect.stringContaining('nginx.conf') });
+    expect(readdirSync(roots().files)).toEqual([conf!.project!.digest]);
+  });
+});
