@@ -97,6 +97,7 @@ export function loadDesiredState(given: LoadInput): LoadResult {
   const origin = new Map<string, FileValue>();
   const containerOf = containerNames(valid, stack, issues);
   const project = new ProjectIndex(input.tree);
+  const secretValues = new Set<string>();
   const roots = input.roots ?? projectRootsIn('/var/lib/gitops-agent');
   for (const fv of valid) {
     const raw = (fv.value.services ?? {}) as Record<string, Record<string, unknown>>;
@@ -118,7 +119,7 @@ export function loadDesiredState(given: LoadInput): LoadResult {
         const issue = issueAt(fv.parsed, path, message);
         issues.push(severity === 'warning' ? { ...issue, severity } : issue);
       };
-      const n = normalizeService(raw[name] as Record<string, unknown>, base, { stack, declared, env: input.env, networks, containerOf, project, roots }, report);
+      const n = normalizeService(raw[name] as Record<string, unknown>, base, { stack, declared, env: input.env, networks, containerOf, project, roots, secretValues }, report);
       for (const k of n.networks) usedNetworks.add(k);
       services[name] = { name, spec: n.spec, hash: hashSpec(n.spec), agent: n.agent, dependsOn: n.dependsOn, location: { file: fv.parsed.path, ...locate(fv.parsed, base, true) } };
     }
@@ -176,7 +177,7 @@ export function loadDesiredState(given: LoadInput): LoadResult {
     prune,
     warnings: sortIssues(issues),
     // Values of the variables the desired state uses: kept out of every text the agent writes.
-    secrets: [...variables].map((v) => input.env[v]).filter((v): v is string => v !== undefined && v.length >= 4),
+    secrets: [...[...variables].map((v) => input.env[v]), ...secretValues].filter((v): v is string => v !== undefined && v.length >= 4),
   };
 }
 

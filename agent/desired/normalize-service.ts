@@ -2,7 +2,10 @@ import { AGENT_LABEL_PREFIX, COMPOSE_LABEL_PREFIX } from '../core/labels.js';
 import { parseDuration } from '../core/duration.js';
 import { asImageRef } from '../core/ids.js';
 import { parseImageRef } from '../core/image-ref.js';
-import type { Env } from './interpolate.js';
+import { interpolateValue, type Env } from './interpolate.js';
+import { parseEnvFile } from './env-file.js';
+import { projectPath } from './project-files.js';
+import { posix } from 'node:path';
 import { normalizeBackup, normalizeWindow } from './normalize-backup.js';
 import { normalizePorts, normalizeVolumes, type Report, type NormalizeScope } from './normalize-ports-volumes.js';
 import { normalizeExtraHosts, normalizeLinks, normalizeServiceNetworking, stringList } from './normalize-networks.js';
@@ -42,7 +45,7 @@ function editDistance(a: string, b: string): number {
 }
 
 /** Turns one schema-valid Compose service into the agent's model, reporting what the schema cannot see. */
-export function normalizeService(raw: Raw, base: (string | number)[], ctx: NormalizeScope & { env: Env; networks: Record<string, NetworkSpec> }, report: Report): NormalizedService {
+export function normalizeService(raw: Raw, base: (string | number)[], ctx: NormalizeScope & { env: Env; networks: Record<string, NetworkSpec>; secretValues?: Set<string> }, report: Report): NormalizedService {
   const image = String(raw.image);
   const parsed = parseImageRef(image);
   if (!parsed) report([...base, 'image'], `"${image}" is not a valid image reference (expected registry/name:tag@sha256:...)`);
@@ -58,7 +61,8 @@ export function normalizeService(raw: Raw, base: (string | number)[], ctx: Norma
 
   const spec: ContainerSpec = {
     image: asImageRef(image),
-    environment: normalizeEnvironment(raw.environment, [...base, 'environment'], ctx.env, report),
+    // As Compose: the env files in order, then `environment:` over them.
+    environment: { ...envFiles(raw.env_file, [...base, 'env_file'], ctx, report), ...normalizeEnvironment(raw.environment, [...base, 'environment'], ctx.env, report) },
     ports,
     volumes: normalizeVolumes(raw.volumes as unknown[] | undefined, [...base, 'volumes'], ctx, report),
     networkMode,
@@ -134,6 +138,40 @@ function normalizeEnvironment(value: unknown, path: (string | number)[], env: En
     for (const [k, v] of Object.entries(value)) set(k, v, [...path, k]);
   }
   return out;
+}
+
+/** `env_file`: files of the repository, relative to the desired-state directory, read as Compose reads them. */
+function envFiles(raw: unknown, path: (string | number)[], ctx: NormalizeScope & { env: Env; secretValues?: Set<string> }, report: Report): Record<string, string> {
+  if (raw === undefined) return {};
+  const items = (Array.isArray(raw) ? raw : [raw]) as (string | { path: string; required?: boolean; format?: 'raw' })[];
+  const out: Record<string, string> = {};
+  items.forEach((item, i) => {
+    const o = typeof item === 'string' ? { path: item } : item;
+    const at = Array.isArray(raw) ? [...path, i] : path;
+    const rel = projectPath(o.path);
+    if ('error' in rel) return report(at, rel.error);
+    if (posix.isAbsolute(rel.path)) return report(at, `not supported: env_file "${o.path}" on the host: the agent reads env files from the repository (a path relative to the desired-state directory); put host secrets in the agent's env file (--env-file) and name them under environment:`);
+    const entry = ctx.project.get(rel.path);
+    if (!entry || entry.kind !== 'file') {
+      if (o.required === false) return;
+      return report(at, entry ? `env_file "${o.path}" is not a regular file` : `env_file "${o.path}" is not in the repository (write required: false if it is optional)`);
+    }
+    if (entry.content === undefined) return report(at, `env_file "${o.path}" is too large to be an env file (${entry.size} bytes)`);
+    const parsed = o.format === 'raw' ? rawEnvFile(entry.content) : parseEnvFile(entry.content);
+    for (const [k, v] of Object.entries(parsed)) {
+      const r = o.format === 'raw' ? { value: v, issues: [] } : interpolateValue(v, ctx.env);
+      for (const issue of r.issues) report(at, `${o.path}, ${k}: ${issue.message}`);
+      out[k] = String(r.value);
+      // Env files hold the passwords: their values are kept out of every text the agent writes.
+      ctx.secretValues?.add(out[k]);
+    }
+  });
+  return out;
+}
+
+/** `format: raw`: each line KEY=VALUE taken as it is, no quotes or variables. */
+function rawEnvFile(text: string): Record<string, string> {
+  return Object.fromEntries(text.split('\n').filter((l) => l.trim() && !l.trimStart().startsWith('#') && l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')).trim(), l.slice(l.indexOf('=') + 1)]));
 }
 
 function normalizeLabels(value: unknown, path: (string | number)[], report: Report): Record<string, string> {

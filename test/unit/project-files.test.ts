@@ -87,3 +87,33 @@ describe('files from the repository', () => {
     expect(readdirSync(roots().files)).toEqual([conf!.project!.digest]);
   });
 });
+
+describe('env_file', () => {
+  const stack = (envFile: string) => `services:
+  app:
+    image: reg.example:5000/app:1.0.0@${D}
+    env_file: ${envFile}
+    environment:
+      MODE: from-environment
+`;
+  const loadWith = async (envFile: string, env: Record<string, string> = {}) => {
+    writeFileSync(join(dir, 'compose.yaml'), stack(envFile));
+    return loadDesiredState(snapshotInput(await createLocalDirSource(dir).read(), { env, defaultStack: 'x', roots: roots() }));
+  };
+
+  it('sets the variables of the files in order, environment: over them, and keeps their values out of what the agent writes', async () => {
+    writeFileSync(join(dir, 'app.env'), '# database\nDB_PASSWORD="s3cret-pw"\nMODE=from-file\nURL=http://${HOST:-localhost}/\n');
+    writeFileSync(join(dir, 'extra.env'), 'DB_PASSWORD=override-pw\n');
+    const r = await loadWith('[app.env, {path: extra.env}, {path: missing.env, required: false}]');
+    if (!r.ok) throw new Error(JSON.stringify(r.issues));
+    expect(r.state.services.app?.spec.environment).toEqual({ DB_PASSWORD: 'override-pw', MODE: 'from-environment', URL: 'http://localhost/' });
+    expect(r.secrets).toEqual(expect.arrayContaining(['s3cret-pw', 'override-pw']));
+  });
+
+  it('refuses a missing required file and one on the host, with file and line', async () => {
+    const missing = await loadWith('missing.env');
+    expect(missing.ok || missing.issues.map((i) => `${i.line}: ${i.message}`)).toEqual(['4: env_file "missing.env" is not in the repository (write required: false if it is optional)']);
+    const host = await loadWith('/etc/app.env');
+    expect(host.ok || host.issues[0]?.message).toMatch(/^not supported: env_file "\/etc\/app.env" on the host/);
+  });
+});
