@@ -24,6 +24,9 @@ export type CommitSigner = (payload: string) => Promise<string>;
  * `fetch` refreshes that copy (it changes nothing anyone else sees); everything else reads.
  * Read-only commands (`status`) get this port and nothing more.
  */
+/** A file's new content in a commit, or `null`: the file is removed. */
+export type FileChange = string | Buffer | null;
+
 export interface GitReader {
   /** For people and errors: the repository URL without credentials. */
   readonly location: string;
@@ -56,7 +59,7 @@ export interface GitReader {
  */
 export interface GitPort extends GitReader {
   /** A new commit on top of `parent` with some files replaced (path -> content); the branch is not moved. */
-  commitFiles(parent: string, files: Record<string, string>, message: string, identity: Identity, sign?: CommitSigner): Promise<string>;
+  commitFiles(parent: string, files: Record<string, FileChange>, message: string, identity: Identity, sign?: CommitSigner): Promise<string>;
   /** Pushes `sha` to the tracked branch, fast-forward only. Refusals are results; an unreachable server throws SOURCE_UNAVAILABLE. */
   push(sha: string): Promise<PushResult>;
 }

@@ -8,7 +8,8 @@ import { loadDesiredState } from '../desired/load.js';
 import type { ProjectRoots } from '../desired/project-files.js';
 import { gitProjectTree } from '../source/project-tree.js';
 import type { Env } from '../desired/interpolate.js';
-import type { CommitSigner, GitPort, Identity } from '../ports/git.js';
+import type { CommitSigner, FileChange, GitPort, Identity } from '../ports/git.js';
+import type { ProjectTree } from '../model/source.js';
 import { addQuarantineRule, imageTag } from '../renovate/quarantine.js';
 import { restoreServiceBlock, serviceBlock } from './edit.js';
 
@@ -61,7 +62,9 @@ export async function revertFailedUpdate(deps: RevertDeps, req: RevertRequest): 
     if (!tipFile || !goodFile) return { status: 'failed', reason: `cannot find service ${req.service} at ${tipFile ? req.goodRevision.slice(0, 12) : tip.slice(0, 12)}` };
 
     const culprit = await findCulprit(deps, tip, req.goodRevision, req.service);
-    const changes: Record<string, string> = { [tipFile.path]: restoreServiceBlock(tipFile.content, goodFile.content, req.service) };
+    const changes: Record<string, FileChange> = { [tipFile.path]: restoreServiceBlock(tipFile.content, goodFile.content, req.service) };
+    // The repository's files the failed spec binds, as they were where it last worked.
+    for (const m of loaded.state.services[req.service]?.spec.volumes ?? []) if (m.project) Object.assign(changes, await restoreProjectFiles(deps, tree, req.goodRevision, m.project.path));
     const failedTag = imageTag(req.failedImage);
     const quarantine = failedTag && failedTag !== imageTag(req.goodImage) ? failedTag : undefined;
     if (quarantine) {
@@ -96,6 +99,21 @@ export async function findOwnRevert(deps: Pick<RevertDeps, 'repo'>, req: RevertR
   const reverts = /^Reverts: (\S+)$/m.exec(mine.body)?.[1] ?? '';
   const quarantined = /^Version (\S+) is quarantined in /m.exec(mine.body)?.[1];
   return quarantined ? { status: 'pushed', sha: mine.sha, reverts, quarantined } : { status: 'pushed', sha: mine.sha, reverts };
+}
+
+/** The changes that make the files under `path` (relative to the desired-state directory) what they were at `good`. */
+async function restoreProjectFiles(deps: RevertDeps, tipTree: ProjectTree, good: string, path: string): Promise<Record<string, FileChange>> {
+  const goodTree = await gitProjectTree(deps.repo, good, deps.path);
+  const inside = (t: ProjectTree) => new Map(t.entries.filter((e) => e.kind !== 'dir' && (e.path === path || path === '.' || e.path.startsWith(`${path}/`))).map((e) => [e.path, e]));
+  const [before, now] = [inside(goodTree), inside(tipTree)];
+  const full = (p: string) => (deps.path ? `${deps.path}/${p}` : p);
+  const changes: Record<string, FileChange> = {};
+  for (const [p, e] of before) {
+    if (e.kind === 'symlink') continue; // links are refused by the loader; nothing to restore
+    if (now.get(p)?.id !== e.id) changes[full(p)] = await deps.repo.readBlob(e.id);
+  }
+  for (const p of now.keys()) if (!before.has(p)) changes[full(p)] = null;
+  return changes;
 }
 
 async function yamlFiles(deps: RevertDeps, sha: string): Promise<{ path: string; content: string }[]> {

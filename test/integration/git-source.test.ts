@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EXIT } from '../../agent/cli/exit-codes.js';
@@ -372,5 +372,55 @@ describe('signed commits', () => {
     const own = await f.run('apply');
     expect(own.code, `own: ${own.stdout}${own.stderr} trusted=${trusted.fingerprint} agent=${agentKey.fingerprint} stranger=${stranger.fingerprint}`).toBe(EXIT.ok);
     expect(await f.page()).toBe('1.0.0');
+  });
+});
+
+describe('configuration files from the repository', () => {
+  /** web serves the repository's site/ folder (a relative bind); its health needs site/ok to say "good". */
+  const configured = () =>
+    f.webYaml({
+      version: '1.0.0',
+      probes: [`- exec: [sh, -c, "grep -q good /www/site/ok"]\n            interval: 250ms`, `- http: http://127.0.0.1:${f.port}/site/page.txt\n            interval: 250ms`],
+      extra: '    volumes: ["./site:/www/site:ro"]',
+    });
+  const page = async () => (await fetch(`http://127.0.0.1:${f.port}/site/page.txt`, { signal: AbortSignal.timeout(2000) })).text();
+  async function change(files: Record<string, string | null>, message: string): Promise<string> {
+    await ws.pull();
+    for (const [p, c] of Object.entries(files)) await (c === null ? ws.remove(p) : ws.write(p, c));
+    const sha = await ws.commit(message, { author: OPERATOR });
+    await ws.push();
+    return sha;
+  }
+
+  it('a changed file is an update of the service that binds it; a broken one is rolled back, and the revert commit restores the files', async () => {
+    await change({ 'desired-state/stack.yaml': `${configured()}\n`, 'desired-state/site/page.txt': 'v1\n', 'desired-state/site/ok': 'good\n' }, 'Serve the site from the repository');
+    const first = await f.run('apply');
+    expect(first.code, first.stdout + first.stderr).toBe(EXIT.ok);
+    expect(await page()).toBe('v1\n');
+    const copies = () => readdirSync(join(f.stateDir, 'project-files')).filter((n) => !n.includes('.tmp-'));
+    expect(copies()).toHaveLength(1);
+
+    await change({ 'desired-state/site/page.txt': 'v2\n' }, 'New page');
+    const second = await f.run('apply');
+    expect(second.code, second.stdout + second.stderr).toBe(EXIT.ok);
+    expect(second.stdout).toMatch(/^web\s+succeeded/m);
+    expect(await page()).toBe('v2\n');
+    expect(copies()).toHaveLength(2);
+
+    const bad = await change({ 'desired-state/site/ok': 'broken\n', 'desired-state/site/extra.txt': 'added\n' }, 'Break the health file');
+    const third = await f.run('apply');
+    expect(third.code).toBe(EXIT.updateFailed);
+    expect(await page()).toBe('v2\n');
+    const head = await withCliClone(server.credentialUrl(url.split('/').pop()!.replace(/\.git$/, '')), async (dir) => ({
+      log: (await gitCli(['log', '-1', '--format=%B'], { cwd: dir })).stdout,
+      ok: (await gitCli(['show', 'HEAD:desired-state/site/ok'], { cwd: dir })).stdout,
+      files: (await gitCli(['ls-tree', '-r', '--name-only', 'HEAD', 'desired-state/site'], { cwd: dir })).stdout.trim().split('\n'),
+    }));
+    expect(head.log).toContain(`Reverts: ${bad}`);
+    expect(head.ok).toBe('good\n');
+    expect(head.files).toEqual(['desired-state/site/ok', 'desired-state/site/page.txt']);
+    const next = await f.run('apply');
+    expect(next.code, next.stdout + next.stderr).toBe(EXIT.ok);
+    expect(next.stdout).toContain('no-op');
   });
 });

@@ -3,7 +3,7 @@ import { deflateSync } from 'node:zlib';
 import git, { Errors } from 'isomorphic-git';
 import http from 'isomorphic-git/http/node';
 import { AgentError, errorMessage } from '../../core/errors.js';
-import type { CommitInfo, CommitSigner, GitPort, Identity, PushResult } from '../../ports/git.js';
+import type { CommitInfo, CommitSigner, FileChange, GitPort, Identity, PushResult } from '../../ports/git.js';
 import type { GitCredentials } from './credentials.js';
 import { redactUrl } from './credentials.js';
 
@@ -221,7 +221,7 @@ export class GitRepo implements GitPort {
    * A new commit on top of `parent` with some files replaced (path -> content), written from
    * trees: no working tree, no index. Returns its sha; the branch is not moved.
    */
-  async commitFiles(parent: string, files: Record<string, string>, message: string, identity: Identity, sign?: CommitSigner): Promise<string> {
+  async commitFiles(parent: string, files: Record<string, FileChange>, message: string, identity: Identity, sign?: CommitSigner): Promise<string> {
     const { commit } = await git.readCommit({ fs, gitdir: this.gitdir, oid: parent });
     const tree = await this.replaceInTree(commit.tree, Object.entries(files).map(([p, c]) => [p.split('/'), c] as const));
     const now = Math.floor(Date.now() / 1000);
@@ -239,15 +239,19 @@ export class GitRepo implements GitPort {
     });
   }
 
-  private async replaceInTree(treeOid: string, changes: (readonly [string[], string])[]): Promise<string> {
+  private async replaceInTree(treeOid: string, changes: (readonly [string[], FileChange])[]): Promise<string> {
     const { tree } = await git.readTree({ fs, gitdir: this.gitdir, oid: treeOid });
     const entries = [...tree];
-    const byHead = new Map<string, (readonly [string[], string])[]>();
+    const byHead = new Map<string, (readonly [string[], FileChange])[]>();
     for (const [parts, content] of changes) {
       const [head, ...rest] = parts as [string, ...string[]];
       if (rest.length === 0) {
-        const oid = await git.writeBlob({ fs, gitdir: this.gitdir, blob: Buffer.from(content, 'utf8') });
         const i = entries.findIndex((e) => e.path === head);
+        if (content === null) {
+          if (i >= 0) entries.splice(i, 1);
+          continue;
+        }
+        const oid = await git.writeBlob({ fs, gitdir: this.gitdir, blob: typeof content === 'string' ? Buffer.from(content, 'utf8') : content });
         const entry = { mode: '100644', path: head, oid, type: 'blob' as const };
         if (i >= 0) entries[i] = entry;
         else entries.push(entry);
@@ -259,8 +263,12 @@ export class GitRepo implements GitPort {
       const i = entries.findIndex((e) => e.path === head && e.type === 'tree');
       const base = i >= 0 ? (entries[i] as { oid: string }).oid : await git.writeTree({ fs, gitdir: this.gitdir, tree: [] });
       const oid = await this.replaceInTree(base, sub);
+      const emptied = (await git.readTree({ fs, gitdir: this.gitdir, oid })).tree.length === 0;
       const entry = { mode: '040000', path: head, oid, type: 'tree' as const };
-      if (i >= 0) entries[i] = entry;
+      // Git has no empty folders: one whose last file went goes too.
+      if (emptied) {
+        if (i >= 0) entries.splice(i, 1);
+      } else if (i >= 0) entries[i] = entry;
       else entries.push(entry);
     }
     return git.writeTree({ fs, gitdir: this.gitdir, tree: entries });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { AgentError } from '../../../agent/core/errors.js';
-import type { CommitInfo, CommitSigner, GitPort, Identity, PushResult } from '../../../agent/ports/git.js';
+import type { CommitInfo, CommitSigner, FileChange, GitPort, Identity, PushResult } from '../../../agent/ports/git.js';
 
 interface FakeCommit {
   sha: string;
@@ -123,8 +123,13 @@ export class FakeGit implements GitPort {
     return out;
   }
 
-  async commitFiles(parent: string, files: Record<string, string>, message: string, identity: Identity, _sign?: CommitSigner): Promise<string> {
-    return this.addCommit([parent], { ...Object.fromEntries(this.commitOf(parent).files), ...files }, message, `${identity.name} <${identity.email}>`);
+  async commitFiles(parent: string, files: Record<string, FileChange>, message: string, identity: Identity, _sign?: CommitSigner): Promise<string> {
+    const next: Record<string, string> = Object.fromEntries(this.commitOf(parent).files);
+    for (const [p, c] of Object.entries(files)) {
+      if (c === null) delete next[p];
+      else next[p] = c.toString();
+    }
+    return this.addCommit([parent], next, message, `${identity.name} <${identity.email}>`);
   }
 
   async push(sha: string): Promise<PushResult> {
