@@ -1,4 +1,5 @@
 import { noProjectFiles } from '../ports/project-files.js';
+import { injectedArchive } from './inject.js';
 import { randomBytes } from 'node:crypto';
 import { isoTime } from '../core/clock.js';
 import { AgentError, classOf, toAgentError } from '../core/errors.js';
@@ -204,6 +205,8 @@ async function createNew(deps: TxDeps, j: Journal): Promise<TxPhase> {
   const existing = (await deps.docker.listContainers({ [LABELS.txId]: j.txId })).find((c) => c.id !== j.old?.containerId);
   target.containerId = existing?.id ?? (await deps.docker.createContainer({ name: containerName(j.stack, j.service, target.spec.containerName), spec: target.spec, labels: agentLabels(j, target) }));
   await deps.journals.write(j);
+  // Secrets and configs from the environment or inline, before the first start (again on resume: the same bytes).
+  if (target.spec.files?.length) await deps.docker.putArchive(asContainerId(target.containerId), '/', injectedArchive(target.spec.files));
   return 'start-new';
 }
 

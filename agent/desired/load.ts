@@ -7,6 +7,7 @@ import { normalizeStackBackups } from './normalize-backup.js';
 import { parseEnvFile } from './env-file.js';
 import { DEFAULT_NETWORK, normalizeNetwork } from './normalize-networks.js';
 import { nearAgentKeys, normalizeService } from './normalize-service.js';
+import { checkDefinitions, type SecretsScope } from './normalize-secrets.js';
 import { DEFAULT_PARSE_LIMITS, issueAt, locate, parseYamlFile, type ParseLimits, type ParsedFile } from './parse.js';
 import type { ProjectTree, SourceFile, SourceSnapshot } from '../model/source.js';
 import { ProjectIndex, projectRootsIn, type ProjectRoots } from './project-files.js';
@@ -98,6 +99,7 @@ export function loadDesiredState(given: LoadInput): LoadResult {
   const containerOf = containerNames(valid, stack, issues);
   const project = new ProjectIndex(input.tree);
   const secretValues = new Set<string>();
+  const defined = secretsAndConfigs(valid, issues);
   const roots = input.roots ?? projectRootsIn('/var/lib/gitops-agent');
   for (const fv of valid) {
     const raw = (fv.value.services ?? {}) as Record<string, Record<string, unknown>>;
@@ -119,7 +121,7 @@ export function loadDesiredState(given: LoadInput): LoadResult {
         const issue = issueAt(fv.parsed, path, message);
         issues.push(severity === 'warning' ? { ...issue, severity } : issue);
       };
-      const n = normalizeService(raw[name] as Record<string, unknown>, base, { stack, declared, env: input.env, networks, containerOf, project, roots, secretValues }, report);
+      const n = normalizeService(raw[name] as Record<string, unknown>, base, { stack, declared, env: input.env, networks, containerOf, project, roots, secretValues, defined }, report);
       for (const k of n.networks) usedNetworks.add(k);
       services[name] = { name, spec: n.spec, hash: hashSpec(n.spec), agent: n.agent, dependsOn: n.dependsOn, location: { file: fv.parsed.path, ...locate(fv.parsed, base, true) } };
     }
@@ -219,6 +221,18 @@ function containerNames(files: FileValue[], stack: string, issues: ValidationIss
     }
   }
   return (service) => containerName(stack, service, explicit.get(service));
+}
+
+/** Top-level `secrets:` and `configs:` of every file, each checked where it is written. */
+function secretsAndConfigs(files: FileValue[], issues: ValidationIssue[]): SecretsScope {
+  const out: SecretsScope = { secrets: {}, configs: {} };
+  for (const fv of files) {
+    const mine: SecretsScope = { secrets: (fv.value.secrets ?? {}) as SecretsScope['secrets'], configs: (fv.value.configs ?? {}) as SecretsScope['configs'] };
+    checkDefinitions(mine, (path, message) => issues.push(issueAt(fv.parsed, path, message)));
+    Object.assign(out.secrets, mine.secrets);
+    Object.assign(out.configs, mine.configs);
+  }
+  return out;
 }
 
 function servicesOf(value: unknown): Record<string, unknown> {

@@ -10,6 +10,7 @@ import { normalizeBackup, normalizeWindow } from './normalize-backup.js';
 import { normalizePorts, normalizeVolumes, type Report, type NormalizeScope } from './normalize-ports-volumes.js';
 import { normalizeExtraHosts, normalizeLinks, normalizeServiceNetworking, stringList } from './normalize-networks.js';
 import { normalizeRuntime } from './normalize-runtime.js';
+import { normalizeSecretsAndConfigs, type SecretsScope } from './normalize-secrets.js';
 import { splitShellWords } from './shell-words.js';
 import type { AgentOptions, ContainerSpec, Dependency, DependencyCondition, HealthcheckSpec, NetworkSpec, Probe, ProbeTiming, RestartPolicy } from '../model/desired.js';
 
@@ -45,7 +46,7 @@ function editDistance(a: string, b: string): number {
 }
 
 /** Turns one schema-valid Compose service into the agent's model, reporting what the schema cannot see. */
-export function normalizeService(raw: Raw, base: (string | number)[], ctx: NormalizeScope & { env: Env; networks: Record<string, NetworkSpec>; secretValues?: Set<string> }, report: Report): NormalizedService {
+export function normalizeService(raw: Raw, base: (string | number)[], ctx: NormalizeScope & { env: Env; networks: Record<string, NetworkSpec>; defined: SecretsScope; secretValues?: Set<string> }, report: Report): NormalizedService {
   const image = String(raw.image);
   const parsed = parseImageRef(image);
   if (!parsed) report([...base, 'image'], `"${image}" is not a valid image reference (expected registry/name:tag@sha256:...)`);
@@ -70,6 +71,9 @@ export function normalizeService(raw: Raw, base: (string | number)[], ctx: Norma
     labels: normalizeLabels(raw.labels, [...base, 'labels'], report),
   };
   if (typeof raw.container_name === 'string') spec.containerName = raw.container_name;
+  const granted = normalizeSecretsAndConfigs(raw, base, ctx, report);
+  spec.volumes.push(...granted.mounts);
+  if (granted.files.length > 0) spec.files = granted.files;
   if (net.networks) spec.networks = net.networks;
   if (typeof raw.hostname === 'string') spec.hostname = raw.hostname;
   if (typeof raw.domainname === 'string') spec.domainname = raw.domainname;

@@ -24,6 +24,23 @@ export interface Mount {
   dataDir?: boolean;
 }
 
+/**
+ * A secret or config whose content is not a file of the repository (an environment variable,
+ * inline content): written into the created container before it starts, as Compose does. The
+ * content is held like environment values (resolved specs stay in the 0600 state files only).
+ */
+export interface InjectedFile {
+  kind: 'secret' | 'config';
+  /** Its key under the top-level `secrets:` or `configs:`. */
+  name: string;
+  /** Absolute path in the container. */
+  target: string;
+  content: string;
+  uid: number;
+  gid: number;
+  mode: number;
+}
+
 /** A file or folder of the project directory, by its path and the digest of its content at the revision. */
 export interface ProjectMount {
   path: string;
@@ -94,6 +111,8 @@ export interface ContainerSpec {
   environment: Record<string, string>;
   ports: PortBinding[];
   volumes: Mount[];
+  /** Secrets and configs written into the container before it starts (the others are among `volumes`, read-only binds). */
+  files?: InjectedFile[];
   /**
    * Docker's network mode: `host`, `bridge`, `none`, `container:<name>` (Compose's
    * `service:<name>` resolved to that service's container), or the engine name of the primary

@@ -15,11 +15,22 @@ export function describeSpecChanges(from: ContainerSpec, to: ContainerSpec): str
   if (labels) reasons.push(`labels changed (${labels})`);
   if (from.networkMode !== to.networkMode) reasons.push(`network_mode ${from.networkMode} -> ${to.networkMode}`);
   if (from.restart !== to.restart) reasons.push(`restart ${from.restart} -> ${to.restart}`);
+  if (from.containerName !== to.containerName) reasons.push(`container_name ${from.containerName ?? '(default)'} -> ${to.containerName ?? '(default)'}`);
+  // The repository's files a service binds: which paths changed, by content.
+  const filesOf = (s: ContainerSpec) => new Map(s.volumes.filter((m) => m.project).map((m) => [m.project!.path, m.project!.digest]));
+  const [filesA, filesB] = [filesOf(from), filesOf(to)];
+  const changedFiles = [...filesB].filter(([p, d]) => filesA.has(p) && filesA.get(p) !== d).map(([p]) => p);
+  if (changedFiles.length > 0) reasons.push(`files changed in the repository: ${changedFiles.join(', ')}`);
+  const sameExceptFiles = (s: ContainerSpec) => canonicalJson(s.volumes.map((m) => (m.project ? { ...m, source: m.project.path, project: undefined } : m)));
+  if (sameExceptFiles(from) !== sameExceptFiles(to)) reasons.push('volumes changed');
+  // Secrets and configs by name only: their content may be secret.
+  const injected = (s: ContainerSpec) => Object.fromEntries((s.files ?? []).map((f) => [`${f.kind} ${f.name}`, canonicalJson(f)]));
+  const files = describeKeyChanges(injected(from), injected(to));
+  if (files) reasons.push(`secrets or configs changed (${files})`);
   const simple: [keyof ContainerSpec, string][] = [
     ['command', 'command'],
     ['entrypoint', 'entrypoint'],
     ['ports', 'ports'],
-    ['volumes', 'volumes'],
     ['healthcheck', 'healthcheck'],
     ['user', 'user'],
     ['init', 'init'],

@@ -117,3 +117,49 @@ describe('env_file', () => {
     expect(host.ok || host.issues[0]?.message).toMatch(/^not supported: env_file "\/etc\/app.env" on the host/);
   });
 });
+
+describe('secrets and configs', () => {
+  const loadStack = async (yaml: string, env: Record<string, string> = {}) => {
+    writeFileSync(join(dir, 'compose.yaml'), yaml);
+    return loadDesiredState(snapshotInput(await createLocalDirSource(dir).read(), { env, defaultStack: 'x', roots: roots() }));
+  };
+
+  it('a file is bound read-only where Compose mounts it; environment and content are written into the container, with owner and mode', async () => {
+    writeFileSync(join(dir, 'pw.txt'), 'pw\n');
+    const r = await loadStack(`services:
+  app:
+    image: reg.example:5000/app:1.0.0@${D}
+    secrets: [db, {source: key, target: /etc/app/key, uid: "1000", gid: 1000, mode: 0400}]
+    configs: [{source: motd, target: etc/motd}]
+secrets:
+  db: {file: ./pw.txt}
+  key: {environment: API_KEY}
+configs:
+  motd: {content: hello}
+`, { API_KEY: 'k-123456' });
+    if (!r.ok) throw new Error(JSON.stringify(r.issues));
+    const spec = r.state.services.app!.spec;
+    expect(spec.volumes).toEqual([expect.objectContaining({ type: 'bind', target: '/run/secrets/db', readOnly: true, project: expect.objectContaining({ path: 'pw.txt', kind: 'file' }) })]);
+    expect(spec.files).toEqual([
+      { kind: 'secret', name: 'key', target: '/etc/app/key', content: 'k-123456', uid: 1000, gid: 1000, mode: 0o400 },
+      { kind: 'config', name: 'motd', target: '/etc/motd', content: 'hello', uid: 0, gid: 0, mode: 0o444 },
+    ]);
+    expect(r.secrets).toContain('k-123456');
+  });
+
+  it('refuses an undeclared one, an unset variable and a Swarm external secret, each at its line', async () => {
+    const r = await loadStack(`services:
+  app:
+    image: reg.example:5000/app:1.0.0@${D}
+    secrets: [nope, key, ext]
+secrets:
+  key: {environment: API_KEY}
+  ext: {external: true}
+`);
+    expect(r.ok || r.issues.map((i) => `${i.line}: ${i.message}`)).toEqual([
+      '4: secret "nope" is not declared under the top-level `secrets:`',
+      "4: secret \"key\" comes from the variable API_KEY, which is not set in the agent's environment",
+      '7: not supported: an external secret lives in a Swarm cluster; on one host give it a file or an environment variable',
+    ]);
+  });
+});
