@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { AgentError, errorMessage } from '../core/errors.js';
 import { lookupProject, ProjectIndex, type ProjectRoots } from '../desired/project-files.js';
@@ -32,6 +32,13 @@ export function createProjectFiles(roots: ProjectRoots, project: (revision: stri
         }
         await copyInto(folder, (tmp) => exportEntries(at!.tree, m.project!.path, tmp, at!.read));
       }
+    },
+    async prune(keep) {
+      const names = await readdir(roots.files).catch(() => [] as string[]);
+      // Only finished copies: a temporary folder may be another process's copy in progress.
+      const unused = names.filter((n) => /^[0-9a-f]{64}$/.test(n) && !keep.has(n));
+      for (const n of unused) await rm(posix.join(roots.files, n), { recursive: true, force: true });
+      return unused;
     },
   };
 }

@@ -15,6 +15,8 @@ export interface ProjectAtRevision {
 export interface ProjectFilesPort {
   /** Makes every copy and data directory the mounts need exist; idempotent, and safe to resume after a crash. */
   prepare(mounts: readonly Mount[], revision: string, signal?: AbortSignal): Promise<void>;
+  /** Removes the copies whose digest is not in `keep` (no spec that may run binds them); returns the digests removed. */
+  prune(keep: ReadonlySet<string>): Promise<string[]>;
 }
 
 /** For specs without repository files (and tests): refuses any mount that needs them. */
@@ -22,5 +24,8 @@ export const noProjectFiles: ProjectFilesPort = {
   async prepare(mounts) {
     const needs = mounts.find((m) => m.project || m.dataDir);
     if (needs) throw new AgentError('CONTAINER_CREATE_FAILED', `no project files configured for ${needs.source}`);
+  },
+  async prune() {
+    return [];
   },
 };

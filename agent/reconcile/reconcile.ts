@@ -90,6 +90,7 @@ export async function reconcileOnce(deps: ReconcileDeps, opts: ReconcileOptions 
   const tidied = await tidy(pass, a.actual);
   const summary = await apply(pass, a);
   const reverts = await writeBack(pass, a);
+  await pruneProjectFiles(pass, a);
 
   const touched = tidied > 0 || summary.outcomes.length > 0 || summary.networksRemoved > 0 || Object.values(summary.waiting).some((w) => w.reason === 'interrupted');
   // Nothing touched (most passes): what was observed still holds, no need to ask the engine again.
@@ -200,6 +201,23 @@ async function tidy(pass: Pass, actual: ActualState): Promise<number> {
     }
   }
   return removed;
+}
+
+/**
+ * The copies of repository files that no spec may bind any more (neither the desired one, nor
+ * an applied one a rollback or a held service falls back to) are removed; not while a
+ * transaction is unfinished.
+ */
+async function pruneProjectFiles(pass: Pass, a: Extract<Assessment, { kind: 'planned' }>): Promise<void> {
+  const files = pass.deps.projectFiles;
+  if (!files || (await pass.deps.state.journals.list()).length > 0) return;
+  const specs = [...Object.values(a.load.state.services).map((s) => s.spec), ...Object.values(pass.state.applied).map((r) => r.spec)];
+  const keep = new Set(specs.flatMap((s) => s.volumes.flatMap((m) => (m.project ? [m.project.digest] : []))));
+  const removed = await files.prune(keep).catch((err: unknown) => {
+    pass.log.warn({ err: errorMessage(err) }, 'Could not remove unused copies of repository files');
+    return [] as string[];
+  });
+  if (removed.length > 0) pass.log.info({ removed: removed.length }, 'Removed unused copies of repository files');
 }
 
 /** Run the plan, each change as its own transaction. */

@@ -405,7 +405,9 @@ describe('configuration files from the repository', () => {
     expect(second.code, second.stdout + second.stderr).toBe(EXIT.ok);
     expect(second.stdout).toMatch(/^web\s+succeeded/m);
     expect(await page()).toBe('v2\n');
-    expect(copies()).toHaveLength(2);
+    // The copy of v1 is bound by nothing any more: removed.
+    const v2 = copies();
+    expect(v2).toHaveLength(1);
 
     const bad = await change({ 'desired-state/site/ok': 'broken\n', 'desired-state/site/extra.txt': 'added\n' }, 'Break the health file');
     const third = await f.run('apply');
@@ -422,5 +424,6 @@ describe('configuration files from the repository', () => {
     const next = await f.run('apply');
     expect(next.code, next.stdout + next.stderr).toBe(EXIT.ok);
     expect(next.stdout).toContain('no-op');
+    expect(copies()).toEqual(v2);
   });
 });
