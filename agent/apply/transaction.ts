@@ -69,7 +69,7 @@ export async function resumeTransaction(deps: TxDeps, j: Journal, record: Record
 }
 
 function journalNew(t: StepTarget): JournalNew {
-  return { hash: t.hash, image: t.image, spec: t.spec, agent: t.agent, dependsOn: t.dependsOn, externalVolumes: t.externalVolumes, ...(t.networks ? { networks: t.networks } : {}), ...(t.volumeLabels ? { volumeLabels: t.volumeLabels } : {}) };
+  return { hash: t.hash, image: t.image, spec: t.spec, agent: t.agent, dependsOn: t.dependsOn, externalVolumes: t.externalVolumes, ...(t.networks ? { networks: t.networks } : {}), ...(t.volumeLabels ? { volumeLabels: t.volumeLabels } : {}), ...(t.volumeDrivers ? { volumeDrivers: t.volumeDrivers } : {}) };
 }
 
 function journalOld(c: StepCurrent, target: JournalNew | undefined): JournalOld {
@@ -146,7 +146,10 @@ async function pull(deps: TxDeps, j: Journal, signal?: AbortSignal): Promise<TxP
   }
   if (j.kind === 'remove') return 'stop-old';
   const target = mustNew(j);
-  if (!(await deps.docker.hasImage(target.image))) await deps.docker.pullImage(target.image, { signal });
+  const policy = target.agent.pullPolicy;
+  const present = await deps.docker.hasImage(target.image);
+  if (policy === 'never' && !present) throw new AgentError('PULL_FAILED', `${target.image} is not on the host, and pull_policy: never forbids pulling it (load it with docker load; the next pass tries again)`, { data: { image: target.image } });
+  if (policy === 'always' || (!present && policy !== 'never')) await deps.docker.pullImage(target.image, { signal, ...(target.spec.platform ? { platform: target.spec.platform } : {}) });
   // The repository's files at the target's revision, and its data directories: additive too.
   await (deps.files ?? noProjectFiles).prepare(target.spec.volumes, j.revision, signal);
   // Networks before anything changes: creating one is additive, and a refusal changes nothing.
@@ -198,7 +201,7 @@ async function createNew(deps: TxDeps, j: Journal): Promise<TxPhase> {
     if (target.externalVolumes.includes(m.source)) {
       if (!(await deps.docker.volumeExists(m.source))) throw new AgentError('CONTAINER_CREATE_FAILED', `external volume ${m.source} does not exist`, { data: { volume: m.source } });
     } else {
-      await deps.docker.ensureVolume(m.source, { ...(target.volumeLabels?.[m.source] ?? {}), ...composeResourceLabels(j.stack, 'volume', m.source), [LABELS.managed]: 'true', [LABELS.stack]: j.stack });
+      await deps.docker.ensureVolume(m.source, { ...(target.volumeLabels?.[m.source] ?? {}), ...composeResourceLabels(j.stack, 'volume', m.source), [LABELS.managed]: 'true', [LABELS.stack]: j.stack }, target.volumeDrivers?.[m.source]);
     }
   }
   await ensureNetworks(deps, j, target);

@@ -254,9 +254,10 @@ function resolveStackName(files: FileValue[], fallback: string, issues: Validati
 function mergeVolumes(files: FileValue[], stack: string, issues: ValidationIssue[]): Record<string, VolumeSpec> {
   const out: Record<string, VolumeSpec> = {};
   for (const fv of files) {
-    const vols = (fv.value.volumes ?? {}) as Record<string, { name?: string; external?: boolean; labels?: Record<string, unknown> | string[] } | null>;
+    const vols = (fv.value.volumes ?? {}) as Record<string, { name?: string; external?: boolean; labels?: Record<string, unknown> | string[]; driver?: string; driver_opts?: Record<string, unknown> } | null>;
     for (const [key, v] of Object.entries(vols)) {
       const spec: VolumeSpec = { name: v?.name ?? `${stack}_${key}`, external: v?.external ?? false, labels: labelsOf(v?.labels) };
+      if ((v?.driver && v.driver !== 'local') || v?.driver_opts) spec.driver = { name: v.driver ?? 'local', options: Object.fromEntries(Object.entries(v.driver_opts ?? {}).map(([k, o]) => [k, String(o)])) };
       const prev = out[key];
       if (prev && canonicalJson(prev) !== canonicalJson(spec)) issues.push(issueAt(fv.parsed, ['volumes', key], `volume "${key}" is declared differently in another file`, true));
       out[key] = spec;

@@ -1,4 +1,5 @@
 import { posix } from 'node:path';
+import { sha256Hex } from '../core/canonical.js';
 import type { Mount, PortBinding, ProjectMount } from '../model/desired.js';
 import { dataPath, lookupProject, materialisedPath, projectPath, type ProjectIndex, type ProjectRoots } from './project-files.js';
 
@@ -75,7 +76,9 @@ export function normalizeVolumes(raw: unknown[] | undefined, base: (string | num
     if (typeof item === 'string') {
       const parts = item.split(':');
       if (parts.length === 1) {
-        return report(path, `anonymous volume "${item}" would lose its data when the container is recreated; declare a named volume`);
+        const m = anonymousVolume(item, path, ctx, report);
+        if (m) out.push(m);
+        return;
       }
       if (parts.length > 3) return report(path, `"${item}" is not a volume like "name:/path" or "/host/path:/path:ro"`);
       source = parts[0] as string;
@@ -97,7 +100,12 @@ export function normalizeVolumes(raw: unknown[] | undefined, base: (string | num
       if (o.bind?.create_host_path === true) return report([...path, 'bind', 'create_host_path'], 'not supported: create_host_path: the agent does not create directories on the host (it may run in a container); create the path, then bind it');
       if (o.volume && type !== 'volume') return report([...path, 'volume'], '`volume:` options apply to type: volume only');
       if (o.volume?.nocopy) noCopy = true;
-      if (!source) return report(path, `anonymous volume at "${target}" would lose its data when the container is recreated; give a source`);
+      if (!source) {
+        if (type !== 'volume') return report(path, `a ${type} mount needs a source`);
+        const m = anonymousVolume(target, path, ctx, report, readOnly, noCopy);
+        if (m) out.push(m);
+        return;
+      }
     }
     if (!posix.isAbsolute(target)) return report(path, `container path "${target}" must be absolute`);
     if (hasDotDot(target)) return report(path, `container path "${target}" must not contain ".."`);
@@ -117,6 +125,21 @@ export function normalizeVolumes(raw: unknown[] | undefined, base: (string | num
     out.push({ type, source: engineName, target: posix.normalize(target), readOnly, ...(noCopy ? { noCopy: true } : {}) });
   });
   return out;
+}
+
+/**
+ * An anonymous volume (`- /data`): Compose keeps it when it recreates the container. The agent
+ * gives it a stable name, `<stack>_<service>_<digest of the path>`, so it is kept across every
+ * update and rollback (and its data is never in a container-only layer).
+ */
+function anonymousVolume(target: string, path: (string | number)[], ctx: NormalizeScope, report: Report, readOnly = false, noCopy = false): Mount | undefined {
+  if (!posix.isAbsolute(target)) {
+    report(path, `container path "${target}" must be absolute`);
+    return undefined;
+  }
+  const normalized = posix.normalize(target);
+  const service = String(path[1]);
+  return { type: 'volume', source: `${ctx.stack}_${service}_${sha256Hex(normalized).slice(0, 12)}`, target: normalized, readOnly, ...(noCopy ? { noCopy: true } : {}) };
 }
 
 /** A relative bind: the repository's copy of a file or folder, or a data directory of the stack. */

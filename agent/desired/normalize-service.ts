@@ -100,7 +100,12 @@ export function normalizeService(raw: Raw, base: (string | number)[], ctx: Norma
   if (raw.stop_grace_period !== undefined) spec.stopGracePeriodMs = parseDuration(raw.stop_grace_period as string);
   if (typeof raw.stop_signal === 'string') spec.stopSignal = /^\d+$/.test(raw.stop_signal) || raw.stop_signal.startsWith('SIG') ? raw.stop_signal : `SIG${raw.stop_signal}`;
 
+  if (typeof raw.platform === 'string') spec.platform = raw.platform;
+  checkReplicas(raw, base, report);
+
   const agent = normalizeAgentOptions(raw['x-agent'] as Raw | undefined);
+  const pull = pullPolicy(raw.pull_policy, [...base, 'pull_policy'], report);
+  if (pull) agent.pullPolicy = pull;
   const xagent = raw['x-agent'] as Raw | undefined;
   const backup = normalizeBackup(xagent?.backup as Raw | undefined, String(base[1]), spec.volumes, ctx.declared, [...base, 'x-agent', 'backup'], report);
   if (backup) agent.backup = backup;
@@ -110,6 +115,26 @@ export function normalizeService(raw: Raw, base: (string | number)[], ctx: Norma
   const dependsOn = normalizeDependsOn(raw.depends_on);
   for (const target of [...net.implicitDependencies, ...(links?.services ?? []), ...runtime.shares]) if (!dependsOn.some((d) => d.service === target)) dependsOn.push({ service: target, condition: 'service_started' });
   return { spec, agent, dependsOn, networks: net.uses };
+}
+
+/** Compose's pull_policy; the forms that build or refresh are refused: the agent runs the pinned digest Git names. */
+function pullPolicy(raw: unknown, path: (string | number)[], report: Report): 'always' | 'never' | undefined {
+  if (raw === undefined || raw === 'missing' || raw === 'if_not_present') return undefined;
+  if (raw === 'always' || raw === 'never') return raw;
+  if (raw === 'build') report(path, 'not supported: pull_policy: build: the agent deploys pinned images from a registry; build the image in CI and pin it');
+  else if (raw === 'refresh' || raw === 'daily' || raw === 'weekly' || /^every_([0-9]+[wdhms])+$/.test(String(raw))) report(path, `not supported: pull_policy: ${String(raw)}: the agent runs the digest pinned in Git, so a refresh could never bring anything new; new versions come as commits (Renovate)`);
+  else report(path, `unknown pull_policy "${String(raw)}" (always, never, missing, if_not_present)`);
+  return undefined;
+}
+
+/** `scale` and `deploy.replicas`: one container per service, as the agent updates it (with its health gate and rollback). */
+function checkReplicas(raw: Raw, base: (string | number)[], report: Report): void {
+  const replicas = (raw.deploy as { replicas?: unknown } | undefined)?.replicas;
+  const forms: [unknown, (string | number)[]][] = [[raw.scale, [...base, 'scale']], [replicas, [...base, 'deploy', 'replicas']]];
+  for (const [value, path] of forms) {
+    if (value === undefined || Number(value) === 1) continue;
+    report(path, `not supported: ${String(value)} containers of one service: the agent runs each service as one container, replaced through a transaction with its health gate and rollback; declare copies as services of their own`);
+  }
 }
 
 function words(value: unknown, path: (string | number)[], report: Report): string[] | undefined {

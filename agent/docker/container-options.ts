@@ -12,8 +12,10 @@ export function toCreateOptions(name: string, spec: ContainerSpec, agentLabels: 
     exposed[key] = {};
     (bindings[key] ??= []).push({ HostIp: p.hostIp, HostPort: p.hostPort === 0 ? '' : String(p.hostPort) });
   }
-  const options: ContainerCreateOptions = {
+  const options: ContainerCreateOptions & { platform?: string } = {
     name,
+    // A query parameter of the create call (dockerode sends the options as both query and body).
+    ...(spec.platform ? { platform: spec.platform } : {}),
     Image: spec.image,
     Env: Object.keys(spec.environment)
       .sort()

@@ -83,7 +83,7 @@ export function createDockerAdapter(options: DockerAdapterOptions): DockerPort {
       const target = pullReference(ref);
       let stream: NodeJS.ReadableStream;
       try {
-        stream = (await docker.pull(target, { authconfig: auth, abortSignal: opts.signal })) as NodeJS.ReadableStream;
+        stream = (await docker.pull(target, { authconfig: auth, abortSignal: opts.signal, ...(opts.platform ? { platform: opts.platform } : {}) })) as NodeJS.ReadableStream;
       } catch (err) {
         throw pullError(err, ref);
       }
@@ -228,9 +228,9 @@ export function createDockerAdapter(options: DockerAdapterOptions): DockerPort {
       });
     },
 
-    async ensureVolume(name, labels) {
+    async ensureVolume(name, labels, driver) {
       if (await this.volumeExists(name)) return;
-      await call(`create volume ${name}`, () => docker.createVolume({ Name: name, Labels: labels }));
+      await call(`create volume ${name}`, () => docker.createVolume({ Name: name, Labels: labels, ...(driver ? { Driver: driver.name, DriverOpts: driver.options } : {}) }));
     },
 
     async execStream(id, argv, opts = {}) {

@@ -106,6 +106,8 @@ export interface ContainerSpec {
   image: ImageRef;
   /** Compose's `container_name`; otherwise the container is `<stack>-<service>-1`, as Compose names it. */
   containerName?: string;
+  /** Compose's `platform`: the image variant pulled and run (`linux/arm64`). */
+  platform?: string;
   command?: string[];
   entrypoint?: string[];
   environment: Record<string, string>;
@@ -189,6 +191,8 @@ export interface AgentOptions {
   window?: WindowSpec;
   health: HealthOptions;
   backup?: BackupSpec;
+  /** Compose's pull_policy: `always` pulls at every deploy, `never` only uses the image on the host; by default the image is pulled when missing. */
+  pullPolicy?: 'always' | 'never';
 }
 
 export type DependencyCondition = 'service_started' | 'service_healthy' | 'service_completed_successfully';
@@ -216,6 +220,8 @@ export interface VolumeSpec {
   name: string;
   external: boolean;
   labels: Record<string, string>;
+  /** A volume driver other than `local`, or options of the local one (an NFS share, a bind). */
+  driver?: { name: string; options: Record<string, string> };
 }
 
 /** A network of the stack, as Compose defines it. */

@@ -49,6 +49,8 @@ export interface JournalNew {
   networks?: NetworkSpec[];
   /** Labels of the named volumes it creates, by engine name. */
   volumeLabels?: Record<string, Record<string, string>>;
+  /** Drivers and driver options of the named volumes it creates (top-level `volumes.<key>.driver`, `driver_opts`), by engine name. */
+  volumeDrivers?: Record<string, { name: string; options: Record<string, string> }>;
 }
 
 export interface JournalFailure {

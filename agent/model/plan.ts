@@ -38,6 +38,8 @@ export interface StepTarget {
   networks?: NetworkSpec[];
   /** Labels of the named volumes it mounts (top-level `volumes.<key>.labels`): given to a volume it creates. */
   volumeLabels?: Record<string, Record<string, string>>;
+  /** Drivers and driver options of the named volumes it creates (top-level `volumes.<key>.driver`, `driver_opts`), by engine name. */
+  volumeDrivers?: Record<string, { name: string; options: Record<string, string> }>;
 }
 
 /** The live container a step replaces or removes. */

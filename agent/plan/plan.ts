@@ -191,7 +191,8 @@ function withNetworks(target: StepTarget, desired: DesiredState): StepTarget {
   const specs = (target.spec.networks ?? []).flatMap((a) => byName.get(a.network) ?? []);
   const mounted = new Set(target.spec.volumes.filter((m) => m.type === 'volume').map((m) => m.source));
   const labels = Object.fromEntries(Object.values(desired.volumes).filter((v) => mounted.has(v.name) && Object.keys(v.labels).length > 0).map((v) => [v.name, v.labels]));
-  return { ...target, ...(specs.length > 0 ? { networks: specs } : {}), ...(Object.keys(labels).length > 0 ? { volumeLabels: labels } : {}) };
+  const drivers = Object.fromEntries(Object.values(desired.volumes).filter((v) => mounted.has(v.name) && v.driver).map((v) => [v.name, v.driver!]));
+  return { ...target, ...(specs.length > 0 ? { networks: specs } : {}), ...(Object.keys(labels).length > 0 ? { volumeLabels: labels } : {}), ...(Object.keys(drivers).length > 0 ? { volumeDrivers: drivers } : {}) };
 }
 
 /** The named volumes a spec mounts that the desired state declares `external`: they must exist already. */

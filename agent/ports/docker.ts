@@ -44,7 +44,7 @@ export interface DockerPort {
   inspectContainer(idOrName: string): Promise<ContainerInfo | undefined>;
   hasImage(ref: string): Promise<boolean>;
   /** Pulls from the registry with credentials from the Docker config; IMAGE_NOT_FOUND, PULL_AUTH_FAILED or PULL_FAILED on failure. */
-  pullImage(ref: string, options?: { signal?: AbortSignal; onProgress?: (p: PullProgress) => void }): Promise<void>;
+  pullImage(ref: string, options?: { signal?: AbortSignal; onProgress?: (p: PullProgress) => void; platform?: string }): Promise<void>;
   createContainer(req: CreateContainerRequest): Promise<ContainerId>;
   startContainer(id: ContainerId): Promise<void>;
   /** Stops gracefully (spec's signal, then SIGKILL after timeoutMs); a stopped container is fine. */
@@ -63,7 +63,7 @@ export interface DockerPort {
    */
   exits(id: ContainerId, sinceMs: number): Promise<{ exitCode: number; at: number }[]>;
   /** Creates the named volume when it does not exist; never changes an existing one. */
-  ensureVolume(name: string, labels: Record<string, string>): Promise<void>;
+  ensureVolume(name: string, labels: Record<string, string>, driver?: { name: string; options: Record<string, string> }): Promise<void>;
   volumeExists(name: string): Promise<boolean>;
   /**
    * Creates the network when it does not exist, labelled with the agent's labels and the hash of

@@ -64,3 +64,38 @@ describe('the live container of a service', () => {
     expect(s?.others.map((o) => o.name).sort()).toEqual(names.filter((n) => n !== current).sort());
   });
 });
+
+describe('more Compose keys', () => {
+  it('pull_policy, platform, an anonymous volume (kept under a stable name) and a volume driver', () => {
+    const r = load(`services:
+  app:
+    image: ${img('app')}
+    pull_policy: always
+    platform: linux/arm64
+    scale: 1
+    volumes: [/var/cache/app, "nfs:/data"]
+volumes:
+  nfs:
+    driver_opts: {type: nfs, o: "addr=169.254.20.1,rw", device: ":/exports/data"}
+`);
+    if (!r.ok) throw new Error(JSON.stringify(r.issues));
+    const app = r.state.services.app!;
+    expect(app.agent.pullPolicy).toBe('always');
+    expect(app.spec.platform).toBe('linux/arm64');
+    expect(app.spec.volumes[0]).toEqual({ type: 'volume', source: expect.stringMatching(/^x_app_[0-9a-f]{12}$/), target: '/var/cache/app', readOnly: false });
+    expect(r.state.volumes.nfs?.driver).toEqual({ name: 'local', options: { type: 'nfs', o: 'addr=169.254.20.1,rw', device: ':/exports/data' } });
+  });
+
+  it.each([
+    ['scale: 3', 'not supported: 3 containers of one service'],
+    ['deploy: {replicas: 2}', 'not supported: 2 containers of one service'],
+    ['pull_policy: build', 'not supported: pull_policy: build'],
+    ['pull_policy: daily', 'not supported: pull_policy: daily'],
+    ['build: .', 'not supported: the agent deploys pinned images'],
+    ['volumes_from: [other]', 'not supported: volumes_from'],
+  ])('refuses %s with why', (line, message) => {
+    const r = load(`services:\n  app:\n    image: ${img('app')}\n    ${line}\n`);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.issues.map((i) => `${i.line}: ${i.message}`)).toContainEqual(expect.stringContaining(`4: ${message}`));
+  });
+});

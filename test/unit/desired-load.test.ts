@@ -92,7 +92,7 @@ const INVALID: [string, string, [string, number, string][]][] = [
   ['relative bind leaving the directory', svc('    volumes: ["../data:/data"]\n'), [['/services/web/volumes/0', 4, 'leaves the desired-state directory']]],
   ['bind from a home directory', svc('    volumes: ["~/data:/data"]\n'), [['/services/web/volumes/0', 4, 'not supported: "~/data": a path in the home directory']]],
   ['dot-dot in bind mount', svc('    volumes: ["/srv/../etc:/data"]\n'), [['/services/web/volumes/0', 4, 'must not contain ".."']]],
-  ['anonymous volume', svc('    volumes: ["/data"]\n'), [['/services/web/volumes/0', 4, 'anonymous volume']]],
+  ['bind mount without a source', svc('    volumes: [{type: bind, target: /data}]\n'), [['/services/web/volumes/0', 4, 'a bind mount needs a source']]],
   ['undeclared named volume', svc('    volumes: ["data:/data"]\n'), [['/services/web/volumes/0', 4, 'not declared']]],
   ['relative container path', svc('    volumes: ["/srv:data"]\n'), [['/services/web/volumes/0', 4, 'must be absolute']]],
   ['reserved label', svc('    labels: {io.gitops-agent.stack: x}\n'), [['/services/web/labels/io.gitops-agent.stack', 4, 'reserved']]],

@@ -229,6 +229,25 @@ describe("Compose's names and labels", () => {
   });
 });
 
+describe('pull_policy', () => {
+  const withPolicy = (pullPolicy: 'always' | 'never'): StepTarget => ({ ...target(hashSpec(spec(V1)), spec(V1), 'r1'), agent: { ...agent, pullPolicy } });
+
+  it('always: pulls even an image on the host', async () => {
+    docker.addImage(V1, 'healthy', true);
+    const out = await runTransaction(deps(), { stack: 's', service: 'web', kind: 'create', revision: 'r1', target: withPolicy('always') }, record);
+    expect(out.record.result).toBe('succeeded');
+    expect(docker.calls.filter((c) => c.startsWith('pullImage'))).toHaveLength(1);
+  });
+
+  it('never: an image missing from the host fails the update, not held, and nothing is pulled', async () => {
+    docker.addImage(V1);
+    const out = await runTransaction(deps(), { stack: 's', service: 'web', kind: 'create', revision: 'r1', target: withPolicy('never') }, record);
+    expect(out.record).toMatchObject({ result: 'failed', code: 'PULL_FAILED', failedPhase: 'pull' });
+    expect(out.held).toBe(false);
+    expect(docker.calls.some((c) => c.startsWith('pullImage'))).toBe(false);
+  });
+});
+
 describe('crash at any journal step, then resume: exactly one version runs', () => {
   it.each(forwardPoints)('good update, killed at %s', async (point) => {
     await deployV1();

@@ -81,7 +81,7 @@ export const BAD_INPUTS: BadInput[] = [
   { name: 'relative bind leaving the directory', content: svc('    volumes: ["../data:/data"]\n'), expect: 'leaves the desired-state directory' },
   { name: 'bind mount escaping with ..', content: svc('    volumes: ["/srv/../etc:/etc/app"]\n'), expect: 'must not contain ".."' },
   { name: 'container path escaping with ..', content: svc('    volumes: ["/srv/data:/data/../../etc"]\n'), expect: 'must not contain ".."' },
-  { name: 'anonymous volume', content: svc('    volumes: ["/data"]\n'), expect: 'anonymous volume' },
+  { name: 'bind mount without a source', content: svc('    volumes: [{type: bind, target: /data}]\n'), expect: 'a bind mount needs a source' },
   { name: 'undeclared named volume', agent: true, content: svc('    volumes: ["data:/data"]\n'), expect: 'not declared' },
   { name: 'backup path with ..', content: svc('    x-agent:\n      backup: {paths: ["/data/../../etc/shadow"]}\n'), expect: 'must not contain ".."' },
   { name: 'backup of a volume the service does not mount', content: (f) => `${svc('    x-agent:\n      backup: {volumes: [data]}\n')(f)}volumes:\n  data: {}\n`, expect: 'not mounted by service' },
