@@ -101,8 +101,9 @@ async function main(argv: string[]): Promise<number> {
   common(program.command('validate').description('check the desired state against the schema and its own consistency'))
     .argument('[dir]', 'directory to validate instead of the configured source')
     .option('--json', 'print the result as JSON')
+    .option('--allow-unset', "report unset ${VAR} as warnings, taken as empty (a pull request's CI, without the host's secrets)")
     // An explicit directory wins over every configured source, as --source does (Git settings included).
-    .action(async (dir: string | undefined, o) => validateCommand(await createReadOnlyRuntime({ ...overrides(o), ...(dir ? { source: dir } : {}) }, { defaultLogLevel: 'warn', offline: 'while-an-agent-runs' }), { dir, json: o.json }, out));
+    .action(async (dir: string | undefined, o) => validateCommand(await createReadOnlyRuntime({ ...overrides(o), ...(dir ? { source: dir } : {}) }, { defaultLogLevel: 'warn', offline: 'while-an-agent-runs' }), { dir, json: o.json, allowUnset: o.allowUnset === true }, out));
 
   common(program.command('status').description('show what runs, what is desired, and what happened'))
     .option('--json', 'print the status as JSON')

@@ -13,11 +13,18 @@ export interface InterpolationIssue {
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*/;
 
-export function interpolateValue(value: unknown, env: Env, path: (string | number)[] = [], issues: InterpolationIssue[] = []): { value: unknown; issues: InterpolationIssue[] } {
+/**
+ * `unset`, when given, makes unset variables (and failed `:?` checks) empty strings, as Compose
+ * does, recording their names and where, instead of errors: `agent validate --allow-unset` in a
+ * pull request's CI, where the host's secrets are not available.
+ */
+export function interpolateValue(value: unknown, env: Env, path: (string | number)[] = [], issues: InterpolationIssue[] = [], unset?: InterpolationIssue[]): { value: unknown; issues: InterpolationIssue[] } {
   const walk = (v: unknown, p: (string | number)[]): unknown => {
     if (typeof v === 'string') {
-      const r = interpolateString(v, env);
+      const names: string[] = [];
+      const r = interpolateString(v, env, unset ? names : undefined);
       if (r.error) issues.push({ path: p, message: r.error });
+      for (const n of names) unset?.push({ path: p, message: `variable ${n} is not set: taken as empty (--allow-unset)` });
       return r.value;
     }
     if (Array.isArray(v)) return v.map((item, i) => walk(item, [...p, i]));
@@ -31,7 +38,7 @@ export function interpolateValue(value: unknown, env: Env, path: (string | numbe
   return { value: walk(value, path), issues };
 }
 
-export function interpolateString(text: string, env: Env): { value: string; error?: string } {
+export function interpolateString(text: string, env: Env, unset?: string[]): { value: string; error?: string } {
   let out = '';
   let i = 0;
   while (i < text.length) {
@@ -50,7 +57,7 @@ export function interpolateString(text: string, env: Env): { value: string; erro
     if (next === '{') {
       const end = matchingBrace(text, i + 1);
       if (end < 0) return { value: text, error: `unterminated "\${" in "${preview(text)}"` };
-      const r = expand(text.slice(i + 2, end), env);
+      const r = expand(text.slice(i + 2, end), env, unset);
       if (r.error) return { value: text, error: r.error };
       out += r.value;
       i = end + 1;
@@ -59,8 +66,9 @@ export function interpolateString(text: string, env: Env): { value: string; erro
     const m = NAME.exec(text.slice(i + 1));
     if (m) {
       const v = env[m[0]];
-      if (v === undefined) return { value: text, error: unsetMessage(m[0]) };
-      out += v;
+      if (v === undefined && !unset) return { value: text, error: unsetMessage(m[0]) };
+      if (v === undefined) unset?.push(m[0]);
+      out += v ?? '';
       i += 1 + m[0].length;
       continue;
     }
@@ -70,12 +78,16 @@ export function interpolateString(text: string, env: Env): { value: string; erro
   return { value: out };
 }
 
-function expand(inner: string, env: Env): { value: string; error?: string } {
+function expand(inner: string, env: Env, unset?: string[]): { value: string; error?: string } {
   const m = NAME.exec(inner);
   if (!m) return { value: '', error: `invalid variable reference "\${${inner}}"` };
   const name = m[0];
   const rest = inner.slice(name.length);
   const v = env[name];
+  if (rest === '' && v === undefined && unset) {
+    unset.push(name);
+    return { value: '' };
+  }
   if (rest === '') return v === undefined ? { value: '', error: unsetMessage(name) } : { value: v };
   const op = /^(:?[-?+])/.exec(rest)?.[1];
   if (!op) return { value: '', error: `invalid variable reference "\${${inner}}"` };
@@ -84,10 +96,14 @@ function expand(inner: string, env: Env): { value: string; error?: string } {
   const missing = colon ? v === undefined || v === '' : v === undefined;
   switch (op.slice(-1)) {
     case '-':
-      return missing ? interpolateString(arg, env) : { value: v as string };
+      return missing ? interpolateString(arg, env, unset) : { value: v as string };
     case '+':
-      return missing ? { value: '' } : interpolateString(arg, env);
+      return missing ? { value: '' } : interpolateString(arg, env, unset);
     default:
+      if (missing && unset) {
+        unset.push(name);
+        return { value: '' };
+      }
       return missing ? { value: '', error: `variable ${name} is required: ${arg || 'not set'}` } : { value: v as string };
   }
 }

@@ -31,6 +31,8 @@ export interface LoadInput {
   dotEnv?: SourceFile;
   /** Active Compose profiles: a service with `profiles:` is part of the stack only when one of them is active. */
   profiles?: readonly string[];
+  /** Unset variables are warnings (taken as empty), not errors: `agent validate --allow-unset` in a pull request's CI. */
+  allowUnset?: boolean;
   /** The project directory's files (relative binds, env_file, secrets, configs); none: every relative path is a data directory. */
   tree?: ProjectTree;
   /** Where repository files are copied and data directories made (in the state directory); by default under /var/lib/gitops-agent. */
@@ -66,7 +68,9 @@ export function loadDesiredState(given: LoadInput): LoadResult {
     issues.push(...parseIssues);
     if (!parsed) continue;
     referencedVariables(parsed.value, variables);
-    const interpolated = interpolateValue(parsed.value, input.env);
+    const unset: { path: (string | number)[]; message: string }[] = [];
+    const interpolated = interpolateValue(parsed.value, input.env, [], [], input.allowUnset ? unset : undefined);
+    for (const u of unset) issues.push({ ...issueAt(parsed, u.path, u.message), severity: 'warning' });
     const withValues = { ...parsed, value: interpolated.value };
     const schemaIssues = [...validateAgainstSchema(withValues), ...interpolated.issues.map((i) => issueAt(parsed, i.path, i.message))];
     issues.push(...schemaIssues);
@@ -121,7 +125,7 @@ export function loadDesiredState(given: LoadInput): LoadResult {
         const issue = issueAt(fv.parsed, path, message);
         issues.push(severity === 'warning' ? { ...issue, severity } : issue);
       };
-      const n = normalizeService(raw[name] as Record<string, unknown>, base, { stack, declared, env: input.env, networks, containerOf, project, roots, secretValues, defined }, report);
+      const n = normalizeService(raw[name] as Record<string, unknown>, base, { stack, declared, env: input.env, networks, containerOf, project, roots, secretValues, defined, ...(input.allowUnset ? { allowUnset: true } : {}) }, report);
       for (const k of n.networks) usedNetworks.add(k);
       services[name] = { name, spec: n.spec, hash: hashSpec(n.spec), agent: n.agent, dependsOn: n.dependsOn, location: { file: fv.parsed.path, ...locate(fv.parsed, base, true) } };
     }

@@ -19,7 +19,7 @@ export interface SecretsScope {
  * variable or inline content is written into the container before it starts. Secrets go to
  * `/run/secrets/<name>`, configs to `/<name>`, unless a target says otherwise.
  */
-export function normalizeSecretsAndConfigs(raw: Raw, base: (string | number)[], ctx: NormalizeScope & { env: Env; defined: SecretsScope; secretValues?: Set<string> }, report: Report): { mounts: Mount[]; files: InjectedFile[] } {
+export function normalizeSecretsAndConfigs(raw: Raw, base: (string | number)[], ctx: NormalizeScope & { env: Env; defined: SecretsScope; secretValues?: Set<string>; allowUnset?: boolean }, report: Report): { mounts: Mount[]; files: InjectedFile[] } {
   const mounts: Mount[] = [];
   const files: InjectedFile[] = [];
   for (const kind of ['secret', 'config'] as const) {
@@ -42,6 +42,7 @@ export function normalizeSecretsAndConfigs(raw: Raw, base: (string | number)[], 
         return;
       }
       const content = typeof def.environment === 'string' ? ctx.env[def.environment] : typeof def.content === 'string' ? def.content : undefined;
+      if (content === undefined && ctx.allowUnset && typeof def.environment === 'string') return report(at, `${kind} "${ref.source}" comes from the variable ${def.environment}, which is not set: left out (--allow-unset)`, 'warning');
       if (content === undefined) return report(at, typeof def.environment === 'string' ? `${kind} "${ref.source}" comes from the variable ${def.environment}, which is not set in the agent's environment` : `${kind} "${ref.source}" has no file, environment${kind === 'config' ? ' or content' : ''}`);
       if (kind === 'secret' || typeof def.environment === 'string') ctx.secretValues?.add(content);
       files.push({ kind, name: ref.source, target, content, uid: owner.uid, gid: owner.gid, mode: owner.mode });

@@ -46,7 +46,7 @@ function editDistance(a: string, b: string): number {
 }
 
 /** Turns one schema-valid Compose service into the agent's model, reporting what the schema cannot see. */
-export function normalizeService(raw: Raw, base: (string | number)[], ctx: NormalizeScope & { env: Env; networks: Record<string, NetworkSpec>; defined: SecretsScope; secretValues?: Set<string> }, report: Report): NormalizedService {
+export function normalizeService(raw: Raw, base: (string | number)[], ctx: NormalizeScope & { env: Env; networks: Record<string, NetworkSpec>; defined: SecretsScope; secretValues?: Set<string>; allowUnset?: boolean }, report: Report): NormalizedService {
   const image = String(raw.image);
   const parsed = parseImageRef(image);
   if (!parsed) report([...base, 'image'], `"${image}" is not a valid image reference (expected registry/name:tag@sha256:...)`);
@@ -63,7 +63,7 @@ export function normalizeService(raw: Raw, base: (string | number)[], ctx: Norma
   const spec: ContainerSpec = {
     image: asImageRef(image),
     // As Compose: the env files in order, then `environment:` over them.
-    environment: { ...envFiles(raw.env_file, [...base, 'env_file'], ctx, report), ...normalizeEnvironment(raw.environment, [...base, 'environment'], ctx.env, report) },
+    environment: { ...envFiles(raw.env_file, [...base, 'env_file'], ctx, report), ...normalizeEnvironment(raw.environment, [...base, 'environment'], ctx.env, report, ctx.allowUnset) },
     ports,
     volumes: normalizeVolumes(raw.volumes as unknown[] | undefined, [...base, 'volumes'], ctx, report),
     networkMode,
@@ -145,13 +145,14 @@ function words(value: unknown, path: (string | number)[], report: Report): strin
   return split;
 }
 
-function normalizeEnvironment(value: unknown, path: (string | number)[], env: Env, report: Report): Record<string, string> {
+function normalizeEnvironment(value: unknown, path: (string | number)[], env: Env, report: Report, allowUnset = false): Record<string, string> {
   const out: Record<string, string> = {};
   const set = (key: string, v: unknown, at: (string | number)[]) => {
     if (v === null || v === undefined) {
       // Compose: a name without a value passes the variable through from the agent's environment.
       const passed = env[key];
-      if (passed === undefined) report(at, `environment variable ${key} has no value and is not set in the agent's environment`);
+      if (passed === undefined && allowUnset) report(at, `environment variable ${key} has no value and is not set: left out (--allow-unset)`, 'warning');
+      else if (passed === undefined) report(at, `environment variable ${key} has no value and is not set in the agent's environment`);
       else out[key] = passed;
       return;
     }
@@ -170,7 +171,7 @@ function normalizeEnvironment(value: unknown, path: (string | number)[], env: En
 }
 
 /** `env_file`: files of the repository, relative to the desired-state directory, read as Compose reads them. */
-function envFiles(raw: unknown, path: (string | number)[], ctx: NormalizeScope & { env: Env; secretValues?: Set<string> }, report: Report): Record<string, string> {
+function envFiles(raw: unknown, path: (string | number)[], ctx: NormalizeScope & { env: Env; secretValues?: Set<string>; allowUnset?: boolean }, report: Report): Record<string, string> {
   if (raw === undefined) return {};
   const items = (Array.isArray(raw) ? raw : [raw]) as (string | { path: string; required?: boolean; format?: 'raw' })[];
   const out: Record<string, string> = {};
@@ -188,7 +189,7 @@ function envFiles(raw: unknown, path: (string | number)[], ctx: NormalizeScope &
     if (entry.content === undefined) return report(at, `env_file "${o.path}" is too large to be an env file (${entry.size} bytes)`);
     const parsed = o.format === 'raw' ? rawEnvFile(entry.content) : parseEnvFile(entry.content);
     for (const [k, v] of Object.entries(parsed)) {
-      const r = o.format === 'raw' ? { value: v, issues: [] } : interpolateValue(v, ctx.env);
+      const r = o.format === 'raw' ? { value: v, issues: [] } : interpolateValue(v, ctx.env, [], [], ctx.allowUnset ? [] : undefined);
       for (const issue of r.issues) report(at, `${o.path}, ${k}: ${issue.message}`);
       out[k] = String(r.value);
       // Env files hold the passwords: their values are kept out of every text the agent writes.

@@ -99,3 +99,30 @@ volumes:
     if (!r.ok) expect(r.issues.map((i) => `${i.line}: ${i.message}`)).toContainEqual(expect.stringContaining(`4: ${message}`));
   });
 });
+
+describe('agent validate --allow-unset (a pull request without the host secrets)', () => {
+  const content = `services:
+  db:
+    image: ${img('postgres')}
+    environment:
+      POSTGRES_PASSWORD: \${POSTGRES_PASSWORD:?set it}
+      POSTGRES_USER: $USER_NAME
+      PASSED_THROUGH:
+`;
+  it('reports each unset variable as a warning at its line, and the state is valid', () => {
+    const r = loadDesiredState({ files: [{ path: 'compose.yaml', content }], revision: 'dir:n' as Revision, env: {}, defaultStack: 'x', allowUnset: true });
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.warnings.filter((w) => w.message.includes('--allow-unset')).map((w) => `${w.line}: ${w.message}`)).toEqual([
+      '5: variable POSTGRES_PASSWORD is not set: taken as empty (--allow-unset)',
+      '6: variable USER_NAME is not set: taken as empty (--allow-unset)',
+      '7: environment variable PASSED_THROUGH has no value and is not set: left out (--allow-unset)',
+    ]);
+    expect(r.state.services.db?.spec.environment).toEqual({ POSTGRES_PASSWORD: '', POSTGRES_USER: '' });
+  });
+
+  it('without it, the same file is refused', () => {
+    const r = loadDesiredState({ files: [{ path: 'compose.yaml', content }], revision: 'dir:n' as Revision, env: {}, defaultStack: 'x' });
+    expect(r.ok || r.issues.map((i) => i.line)).toEqual([5, 6]);
+  });
+});
