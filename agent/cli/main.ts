@@ -55,6 +55,7 @@ function common(cmd: Command): Command {
     .option('--git-path <path>', 'desired-state directory in the repository (default desired-state); env AGENT_GIT_PATH')
     .option('--stack <name>', 'stack name when the desired state has no `name:`; env AGENT_STACK')
     .option('--profile <name>', 'activate a Compose profile (repeatable); env AGENT_PROFILES or COMPOSE_PROFILES', (v: string, all: string[] = []) => [...all, v])
+    .option('-f, --file <name>', 'a Compose file of the project, in order (repeatable, like docker compose -f); env AGENT_COMPOSE_FILES or COMPOSE_FILE', (v: string, all: string[] = []) => [...all, v])
     .option('--docker-host <url>', 'Docker engine, unix:///path or tcp://127.0.0.1:port; env DOCKER_HOST')
     .option('--env-file <file>', 'KEY=VALUE file for ${VAR} in the desired state; env AGENT_ENV_FILE')
     .option('--log-level <level>', 'trace, debug, info, warn, error; env AGENT_LOG_LEVEL');
@@ -69,6 +70,7 @@ function overrides(o: Record<string, unknown>): ConfigOverrides {
   }
   if (typeof o.prune === 'boolean') r.prune = o.prune;
   if (Array.isArray(o.profile)) r.profiles = o.profile as string[];
+  if (Array.isArray(o.file)) r.composeFiles = o.file as string[];
   return r;
 }
 

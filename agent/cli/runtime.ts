@@ -157,7 +157,7 @@ async function createBase(config: AgentConfig, overrides: ConfigOverrides, optio
 }
 
 function assessDepsOf(b: Base, docker: DockerReader): AssessDeps {
-  const deps: AssessDeps = { clock: b.clock, source: b.source, docker, env: b.env, defaultStack: b.config.stack, roots: projectRootsIn(b.config.stateDir), profiles: b.config.profiles, log: b.log, loadCache: b.loadCache };
+  const deps: AssessDeps = { clock: b.clock, source: b.source, docker, env: b.env, defaultStack: b.config.stack, roots: projectRootsIn(b.config.stateDir), profiles: b.config.profiles, composeFiles: b.config.composeFiles, log: b.log, loadCache: b.loadCache };
   if (b.config.reconcile.prune !== undefined) deps.prune = b.config.reconcile.prune;
   return deps;
 }
@@ -202,7 +202,7 @@ export async function createRuntime(overrides: ConfigOverrides, options: Runtime
     const git = b.git;
     if (git?.config.revert) {
       const signer = git.config.signing ? await (await import('../source/git/signature.js')).loadCommitSigner(git.config.signing.keyFile, git.config.signing.passphraseFile) : undefined;
-      deps.revert = { repo: git.repo, path: git.config.path, renovateConfigPath: git.config.renovateConfig, identity: git.config.author, maxAttempts: git.config.revertAttempts, host: config.host, profiles: config.profiles, ...(signer ? { signer } : {}) };
+      deps.revert = { repo: git.repo, path: git.config.path, renovateConfigPath: git.config.renovateConfig, identity: git.config.author, maxAttempts: git.config.revertAttempts, host: config.host, profiles: config.profiles, composeFiles: config.composeFiles, ...(signer ? { signer } : {}) };
     }
     return deps;
   };

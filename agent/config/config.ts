@@ -35,6 +35,8 @@ export interface AgentConfig {
   stack: string;
   /** Compose profiles to activate. */
   profiles: string[];
+  /** The Compose files of the project, in order (like `docker compose -f`); empty: compose.yaml and its override. */
+  composeFiles: string[];
   /** This host's name in revert commits and notifications. */
   host: string;
   source: { kind: 'dir'; path: string; renovateConfig?: string } | GitSourceConfig;
@@ -60,6 +62,8 @@ export interface ConfigOverrides {
   stack?: string;
   /** `--profile`, repeatable. */
   profiles?: string[];
+  /** `-f`, repeatable. */
+  composeFiles?: string[];
   dockerHost?: string;
   prune?: boolean;
   interval?: string;
@@ -85,6 +89,7 @@ export async function loadConfig(overrides: ConfigOverrides, env: NodeJS.Process
     [overrides.stateDir, ['stateDir']],
     [overrides.stack, ['stack']],
     [overrides.profiles, ['profiles']],
+    [overrides.composeFiles, ['composeFiles']],
     [overrides.dockerHost, ['docker', 'host']],
     [overrides.interval, ['reconcile', 'interval']],
     [overrides.prune, ['reconcile', 'prune']],
@@ -121,6 +126,7 @@ function resolveConfig(raw: RawConfig, env: NodeJS.ProcessEnv): AgentConfig {
     stateDir?: string;
     stack?: string;
     profiles?: string[];
+    composeFiles?: string[];
     host?: string;
     source?: { dir?: string; renovateConfig?: string; git?: Omit<GitSourceConfig, 'kind'> & { author?: { name: string; email: string } } };
     docker?: { host?: string; config?: string };
@@ -138,6 +144,7 @@ function resolveConfig(raw: RawConfig, env: NodeJS.ProcessEnv): AgentConfig {
     stateDir: resolve(r.stateDir ?? DEFAULT_STATE_DIR),
     stack: r.stack ?? 'default',
     profiles: r.profiles ?? [],
+    composeFiles: r.composeFiles ?? [],
     host: r.host ?? hostname(),
     source: { kind: 'dir', path: resolve(r.source?.dir ?? 'desired-state'), ...(r.source?.renovateConfig ? { renovateConfig: resolve(r.source.renovateConfig) } : {}) },
     docker: { configPath: r.docker?.config ?? dockerConfigPath(env) },

@@ -28,6 +28,9 @@ export const ENV_OVERRIDES: Override[] = [
   // Compose's own variable, then the agent's, which wins when both are set.
   { env: 'COMPOSE_PROFILES', path: ['profiles'], parse: list },
   { env: 'AGENT_PROFILES', path: ['profiles'], parse: list },
+  // Compose's COMPOSE_FILE (paths separated by ":", as on Linux), then the agent's comma list.
+  { env: 'COMPOSE_FILE', path: ['composeFiles'], parse: (v) => v.split(':').map((s) => s.trim()).filter(Boolean) },
+  { env: 'AGENT_COMPOSE_FILES', path: ['composeFiles'], parse: list },
   { env: 'AGENT_HOST_NAME', path: ['host'], parse: text },
   { env: 'AGENT_SOURCE_DIR', path: ['source', 'dir'], parse: text },
   { env: 'AGENT_RENOVATE_CONFIG', path: ['source', 'renovateConfig'], parse: text },

@@ -1,4 +1,6 @@
+import { posix } from 'node:path';
 import { canonicalJson, sha256Hex } from '../core/canonical.js';
+import { composeFile, composeProject, projectFiles, type ComposeFile } from './compose-project.js';
 import { containerName } from '../core/labels.js';
 import { asSpecHash, type Revision, type SpecHash } from '../core/ids.js';
 import { interpolateValue, referencedVariables, type Env } from './interpolate.js';
@@ -31,6 +33,8 @@ export interface LoadInput {
   dotEnv?: SourceFile;
   /** Active Compose profiles: a service with `profiles:` is part of the stack only when one of them is active. */
   profiles?: readonly string[];
+  /** The Compose files of the project, in order (`-f`, COMPOSE_FILE, `source.files`); by default compose.yaml and compose.override.yaml. */
+  composeFiles?: readonly string[];
   /** Unset variables are warnings (taken as empty), not errors: `agent validate --allow-unset` in a pull request's CI. */
   allowUnset?: boolean;
   /** The project directory's files (relative binds, env_file, secrets, configs); none: every relative path is a data directory. */
@@ -63,16 +67,45 @@ export function loadDesiredState(given: LoadInput): LoadResult {
   const valid: FileValue[] = [];
   const skipped = new Set<string>();
   const variables = new Set<string>();
-  for (const file of [...input.files].sort((a, b) => a.path.localeCompare(b.path))) {
+  const project = new ProjectIndex(input.tree);
+  /** Parsed, interpolated, tagged: a file of the project, its errors into `into` (warnings straight to the result). */
+  const read = (file: SourceFile, rel: string, into: ValidationIssue[]): ComposeFile | undefined => {
     const { parsed, issues: parseIssues } = parseYamlFile(file, input.limits ?? DEFAULT_PARSE_LIMITS);
-    issues.push(...parseIssues);
-    if (!parsed) continue;
+    into.push(...parseIssues);
+    if (!parsed) return undefined;
     referencedVariables(parsed.value, variables);
     const unset: { path: (string | number)[]; message: string }[] = [];
     const interpolated = interpolateValue(parsed.value, input.env, [], [], input.allowUnset ? unset : undefined);
     for (const u of unset) issues.push({ ...issueAt(parsed, u.path, u.message), severity: 'warning' });
-    const withValues = { ...parsed, value: interpolated.value };
-    const schemaIssues = [...validateAgainstSchema(withValues), ...interpolated.issues.map((i) => issueAt(parsed, i.path, i.message))];
+    into.push(...interpolated.issues.map((i) => issueAt(parsed, i.path, i.message)));
+    const value = interpolated.value as Record<string, unknown>;
+    return composeFile(rel, { ...parsed, value }, value, into);
+  };
+  const readFromTree = (prefix: string, into: ValidationIssue[]) => (rel: string): ComposeFile | { error: string } => {
+    const entry = project.get(rel);
+    if (!entry || entry.kind !== 'file') return { error: `${rel} is not a file of the desired-state directory` };
+    if (entry.content === undefined) return { error: `${rel} is too large to be a Compose file (${entry.size} bytes)` };
+    const before = into.length;
+    const f = read({ path: `${prefix}${rel}`, content: entry.content }, rel, into);
+    return f && into.length === before ? f : f ?? { error: `${rel} cannot be read (its errors are listed)` };
+  };
+  const units = projectUnits(input, issues);
+  const composedFiles = new Set<string>();
+  for (const unit of units) {
+    const unitIssues: ValidationIssue[] = [];
+    const prefix = unit[0]?.path.slice(0, unit[0].path.length - posix.basename(unit[0].path).length) ?? '';
+    const files = unit.flatMap((f) => read(f, posix.basename(f.path), unitIssues) ?? []);
+    // A document that is not a map is left to the schema, which says what it must be.
+    const notMap = files.find((f) => f.value === null || typeof f.value !== 'object' || Array.isArray(f.value));
+    const composed = notMap ? { parsed: notMap.parsed, value: notMap.value, read: [notMap.rel] } : files.length === unit.length ? composeProject(files, readFromTree(prefix, unitIssues), unitIssues) : undefined;
+    if (!composed) {
+      issues.push(...unitIssues);
+      for (const f of files) for (const name of Object.keys(servicesOf(f.value))) skipped.add(name);
+      continue;
+    }
+    for (const rel of composed.read) composedFiles.add(rel);
+    const withValues = composed.parsed;
+    const schemaIssues = [...validateAgainstSchema(withValues), ...unitIssues];
     issues.push(...schemaIssues);
     // Services with their own errors are left out of normalisation, the rest are still checked,
     // so that one run reports every problem; anything outside `services` spoils the whole file.
@@ -90,6 +123,13 @@ export function loadDesiredState(given: LoadInput): LoadResult {
     }
     valid.push({ parsed: withValues, value: { ...value, services } });
   }
+  // Beside a Compose project, other YAML files are not read, as Compose does not read them: said, not ignored.
+  if (units.length === 1 && units[0]!.length > 0 && input.files.length > units[0]!.length) {
+    for (const f of input.files) {
+      const rel = posix.basename(f.path);
+      if (!units[0]!.includes(f) && !composedFiles.has(rel)) issues.push({ file: f.path, line: 1, column: 1, pointer: '', message: `not part of the Compose project (${units[0]!.map((u) => posix.basename(u.path)).join(' + ')}), so not read; list it under source.files in the configuration (or COMPOSE_FILE) to merge it`, severity: 'warning' });
+    }
+  }
 
   const stack = resolveStackName(valid, input.defaultStack, issues);
   const volumes = mergeVolumes(valid, stack, issues);
@@ -101,7 +141,6 @@ export function loadDesiredState(given: LoadInput): LoadResult {
   const services: Record<string, DesiredService> = {};
   const origin = new Map<string, FileValue>();
   const containerOf = containerNames(valid, stack, issues);
-  const project = new ProjectIndex(input.tree);
   const secretValues = new Set<string>();
   const defined = secretsAndConfigs(valid, issues);
   const roots = input.roots ?? projectRootsIn('/var/lib/gitops-agent');
@@ -188,7 +227,7 @@ export function loadDesiredState(given: LoadInput): LoadResult {
 }
 
 /** The input of `loadDesiredState` for what a source read: its files, its `.env`, the files it refused. */
-export function snapshotInput(snapshot: SourceSnapshot, o: { env: Env; defaultStack: string; roots: ProjectRoots; rootLabel?: string; profiles?: readonly string[] }): LoadInput {
+export function snapshotInput(snapshot: SourceSnapshot, o: { env: Env; defaultStack: string; roots: ProjectRoots; rootLabel?: string; profiles?: readonly string[]; composeFiles?: readonly string[] }): LoadInput {
   return {
     roots: o.roots,
     ...(snapshot.tree ? { tree: snapshot.tree } : {}),
@@ -200,6 +239,7 @@ export function snapshotInput(snapshot: SourceSnapshot, o: { env: Env; defaultSt
     ...(snapshot.refusedFiles ? { refusedFiles: snapshot.refusedFiles } : {}),
     ...(snapshot.dotEnv ? { dotEnv: snapshot.dotEnv } : {}),
     ...(o.profiles && o.profiles.length > 0 ? { profiles: o.profiles } : {}),
+    ...(o.composeFiles && o.composeFiles.length > 0 ? { composeFiles: o.composeFiles } : {}),
   };
 }
 
@@ -237,6 +277,18 @@ function secretsAndConfigs(files: FileValue[], issues: ValidationIssue[]): Secre
     Object.assign(out.configs, mine.configs);
   }
   return out;
+}
+
+/**
+ * The projects among the files: with a Compose file (compose.yaml, its override, or the files
+ * listed), one project of those files in order; otherwise each file on its own, by name.
+ */
+function projectUnits(input: LoadInput, issues: ValidationIssue[]): SourceFile[][] {
+  const byName = new Map(input.files.map((f) => [posix.basename(f.path), f]));
+  const chosen = projectFiles([...byName.keys()], input.composeFiles);
+  if (!chosen) return [...input.files].sort((a, b) => a.path.localeCompare(b.path)).map((f) => [f]);
+  for (const m of chosen.missing) issues.push({ file: m, line: 1, column: 1, pointer: '', message: `listed in the Compose files of the configuration, but not in ${input.rootLabel ?? 'the desired-state directory'}` });
+  return [chosen.files.map((n) => byName.get(n) as SourceFile)];
 }
 
 function servicesOf(value: unknown): Record<string, unknown> {

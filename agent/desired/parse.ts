@@ -8,6 +8,8 @@ export interface ParsedFile {
   doc: Document.Parsed;
   lines: LineCounter;
   value: unknown;
+  /** A model composed of several files: the file that wrote the value at a path (issues and positions go there). */
+  route?: (path: readonly (string | number)[]) => ParsedFile;
 }
 
 export interface ParseLimits {
@@ -28,7 +30,8 @@ export function parseYamlFile(file: SourceFile, limits: ParseLimits = DEFAULT_PA
     return { issues: [at(1, 1, `file is ${formatBytes(bytes)}; the limit is ${formatBytes(limits.maxFileBytes)}`)] };
   }
   const lines = new LineCounter();
-  const doc = parseDocument(file.content, { lineCounter: lines, prettyErrors: true, uniqueKeys: true, strict: true, version: '1.2' });
+  // merge: Compose files use YAML's merge key (`<<: *defaults`), a YAML 1.1 feature.
+  const doc = parseDocument(file.content, { lineCounter: lines, prettyErrors: true, uniqueKeys: true, strict: true, version: '1.2', merge: true });
   const issues: ValidationIssue[] = doc.errors.map((e) => {
     // An unclosed quote swallows the rest of the file: the parser notices at its end. Point at
     // the quote that opened the string instead, where the mistake is.
@@ -56,7 +59,8 @@ export function parseYamlFile(file: SourceFile, limits: ParseLimits = DEFAULT_PA
 }
 
 /** Position of the node at a path; for a missing member, the closest existing parent. `key` points at the key instead of the value. */
-export function locate(parsed: ParsedFile, path: readonly (string | number)[], key = false): { line: number; column: number } {
+export function locate(routed: ParsedFile, path: readonly (string | number)[], key = false): { line: number; column: number } {
+  const parsed = fileOf(routed, path);
   let node: unknown = parsed.doc.contents;
   let offset = (node as Node | null)?.range?.[0] ?? 0;
   for (const segment of path) {
@@ -86,7 +90,12 @@ export function locate(parsed: ParsedFile, path: readonly (string | number)[], k
 
 export function issueAt(parsed: ParsedFile, path: readonly (string | number)[], message: string, key = false): ValidationIssue {
   const { line, column } = locate(parsed, path, key);
-  return { file: parsed.path, line, column, pointer: toPointer(path), message };
+  return { file: fileOf(parsed, path).path, line, column, pointer: toPointer(path), message };
+}
+
+/** The file that wrote the value at `path`: the file itself, or for a composed model the one its route names. */
+export function fileOf(parsed: ParsedFile, path: readonly (string | number)[]): ParsedFile {
+  return parsed.route?.(path) ?? parsed;
 }
 
 /** Where the quoted scalar that reaches `errorOffset` (an unclosed one) begins. */

@@ -26,6 +26,8 @@ export interface AssessDeps {
   defaultStack: string;
   /** Where the repository's files are copied and the stack's data directories made. */
   roots: ProjectRoots;
+  /** The Compose files of the project, in order (`-f`). */
+  composeFiles?: readonly string[];
   /** Active Compose profiles. */
   profiles?: readonly string[];
   /** Overrides the desired state's `x-agent.prune` when set. */
@@ -72,10 +74,10 @@ export async function assess(deps: AssessDeps, applied: Readonly<Record<string, 
 }
 
 function loadCached(deps: AssessDeps, snapshot: SourceSnapshot, env: Env): LoadResult {
-  const input = snapshotInput(snapshot, { env, defaultStack: deps.defaultStack, roots: deps.roots, rootLabel: deps.source.location, ...(deps.profiles ? { profiles: deps.profiles } : {}) });
+  const input = snapshotInput(snapshot, { env, defaultStack: deps.defaultStack, roots: deps.roots, rootLabel: deps.source.location, ...(deps.profiles ? { profiles: deps.profiles } : {}), ...(deps.composeFiles ? { composeFiles: deps.composeFiles } : {}) });
   if (!deps.loadCache) return loadDesiredState(input);
   // The files themselves are in the key (not only the revision): a cache can never be stale.
-  const key = createHash('sha256').update(JSON.stringify([input.files, input.revision, Object.entries(input.env).sort(), input.defaultStack, input.rootLabel, input.refusedFiles ?? [], input.dotEnv ?? null, input.profiles ?? [], input.tree ?? null, input.roots])).digest('hex');
+  const key = createHash('sha256').update(JSON.stringify([input.files, input.revision, Object.entries(input.env).sort(), input.defaultStack, input.rootLabel, input.refusedFiles ?? [], input.dotEnv ?? null, input.profiles ?? [], input.tree ?? null, input.roots, input.composeFiles ?? []])).digest('hex');
   if (deps.loadCache.key === key && deps.loadCache.result) return deps.loadCache.result;
   const result = loadDesiredState(input);
   Object.assign(deps.loadCache, { key, result });

@@ -24,6 +24,8 @@ export interface RevertDeps {
   host: string;
   /** Active Compose profiles, as the agent loads the desired state. */
   profiles?: readonly string[];
+  /** The Compose files of the project, in order, as the agent loads the desired state. */
+  composeFiles?: readonly string[];
   env: Env;
   defaultStack: string;
   /** As the agent loads the desired state: the spec hashes of relative binds depend on them. */
@@ -51,7 +53,7 @@ export async function revertFailedUpdate(deps: RevertDeps, req: RevertRequest): 
     const envPath = deps.path ? `${deps.path}/.env` : '.env';
     const dotEnv = await repo.readFile(tip, envPath);
     const tree = await gitProjectTree(repo, tip, deps.path);
-    const loaded = loadDesiredState({ files: files.map((f) => ({ path: f.path, content: f.content })), revision: asRevision(tip), env: deps.env, defaultStack: deps.defaultStack, roots: deps.roots, tree, ...(deps.profiles && deps.profiles.length > 0 ? { profiles: deps.profiles } : {}), ...(dotEnv !== undefined ? { dotEnv: { path: envPath, content: dotEnv } } : {}) });
+    const loaded = loadDesiredState({ files: files.map((f) => ({ path: f.path, content: f.content })), revision: asRevision(tip), env: deps.env, defaultStack: deps.defaultStack, roots: deps.roots, tree, ...(deps.profiles && deps.profiles.length > 0 ? { profiles: deps.profiles } : {}), ...(deps.composeFiles && deps.composeFiles.length > 0 ? { composeFiles: deps.composeFiles } : {}), ...(dotEnv !== undefined ? { dotEnv: { path: envPath, content: dotEnv } } : {}) });
     if (!loaded.ok) return { status: 'failed', reason: `the tip ${tip.slice(0, 12)} is not a valid desired state; not reverting on top of it` };
     if (loaded.state.services[req.service]?.hash !== req.failedHash) {
       return { status: 'not-needed', reason: `the tip ${tip.slice(0, 12)} no longer asks for the failed spec of ${req.service}` };

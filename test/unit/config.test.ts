@@ -54,3 +54,13 @@ it('the configuration schema holds the notifications schema of the notifier', as
   const schema = (await import('../../schema/agent-config.schema.json', { with: { type: 'json' } })).default as { properties: Record<string, unknown> };
   expect(schema.properties.notifications).toEqual(JSON.parse(JSON.stringify(NOTIFICATIONS_SCHEMA)));
 });
+
+describe('the Compose files of the project', () => {
+  it('COMPOSE_FILE as Compose reads it, AGENT_COMPOSE_FILES over it, -f over both', async () => {
+    expect((await loadConfig({}, {})).composeFiles).toEqual([]);
+    expect((await loadConfig({}, { COMPOSE_FILE: 'compose.yaml:compose.prod.yaml' })).composeFiles).toEqual(['compose.yaml', 'compose.prod.yaml']);
+    expect((await loadConfig({}, { COMPOSE_FILE: 'a.yaml', AGENT_COMPOSE_FILES: 'compose.yaml, b.yaml' })).composeFiles).toEqual(['compose.yaml', 'b.yaml']);
+    expect((await loadConfig({ composeFiles: ['c.yaml'] }, { COMPOSE_FILE: 'a.yaml' })).composeFiles).toEqual(['c.yaml']);
+    await expect(loadConfig({ composeFiles: ['../up.yaml'] }, {})).rejects.toThrow(/composeFiles/);
+  });
+});
