@@ -11,9 +11,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Docker from 'dockerode';
 import { startTestEngine, type TestEngine } from '../test/harness/engine.js';
-import { buildFixtureImages, type FixtureImages } from '../test/harness/images.js';
+import { buildFixtureImages } from '../test/harness/images.js';
 import { freePort } from '../test/harness/ports.js';
 import { startRegistry } from '../test/harness/registry.js';
+import { stackYaml } from './demo-stack.js';
 
 const CLI = resolve(import.meta.dirname, '../dist/agent/cli/main.js');
 const keep = process.argv.includes('--keep');
@@ -96,44 +97,6 @@ async function main(): Promise<number> {
       rmSync(root, { recursive: true, force: true });
     }
   }
-}
-
-function stackYaml(images: FixtureImages, ports: { api: number; web: number }, api: string, web: string): string {
-  const img = (v: string) => images[v as keyof FixtureImages].pinned;
-  return `# yaml-language-server: $schema=${resolve(import.meta.dirname, '../schema/desired-state.schema.json')}
-name: demo
-services:
-  api:
-    image: ${img(api)}
-    network_mode: host
-    init: true
-    restart: unless-stopped
-    environment:
-      PORT: "${ports.api}"
-    x-agent:
-      policy: manual
-      health:
-        timeout: 30s
-        stabilization: 3s
-        probes:
-          - http: http://127.0.0.1:${ports.api}/
-            interval: 500ms
-  web:
-    image: ${img(web)}
-    network_mode: host
-    init: true
-    restart: unless-stopped
-    depends_on:
-      api:
-        condition: service_healthy
-    environment:
-      PORT: "${ports.web}"
-    x-agent:
-      policy: auto
-      health:
-        timeout: 30s
-        stabilization: 3s
-`;
 }
 
 async function page(port: number): Promise<string> {

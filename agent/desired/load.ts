@@ -195,8 +195,8 @@ export function loadDesiredState(given: LoadInput): LoadResult {
   }
   // Stack options: backups and jobs, from the first file that has them.
   const stackFile = valid.find((fv) => fv.value['x-agent'] !== undefined);
-  const stackReport = (path: (string | number)[], message: string) => stackFile && issues.push(issueAt(stackFile.parsed, path, message));
-  const { backups, jobs } = normalizeStackBackups(stackFile?.value['x-agent'] as Record<string, unknown> | undefined, stackReport);
+  const stackReport = (path: (string | number)[], message: string, severity?: 'error' | 'warning') => stackFile && issues.push(severity === 'warning' ? { ...issueAt(stackFile.parsed, path, message), severity } : issueAt(stackFile.parsed, path, message));
+  const { backups, jobs } = normalizeStackBackups(stackFile?.value['x-agent'] as Record<string, unknown> | undefined, stackReport, declared);
   for (const s of Object.values(services)) {
     const pg = s.agent.backup?.postgres;
     if (pg && !services[pg.service] && !skipped.has(pg.service)) issues.push(issueAt(origin.get(s.name)!.parsed, ['services', s.name, 'x-agent', 'backup', 'postgres', 'service'], `unknown service "${pg.service}"`));

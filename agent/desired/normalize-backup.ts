@@ -36,16 +36,22 @@ export function normalizeBackup(raw: Raw | undefined, service: string, mounts: M
   return spec;
 }
 
-function normalizeCertbot(raw: Raw, at: (string | number)[], report: Report): CertbotJob | undefined {
+function normalizeCertbot(raw: Raw, at: (string | number)[], report: Report, declared: Record<string, string>): CertbotJob | undefined {
   const image = String(raw.image);
-  if (!parseImageRef(image)) {
+  const ref = parseImageRef(image);
+  if (!ref) {
     report([...at, 'image'], `"${image}" is not a valid image reference`);
     return undefined;
   }
+  if (!ref.digest) report([...at, 'image'], `image "${image}" is not pinned by digest; the agent cannot tell a re-pushed tag from the one you reviewed`, 'warning');
   const volumes: Mount[] = [];
   ((raw.volumes as string[] | undefined) ?? []).forEach((v, i) => {
     const [source, target, mode] = v.split(':');
-    if (!source?.startsWith('/') || !target?.startsWith('/') || source.split('/').includes('..') || target.split('/').includes('..')) report([...at, 'volumes', i], `"${v}" must be "/host/path:/container/path[:ro]" with absolute paths and no ".."`);
+    // A named volume of the stack (the certificates nginx reads), or an absolute host path.
+    const named = source !== undefined && !source.includes('/') ? declared[source] : undefined;
+    if (named && target?.startsWith('/') && !target.split('/').includes('..')) volumes.push({ type: 'volume', source: named, target: posix.normalize(target), readOnly: mode === 'ro' });
+    else if (source !== undefined && !source.includes('/') && !source.startsWith('.')) report([...at, 'volumes', i], `volume "${source}" is not declared under the top-level "volumes:" key`);
+    else if (!source?.startsWith('/') || !target?.startsWith('/') || source.split('/').includes('..') || target.split('/').includes('..')) report([...at, 'volumes', i], `"${v}" must be "volume:/container/path[:ro]" or "/host/path:/container/path[:ro]" with absolute paths and no ".."`);
     else volumes.push({ type: 'bind', source: posix.normalize(source), target: posix.normalize(target), readOnly: mode === 'ro' });
   });
   const job: CertbotJob = { image, volumes, args: (raw.args as string[] | undefined) ?? ['renew', '--non-interactive'], networkMode: (raw.networkMode as 'host' | 'bridge' | undefined) ?? 'host' };
@@ -74,7 +80,7 @@ export function normalizeWindow(raw: Raw | undefined, at: (string | number)[], r
 }
 
 /** Top-level `x-agent.backups` and `x-agent.jobs`. */
-export function normalizeStackBackups(raw: Raw | undefined, report: Report): { backups: BackupPolicy; jobs: Record<string, JobSpec> } {
+export function normalizeStackBackups(raw: Raw | undefined, report: Report, declared: Record<string, string> = {}): { backups: BackupPolicy; jobs: Record<string, JobSpec> } {
   const retention = ((raw?.backups as Raw | undefined)?.retention as Raw | undefined) ?? {};
   const backups: BackupPolicy = { retention: { keep: (retention.keep as number | undefined) ?? DEFAULT_RETENTION.keep } };
   if (retention.maxAge !== undefined) {
@@ -100,7 +106,7 @@ export function normalizeStackBackups(raw: Raw | undefined, report: Report): { b
     const job: JobSpec = { name, schedule: String(j.schedule), timezone, missed: (j.missed as 'run-once' | 'skip' | undefined) ?? 'skip' };
     if (j.backup) job.backup = { services: ((j.backup as Raw).services as string[] | undefined) ?? [] };
     if (j.certbot) {
-      const c = normalizeCertbot(j.certbot as Raw, [...at, 'certbot'], report);
+      const c = normalizeCertbot(j.certbot as Raw, [...at, 'certbot'], report, declared);
       if (c) job.certbot = c;
     }
     if (!j.backup && !j.certbot) report(at, 'a job needs an action: `backup` or `certbot`');

@@ -24,13 +24,19 @@ describe('loadDesiredState: the reference stack', () => {
     const r = loadDesiredState({ files: [{ path: 'compose.yaml', content }], revision: rev, env: { POSTGRES_PASSWORD: 'pw' }, defaultStack: 'x' });
     expect(r.ok).toBe(true);
     if (!r.ok) return;
-    expect(r.state.stack).toBe('reference');
-    expect(Object.keys(r.state.services)).toEqual(['gitea', 'nginx', 'postgres']);
-    expect(r.state.services.gitea?.dependsOn).toEqual([{ service: 'postgres', condition: 'service_healthy' }]);
-    expect(r.state.services.nginx?.dependsOn).toEqual([{ service: 'gitea', condition: 'service_started' }]);
+    expect(r.state.stack).toBe('gitea');
+    expect(Object.keys(r.state.services)).toEqual(['db', 'nginx', 'server']);
+    expect(r.state.services.server?.dependsOn).toEqual([{ service: 'db', condition: 'service_started' }]);
+    expect(r.state.services.nginx?.dependsOn).toEqual([{ service: 'server', condition: 'service_started' }]);
     expect(Object.values(r.state.services).map((s) => s.agent.policy)).toEqual(['manual', 'auto', 'manual']);
-    expect(r.state.services.postgres?.spec.volumes[0]).toEqual({ type: 'volume', source: 'reference_pgdata', target: '/var/lib/postgresql/data', readOnly: false });
-    expect(r.warnings).toEqual([]);
+    expect(r.state.services.db?.spec.volumes[0]).toEqual({ type: 'volume', source: 'gitea_postgres', target: '/var/lib/postgresql/data', readOnly: false });
+    // The project network, and nothing on the host's: reachable by service name only inside it.
+    expect(Object.values(r.state.services).map((s) => s.spec.networkMode)).toEqual(['gitea_gitea', 'gitea_gitea', 'gitea_gitea']);
+    expect(r.state.services.server?.spec.containerName).toBe('gitea');
+    expect(r.state.services.nginx?.spec.ports.map((p) => p.hostPort)).toEqual([80, 443]);
+    expect(r.state.services.nginx?.spec.volumes[0]).toMatchObject({ type: 'bind', target: '/etc/nginx/conf.d', readOnly: true });
+    expect(r.state.jobs['renew-certificates']?.certbot?.volumes.map((v) => v.source)).toEqual(['gitea_certs', 'gitea_acme']);
+    expect(r.warnings.map((w) => w.pointer)).toEqual(['/x-agent/jobs/renew-certificates/certbot/image']);
   });
 
   it('reports an unset secret with its file and line, not its value', () => {
@@ -38,7 +44,7 @@ describe('loadDesiredState: the reference stack', () => {
     const r = loadDesiredState({ files: [{ path: 'compose.yaml', content }], revision: rev, env: {}, defaultStack: 'x' });
     expect(r.ok).toBe(false);
     if (r.ok) return;
-    expect(r.issues.map((i) => i.pointer)).toEqual(['/services/postgres/environment/POSTGRES_PASSWORD', '/services/gitea/environment/GITEA__database__PASSWD']);
+    expect(r.issues.filter((i) => i.severity !== 'warning').map((i) => i.pointer)).toEqual(['/services/server/environment/6', '/services/db/environment/1']);
     expect(r.issues[0]?.line).toBeGreaterThan(1);
   });
 });

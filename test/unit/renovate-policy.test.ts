@@ -16,7 +16,7 @@ describe('checkPolicies', () => {
   it('names the service and the rule when a manual service would be auto-merged', () => {
     const config = JSON.parse(renovateJson) as { packageRules: { matchPackageNames?: string[] }[] };
     config.packageRules[0]!.matchPackageNames = ['/(^|/)(nginx|gitea)$/'];
-    expect(checkPolicies(reference.state, JSON.stringify(config))).toEqual([{ service: 'gitea', rule: 0, message: expect.stringMatching(/^service gitea has x-agent.policy manual, but packageRules\[0\] \("nginx.*"\) sets automerge: true for its image docker.io\/gitea\/gitea$/) }]);
+    expect(checkPolicies(reference.state, JSON.stringify(config))).toEqual([{ service: 'server', rule: 0, message: expect.stringMatching(/^service server has x-agent.policy manual, but packageRules\[0\] \("nginx.*"\) sets automerge: true for its image docker.io\/gitea\/gitea$/) }]);
   });
 
   it('names the service when an auto service has no automerge rule', () => {
@@ -26,7 +26,7 @@ describe('checkPolicies', () => {
   });
 
   it('a global automerge makes every manual service a mismatch', () => {
-    expect(checkPolicies(reference.state, JSON.stringify({ automerge: true })).map((p) => p.service).sort()).toEqual(['gitea', 'postgres']);
+    expect(checkPolicies(reference.state, JSON.stringify({ automerge: true })).map((p) => p.service).sort()).toEqual(['db', 'server']);
   });
 });
 
