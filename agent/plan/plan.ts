@@ -158,6 +158,7 @@ function planService(d: DesiredService, wave: number, input: PlanInput): PlanSte
     const known = applied && applied.hash === runningHash ? applied.spec : undefined;
     step.cause = known ? 'changed' : 'drift';
     if (known) step.reasons.push(...describeSpecChanges(known, target.spec));
+    else if (current.labels[LABELS.managed] !== 'true') step.reasons.push(`taken over from docker compose: ${current.name} is replaced by the agent's container through a transaction (backup, health gate, rollback); its volumes and networks are kept`);
     else step.reasons.push(`running container does not match the last applied spec${current.image !== target.image ? `; ${describeImageChange(current.image, target.image)}` : ''}`);
     if (step.reasons.length === 0) step.reasons.push('spec changed');
     return step;

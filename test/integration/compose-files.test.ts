@@ -105,3 +105,72 @@ describe('a Compose file as self-hosters write it', () => {
     for (const out of [first.stdout, first.stderr, second.stdout, second.stderr, status.stdout]) expect(out).not.toContain(API_KEY);
   });
 });
+
+describe('taking over a running docker compose project', () => {
+  it('replaces its containers one by one through transactions, keeps its volumes and data, and leaves the services the desired state does not describe', async () => {
+    // What the host ran before: docker-compose 1.29, project named like the stack.
+    const old = join(f.stateDir, '..', 'compose-project');
+    mkdirSync(old, { recursive: true });
+    writeFileSync(
+      join(old, 'docker-compose.yml'),
+      `version: "3.7"
+services:
+  web:
+    image: ${f.image('1.0.0')}
+    init: true
+    environment: {LISTEN: 0.0.0.0, PORT: "8080"}
+    ports: ["127.0.0.1:${f.port}:8080"]
+    volumes: ["data:/www/data"]
+  extra:
+    image: ${f.image('1.0.0')}
+    init: true
+    environment: {LISTEN: 0.0.0.0, PORT: "8081"}
+volumes:
+  data: {}
+`,
+    );
+    const compose = (...args: string[]) => spawnSync('docker-compose', ['-p', f.stack, ...args], { cwd: old, env: { ...process.env, DOCKER_HOST: f.h.dockerHost }, encoding: 'utf8' });
+    const up = compose('up', '-d');
+    expect(up.status, up.stderr).toBe(0);
+    const before = await f.h.docker.getContainer(`${f.stack}_web_1`).inspect();
+    const e = await f.h.docker.getContainer(before.Id).exec({ Cmd: ['sh', '-c', 'echo precious > /www/data/file.txt'], AttachStdout: true });
+    await new Promise((r) => e.start({}).then((s) => s.on('end', r).resume()));
+
+    f.writeDesired(
+      `name: ${f.stack}
+services:
+  web:
+    image: ${f.image('1.1.0')}
+    init: true
+    environment: {LISTEN: 0.0.0.0, PORT: "8080"}
+    ports: ["127.0.0.1:${f.port}:8080"]
+    volumes: ["data:/www/data"]
+    x-agent:
+      health:
+        timeout: 20s
+        stabilization: 500ms
+        probes: [{http: "http://127.0.0.1:${f.port}/", interval: 250ms}]
+volumes:
+  data: {}
+`,
+      'compose.yaml',
+    );
+    const plan = await f.run('plan');
+    expect(plan.stdout).toContain('taken over from docker compose');
+    const r = await f.run('apply');
+    expect(r.code, r.stdout + r.stderr).toBe(EXIT.ok);
+
+    expect(await get('/')).toBe('1.1.0\n');
+    expect(await get('/data/file.txt')).toBe('precious\n');
+    const names = (await f.h.docker.listContainers({ all: true, filters: { label: [`com.docker.compose.project=${f.stack}`] } })).map((c) => [c.Names[0]?.slice(1), c.State, c.Labels['io.gitops-agent.managed'] ?? 'compose']).sort();
+    // web is the agent's now; extra, which the desired state does not describe, runs on as it was.
+    expect(names).toEqual([
+      [`${f.stack}-web-1`, 'running', 'true'],
+      [`${f.stack}_extra_1`, 'running', 'compose'],
+    ]);
+    const ps = compose('ps');
+    expect(ps.stdout).toMatch(new RegExp(`${f.stack}-web-1\\s.*Up`));
+    // What the fixture's cleanup does not know of: the project's own containers, network, volume.
+    expect(compose('down', '-v').status).toBe(0);
+  });
+});

@@ -87,7 +87,7 @@ describe('certificate renewal', () => {
       await eventually('a renewal run with nothing due', async () => (await f.status()).jobs[0]?.lastMessage === 'no certificate was due for renewal', 60_000);
       // The first deploy may still be in its health gate (a loaded machine): the job runs every 2 s from the start.
       await eventually('the first deploy', async () => (await f.status()).services[0]?.lastTransaction?.result === 'succeeded', 60_000);
-      expect(await f.inService('cat /tmp/reloads 2>/dev/null || echo none')).toBe('none');
+      expect(await f.inService('cat /tmp/reloads 2>/dev/null || echo none', 'web')).toBe('none');
       writeFileSync(join(le, 'due'), '');
       await eventually('the renewal and the reload', async () => (await f.status()).jobs[0]?.lastMessage === 'renewed /etc/letsencrypt/live/example.org; web reloaded and healthy', 30_000, 200).catch(async (err: Error) => {
         throw new Error(`${err.message}: ${JSON.stringify((await f.status()).jobs)}`);
@@ -95,7 +95,7 @@ describe('certificate renewal', () => {
       // Runs after it find nothing due again: one renewal, one reload.
       await eventually('the next run', async () => (await f.status()).jobs[0]?.lastMessage === 'no certificate was due for renewal', 30_000, 200);
       expect(existsSync(join(le, 'due'))).toBe(false);
-      expect(await f.inService('cat /tmp/reloads')).toBe('reloaded');
+      expect(await f.inService('cat /tmp/reloads', 'web')).toBe('reloaded');
     } finally {
       await f.stop(agent);
     }

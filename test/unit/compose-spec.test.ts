@@ -4,13 +4,16 @@
  * the demo's, and a revert commit's.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import Ajv from 'ajv';
+import { createRequire } from 'node:module';
+import type { Ajv as AjvClass, ErrorObject, Options } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { restoreServiceBlock } from '../../agent/revert/edit.js';
 import { stackYaml } from '../../scripts/demo-stack.js';
 import type { FixtureImages } from '../harness/images.js';
 
+// ajv is CommonJS: its class through require, as agent/core/schema-validators.ts takes it.
+const Ajv = createRequire(import.meta.url)('ajv').default as new (o: Options) => AjvClass;
 const SPEC = new URL('../../../shared/compose-spec/compose-spec.json', import.meta.url);
 const reference = readFileSync(new URL('../../desired-state/compose.yaml', import.meta.url), 'utf8');
 
@@ -20,7 +23,7 @@ function specErrors(yaml: string): string[] {
   // Its $schema names draft-07 without the trailing '#' ajv registers it under: compiled as draft-07 anyway.
   const { $schema: _draft, ...schema } = JSON.parse(readFileSync(SPEC, 'utf8')) as Record<string, unknown>;
   const validate = ajv.compile(schema);
-  return validate(parse(yaml, { merge: true })) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message ?? ''}`);
+  return validate(parse(yaml, { merge: true })) ? [] : (validate.errors ?? []).map((e: ErrorObject) => `${e.instancePath} ${e.message ?? ''}`);
 }
 
 describe('valid by the Compose Specification', () => {
