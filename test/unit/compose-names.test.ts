@@ -53,6 +53,14 @@ describe("Compose's container names", () => {
 describe('the live container of a service', () => {
   const c = (name: string): ContainerInfo => ({ id: `id-${name}` as ContainerId, name, image: 'i', imageId: 'i', labels: { [LABELS.service]: 'web' }, status: 'running', exitCode: 0, oomKilled: false, error: '', health: 'none', healthOutput: '', hasHealthcheck: false, restartCount: 0, startedAt: '', finishedAt: '', restartPolicy: 'always' });
 
+  it('takes over a docker compose container only for a service the agent runs nothing for', () => {
+    const composed = (name: string, service: string): ContainerInfo => ({ ...c(name), labels: { 'com.docker.compose.project': 'x', 'com.docker.compose.service': service } });
+    const s = groupByService('x', [c('x-web-1')], [composed('x_web_1', 'web'), composed('x_db_1', 'db')]).services;
+    expect(s.web?.current?.name).toBe('x-web-1');
+    expect(s.web?.others).toEqual([]);
+    expect(s.db?.current?.name).toBe('x_db_1');
+  });
+
   it.each([
     ['Compose name', ['x-web', 'x-web-1', 'x-web.prev-tx1'], 'x-web-1'],
     ["the agent's former name", ['x-web', 'x-web.prev-tx1'], 'x-web'],
