@@ -1,6 +1,8 @@
 /**
  * The agent beside Debian's docker-compose (1.29), the way the reference deployment applies
- * updates today (`pull` + `up -d`), on the same engine with the same images and services.
+ * updates today (`pull` + `up -d`), on the same engine with the same images and services: each
+ * service on the project's network (the engine's link-local address pool), its port published
+ * on 127.0.0.1, as a Compose stack runs.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -41,16 +43,20 @@ const HEALTHCHECK = '    healthcheck: {interval: 30s, timeout: 2s, retries: 3}';
 
 const name = (i: number) => `svc${String(i).padStart(2, '0')}`;
 
-function agentStack(images: FixtureImages, ports: number[], version: (i: number) => string, n = ports.length): string {
+/** Inside the container: the port every service listens on, on the network's address. */
+const INNER = 8080;
+
+function agentStack(images: FixtureImages, ports: number[], version: (i: number) => string, n = ports.length, attempt?: (i: number) => string | undefined): string {
   const lines = ['name: bench', 'services:'];
   for (let i = 0; i < n; i++) {
+    const extra = attempt?.(i);
     lines.push(
       `  ${name(i)}:`,
       `    image: ${images[version(i) as keyof FixtureImages].pinned}`,
-      '    network_mode: host',
       '    init: true',
       HEALTHCHECK,
-      `    environment: {PORT: "${ports[i] ?? 20000 + i}"}`,
+      `    environment: {LISTEN: 0.0.0.0, PORT: "${INNER}"${extra ? `, ATTEMPT: "${extra}"` : ''}}`,
+      `    ports: ["127.0.0.1:${ports[i] ?? 20000 + i}:${INNER}"]`,
       '    x-agent:',
       '      policy: auto',
       `      health: {timeout: 60s, stabilization: 0s, probes: [{http: "http://127.0.0.1:${ports[i] ?? 20000 + i}/", interval: 100ms}]}`,
@@ -61,7 +67,7 @@ function agentStack(images: FixtureImages, ports: number[], version: (i: number)
 
 function composeFile(images: FixtureImages, ports: number[], version: (i: number) => string, n = ports.length): string {
   const lines = ['version: "2.4"', 'services:'];
-  for (let i = 0; i < n; i++) lines.push(`  ${name(i)}:`, `    image: ${images[version(i) as keyof FixtureImages].pinned}`, '    network_mode: host', '    init: true', HEALTHCHECK, `    environment: {PORT: "${ports[i] ?? 21000 + i}"}`);
+  for (let i = 0; i < n; i++) lines.push(`  ${name(i)}:`, `    image: ${images[version(i) as keyof FixtureImages].pinned}`, '    init: true', HEALTHCHECK, `    environment: {LISTEN: 0.0.0.0, PORT: "${INNER}"}`, `    ports: ["127.0.0.1:${ports[i] ?? 21000 + i}:${INNER}"]`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -178,7 +184,7 @@ export async function benchCompose(log: (s: string) => void): Promise<ComposeBen
     const crashVariants = ['1.3.0', '1.3.0', '1.3.0'];
     for (let r = 0; r < RUNS; r++) {
       // A new spec each time (an env var), so that the failed one is not held.
-      writeFileSync(join(source, 'stack.yaml'), agentStack(images, aPorts, (i) => (i === 7 ? (crashVariants[r] as string) : i === 9 ? '1.0.0' : '1.0.0')).replace(`PORT: "${aPorts[7]}"`, `PORT: "${aPorts[7]}", ATTEMPT: "${r}"`));
+      writeFileSync(join(source, 'stack.yaml'), agentStack(images, aPorts, (i) => (i === 7 ? (crashVariants[r] as string) : '1.0.0'), aPorts.length, (i) => (i === 7 ? String(r) : undefined)));
       const probe = startProbe(`http://127.0.0.1:${aPorts[7]}/`, 10);
       const a = await run(process.execPath, agentArgs(['apply']), { ...aenv, AGENT_LOG_LEVEL: 'info', AGENT_LOG_FORMAT: 'json' });
       const samples = await probe.stop();
