@@ -35,8 +35,9 @@ export function createProjectFiles(roots: ProjectRoots, project: (revision: stri
     },
     async prune(keep) {
       const names = await readdir(roots.files).catch(() => [] as string[]);
-      // Only finished copies: a temporary folder may be another process's copy in progress.
-      const unused = names.filter((n) => /^[0-9a-f]{64}$/.test(n) && !keep.has(n));
+      // Copies no spec binds, and the temporary folders of copies a crash interrupted (a pass
+      // runs under the state directory's lock: no copy is in progress meanwhile).
+      const unused = names.filter((n) => (/^[0-9a-f]{64}$/.test(n) && !keep.has(n)) || /^[0-9a-f]{64}\.tmp-/.test(n));
       for (const n of unused) await rm(posix.join(roots.files, n), { recursive: true, force: true });
       return unused;
     },

@@ -41,7 +41,13 @@ function isRelative(p: string): boolean {
 /** `p`, relative to `fromDir`, written relative to `toDir` (`./x` or `../x`, as a person would). */
 export function rebasePath(p: string, fromDir: string, toDir: string): string {
   if (!isRelative(p) || fromDir === toDir) return p;
-  const rel = posix.relative(posix.join('/', toDir), posix.join('/', fromDir, p));
+  // Relative to the project, `..` kept (never clamped at its root): a path that leaves it stays
+  // one, for the loader to refuse.
+  const target = posix.normalize(posix.join(fromDir, p)).split('/').filter((s) => s !== '.' && s !== '');
+  const base = posix.normalize(toDir).split('/').filter((s) => s !== '.' && s !== '');
+  let common = 0;
+  while (common < base.length && common < target.length && base[common] === target[common] && base[common] !== '..') common++;
+  const rel = [...base.slice(common).map(() => '..'), ...target.slice(common)].join('/');
   if (rel === '') return '.';
   return rel === '..' || rel.startsWith('../') ? rel : `./${rel}`;
 }

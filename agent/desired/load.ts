@@ -123,11 +123,13 @@ export function loadDesiredState(given: LoadInput): LoadResult {
     }
     valid.push({ parsed: withValues, value: { ...value, services } });
   }
-  // Beside a Compose project, other YAML files are not read, as Compose does not read them: said, not ignored.
+  // Beside a Compose project, other YAML files are not read, as Compose does not read them.
+  // Refused rather than warned: an earlier agent read every file, and dropping one's services
+  // (removed, when pruning) must never be what an upgrade does.
   if (units.length === 1 && units[0]!.length > 0 && input.files.length > units[0]!.length) {
     for (const f of input.files) {
       const rel = posix.basename(f.path);
-      if (!units[0]!.includes(f) && !composedFiles.has(rel)) issues.push({ file: f.path, line: 1, column: 1, pointer: '', message: `not part of the Compose project (${units[0]!.map((u) => posix.basename(u.path)).join(' + ')}), so not read; list it under source.files in the configuration (or COMPOSE_FILE) to merge it`, severity: 'warning' });
+      if (!units[0]!.includes(f) && !composedFiles.has(rel)) issues.push({ file: f.path, line: 1, column: 1, pointer: '', message: `not part of the Compose project (${units[0]!.map((u) => posix.basename(u.path)).join(' + ')}): Compose would not read it, and neither does the agent; list it in composeFiles in the configuration (or COMPOSE_FILE, -f) to merge it, or move it out of the directory` });
     }
   }
 
@@ -314,6 +316,9 @@ function mergeVolumes(files: FileValue[], stack: string, issues: ValidationIssue
     for (const [key, v] of Object.entries(vols)) {
       const spec: VolumeSpec = { name: v?.name ?? `${stack}_${key}`, external: v?.external ?? false, labels: labelsOf(v?.labels) };
       if ((v?.driver && v.driver !== 'local') || v?.driver_opts) spec.driver = { name: v.driver ?? 'local', options: Object.fromEntries(Object.entries(v.driver_opts ?? {}).map(([k, o]) => [k, String(o)])) };
+      const device = spec.driver?.options.device;
+      // The engine would read a relative device against its own working directory.
+      if (device !== undefined && (device.startsWith('.') || device.startsWith('~'))) issues.push(issueAt(fv.parsed, ['volumes', key, 'driver_opts', 'device'], `not supported: a relative device ("${device}"): the engine resolves it against its own working directory, not the project's; write the absolute path (or bind the path instead of a volume)`));
       const prev = out[key];
       if (prev && canonicalJson(prev) !== canonicalJson(spec)) issues.push(issueAt(fv.parsed, ['volumes', key], `volume "${key}" is declared differently in another file`, true));
       out[key] = spec;

@@ -113,7 +113,10 @@ export function normalizeVolumes(raw: unknown[] | undefined, base: (string | num
       if (!posix.isAbsolute(source)) {
         const m = projectBind(source, ctx);
         if ('error' in m) return report(path, m.error);
-        out.push({ ...m, target: posix.normalize(target), readOnly });
+        // A copy of the repository is replaced by the next change: what a container wrote there
+        // would be lost. Read-only, so that such a write fails at once instead.
+        if (m.project && !readOnly) report(path, `"${source}" is a ${m.project.kind === 'dir' ? 'folder' : 'file'} of the repository: bound read-only from its copy (a new copy comes with each change, so writes there would be lost); write :ro, and keep what the service writes in a named volume or a path the repository does not hold`, 'warning');
+        out.push({ ...m, target: posix.normalize(target), readOnly: readOnly || m.project !== undefined });
         return;
       }
       if (hasDotDot(source)) return report(path, `bind mount source "${source}" must not contain ".."`);

@@ -37,6 +37,9 @@ export function normalizeSecretsAndConfigs(raw: Raw, base: (string | number)[], 
       if (typeof def.file === 'string') {
         const m = fileMount(def.file, target, ctx);
         if ('error' in m) return report(at, `${kind} "${ref.source}": ${m.error}`);
+        // A secret's file content is a secret: kept out of every text the agent writes.
+        const text = m.project ? ctx.project.get(m.project.path)?.content : undefined;
+        if (kind === 'secret' && text !== undefined) for (const v of [text, text.trim()]) if (v.length >= 4) ctx.secretValues?.add(v);
         if (ref.uid !== undefined || ref.gid !== undefined || ref.mode !== undefined) report(at, `uid, gid and mode have no effect on a ${kind} from a file: it is bound read-only as it is, as Compose binds it (give the content through environment: for its own owner and mode)`, 'warning');
         mounts.push(m);
         return;

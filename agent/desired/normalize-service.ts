@@ -3,7 +3,7 @@ import { parseDuration } from '../core/duration.js';
 import { asImageRef } from '../core/ids.js';
 import { parseImageRef } from '../core/image-ref.js';
 import { interpolateValue, type Env } from './interpolate.js';
-import { parseEnvFile } from './env-file.js';
+import { parseEnvEntries } from './env-file.js';
 import { projectPath } from './project-files.js';
 import { posix } from 'node:path';
 import { normalizeBackup, normalizeWindow } from './normalize-backup.js';
@@ -187,10 +187,11 @@ function envFiles(raw: unknown, path: (string | number)[], ctx: NormalizeScope &
       return report(at, entry ? `env_file "${o.path}" is not a regular file` : `env_file "${o.path}" is not in the repository (write required: false if it is optional)`);
     }
     if (entry.content === undefined) return report(at, `env_file "${o.path}" is too large to be an env file (${entry.size} bytes)`);
-    const parsed = o.format === 'raw' ? rawEnvFile(entry.content) : parseEnvFile(entry.content);
-    for (const [k, v] of Object.entries(parsed)) {
-      const r = o.format === 'raw' ? { value: v, issues: [] } : interpolateValue(v, ctx.env, [], [], ctx.allowUnset ? [] : undefined);
-      for (const issue of r.issues) report(at, `${o.path}, ${k}: ${issue.message}`);
+    const parsed = o.format === 'raw' ? Object.entries(rawEnvFile(entry.content)).map(([key, value]) => ({ key, value, literal: true })) : parseEnvEntries(entry.content);
+    for (const { key: k, value: v, literal } of parsed) {
+      const r = literal ? { value: v, issues: [] } : interpolateValue(v, ctx.env, [], [], ctx.allowUnset ? [] : undefined);
+      // The message names the key only: the value (and any name read out of it) may be a password.
+      if (r.issues.length > 0) report(at, `${o.path}: the value of ${k} refers to a variable that is not set, or is not a valid \${...} reference (quote it in single quotes to take it as written)`);
       out[k] = String(r.value);
       // Env files hold the passwords: their values are kept out of every text the agent writes.
       ctx.secretValues?.add(out[k]);

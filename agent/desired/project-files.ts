@@ -56,13 +56,23 @@ export type ProjectRef = { kind: 'file' | 'dir'; digest: string } | { kind: 'mis
  * digest of its content, which changes when any file under it does), or nothing.
  */
 export function lookupProject(index: ProjectIndex, path: string): ProjectRef {
+  const tooMany = { error: `"${path}" is not among the first entries of the desired-state directory the agent reads (it holds too many files): keep the directory small` };
   const entry = index.get(path);
   if (!entry) {
-    if (index.tree?.truncated) return { error: `"${path}" is not among the first entries of the desired-state directory the agent reads (it holds too many files): keep the directory small` };
+    if (index.tree?.truncated) return tooMany;
+    // A folder on the way that is a link: the path is not missing, it is behind a link.
+    const parts = path.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const parent = index.get(parts.slice(0, i).join('/'));
+      if (parent?.kind === 'symlink') return { error: `"${path}" is under "${parent.path}", a symbolic link (to ${parent.id}): the agent does not follow links out of the repository; commit the folder itself` };
+    }
     return { kind: 'missing' };
   }
   if (entry.kind === 'symlink') return { error: `"${path}" is a symbolic link (to ${entry.id}): the agent does not follow links out of the repository; commit the file itself` };
-  if (entry.kind === 'file') return { kind: 'file', digest: sha256Hex(canonicalJson(['file', entry.id, entry.executable === true])) };
+  // The name is part of the digest: the copy holds the file under its name.
+  if (entry.kind === 'file') return { kind: 'file', digest: sha256Hex(canonicalJson(['file', entry.id, entry.executable === true, posix.basename(path)])) };
+  // A folder of a tree read only in part would be copied in part.
+  if (index.tree?.truncated) return tooMany;
   const entries = index.under(path);
   const prefix = path === '.' ? '' : `${path}/`;
   for (const e of entries) {

@@ -1,3 +1,4 @@
+import { LABELS, containerName, legacyContainerName } from '../core/labels.js';
 import type { Logger } from 'pino';
 import { executePlan, type ExecuteSummary } from '../apply/execute-plan.js';
 import { resumeTransaction, type TransactionOutcome } from '../apply/transaction.js';
@@ -81,6 +82,7 @@ export async function reconcileOnce(deps: ReconcileDeps, opts: ReconcileOptions 
   const resumed = await resume(pass);
   if ('blocked' in resumed) return settle(pass, { result: 'error', message: resumed.blocked.message, blocked: resumed.blocked });
 
+  await renameLegacy(pass);
   const assessed = await assessSource(pass);
   if ('blocked' in assessed) return settle(pass, { result: 'error', message: assessed.blocked.message, blocked: assessed.blocked });
   const a = assessed.assessment;
@@ -218,6 +220,28 @@ async function pruneProjectFiles(pass: Pass, a: Extract<Assessment, { kind: 'pla
     return [] as string[];
   });
   if (removed.length > 0) pass.log.info({ removed: removed.length }, 'Removed unused copies of repository files');
+}
+
+/**
+ * Containers of an earlier agent, named `<stack>-<service>`, get Compose's name
+ * (`<stack>-<service>-1`) in place: a rename keeps them running, and a service that shares
+ * one's namespace or links to it (`container:<stack>-db-1`) finds it under the name it expects.
+ */
+async function renameLegacy(pass: Pass): Promise<void> {
+  const docker = pass.deps.docker;
+  const mine = await docker.listContainers({ [LABELS.managed]: 'true' }).catch(() => []);
+  const names = new Set(mine.map((c) => c.name));
+  for (const c of mine) {
+    const stack = c.labels[LABELS.stack];
+    const service = c.labels[LABELS.service];
+    if (!stack || !service || c.name !== legacyContainerName(stack, service)) continue;
+    const next = containerName(stack, service);
+    if (names.has(next)) continue;
+    await docker.renameContainer(c.id, next).then(
+      () => pass.log.info({ service, from: c.name, to: next }, 'Container renamed as Compose names it'),
+      (err: unknown) => pass.log.warn({ service, err: errorMessage(err) }, 'Could not rename the container as Compose names it'),
+    );
+  }
 }
 
 /** Run the plan, each change as its own transaction. */

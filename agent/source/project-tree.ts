@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { chmod, lstat, mkdir, readdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, readdir, readFile, readlink, symlink } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { PROJECT_TREE_LIMITS, type ProjectEntry, type ProjectTree } from '../model/source.js';
 import type { GitReader } from '../ports/git.js';
@@ -84,6 +84,13 @@ export async function exportEntries(tree: ProjectTree, path: string, dest: strin
 
 async function writeEntry(to: string, e: ProjectEntry, bytes: Buffer): Promise<void> {
   await mkdir(posix.dirname(to), { recursive: true, mode: 0o755 });
-  await writeFile(to, bytes, { mode: e.executable ? 0o755 : 0o644 });
+  // On disk before the folder is renamed into place: a power cut never leaves a complete-looking copy with empty files.
+  const fd = await open(to, 'w', e.executable ? 0o755 : 0o644);
+  try {
+    await fd.writeFile(bytes);
+    await fd.sync();
+  } finally {
+    await fd.close();
+  }
   await chmod(to, e.executable ? 0o755 : 0o644);
 }

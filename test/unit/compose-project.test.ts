@@ -52,16 +52,18 @@ describe('a Compose project of several files', () => {
     if (!r.ok) expect(r.issues.map((i) => `${i.file}:${i.line}`)).toEqual(['compose.override.yaml:3']);
   });
 
-  it('an ordered list of files, like -f; another YAML file of the directory is said not to be read', async () => {
+  it('an ordered list of files, like -f; another YAML file of the directory is refused, not dropped', async () => {
     write({
       'compose.yaml': `services:\n  web:\n    image: ${img('web')}\n`,
       'compose.prod.yaml': `services:\n  web:\n    restart: always\n`,
       'notes.yaml': 'services: {}\n',
     });
+    const refused = await load({ composeFiles: ['compose.yaml', 'compose.prod.yaml'] });
+    expect(refused.ok || refused.issues.map((w) => `${w.file}: ${w.message}`)).toEqual([expect.stringMatching(/^notes.yaml: not part of the Compose project \(compose.yaml \+ compose.prod.yaml\)/)]);
+    rmSync(join(dir, 'notes.yaml'));
     const r = await load({ composeFiles: ['compose.yaml', 'compose.prod.yaml'] });
     if (!r.ok) throw new Error(JSON.stringify(r.issues));
     expect(r.state.services.web?.spec.restart).toBe('always');
-    expect(r.warnings.map((w) => `${w.file}: ${w.message}`)).toEqual([expect.stringMatching(/^notes.yaml: not part of the Compose project \(compose.yaml \+ compose.prod.yaml\)/)]);
   });
 
   it('extends from another file, include, YAML merge keys and !reset', async () => {

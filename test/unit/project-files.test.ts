@@ -163,3 +163,56 @@ secrets:
     ]);
   });
 });
+
+describe('files from the repository: the edges a review found', () => {
+  const loadYaml = async (yaml: string, env: Record<string, string> = {}) => {
+    writeFileSync(join(dir, 'compose.yaml'), yaml);
+    return loadDesiredState(snapshotInput(await createLocalDirSource(dir).read(), { env, defaultStack: 'x', roots: roots() }));
+  };
+  const svc = (lines: string) => `services:\n  app:\n    image: reg.example:5000/app:1.0.0@${D}\n${lines}`;
+
+  it('two files of the same content under different names get copies of their own', async () => {
+    writeFileSync(join(dir, 'a.conf'), 'same\n');
+    writeFileSync(join(dir, 'b.conf'), 'same\n');
+    const r = await loadYaml(svc('    volumes: ["./a.conf:/etc/a.conf:ro", "./b.conf:/etc/b.conf:ro"]\n'));
+    if (!r.ok) throw new Error(JSON.stringify(r.issues));
+    const [a, b] = r.state.services.app!.spec.volumes;
+    expect(a?.project?.digest).not.toBe(b?.project?.digest);
+    const source = createLocalDirSource(dir);
+    await createProjectFiles(roots(), (rev) => source.project(rev)).prepare(r.state.services.app!.spec.volumes, r.state.revision);
+    expect([readFileSync(a!.source, 'utf8'), readFileSync(b!.source, 'utf8')]).toEqual(['same\n', 'same\n']);
+  });
+
+  it('a writable bind of the repository is bound read-only, with a warning saying why', async () => {
+    const r = await loadYaml(svc('    volumes: ["./nginx/conf.d:/etc/nginx/conf.d"]\n'));
+    if (!r.ok) throw new Error(JSON.stringify(r.issues));
+    expect(r.state.services.app!.spec.volumes[0]?.readOnly).toBe(true);
+    expect(r.warnings.map((w) => `${w.line}: ${w.message}`)).toEqual([expect.stringMatching(/^4: "\.\/nginx\/conf\.d" is a folder of the repository: bound read-only/)]);
+  });
+
+  it('refuses a path under a symbolic link, and a relative volume device', async () => {
+    symlinkSync('/etc', join(dir, 'out'));
+    const r = await loadYaml(`${svc('    volumes: ["./out/ssl:/etc/ssl:ro", "data:/data"]\n')}volumes:\n  data:\n    driver_opts: {type: none, o: bind, device: ./data}\n`);
+    expect(r.ok || r.issues.map((i) => `${i.line}: ${i.message}`)).toEqual([
+      expect.stringMatching(/^4: "out\/ssl" is under "out", a symbolic link \(to \/etc\)/),
+      expect.stringMatching(/^7: not supported: a relative device/),
+    ]);
+  });
+
+  it('env_file: single-quoted values are taken as written, and an error names the key, never the value', async () => {
+    writeFileSync(join(dir, 'app.env'), "LITERAL='pa$$word-${HOME}'\nBROKEN=Xq7$ecretPassw0rd\n");
+    const r = await loadYaml(svc('    env_file: app.env\n'));
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.issues.map((i) => i.message)).toEqual(['app.env: the value of BROKEN refers to a variable that is not set, or is not a valid ${...} reference (quote it in single quotes to take it as written)']);
+    writeFileSync(join(dir, 'app.env'), "LITERAL='pa$$word-${HOME}'\n");
+    const ok = await loadYaml(svc('    env_file: app.env\n'));
+    expect(ok.ok && ok.state.services.app!.spec.environment).toEqual({ LITERAL: 'pa$$word-${HOME}' });
+  });
+
+  it("a secret file's content is kept out of what the agent writes", async () => {
+    writeFileSync(join(dir, 'db.txt'), 'file-secret-value\n');
+    const r = await loadYaml(`${svc('    secrets: [db]\n')}secrets:\n  db: {file: ./db.txt}\n`);
+    expect(r.ok && r.secrets).toContain('file-secret-value');
+  });
+});

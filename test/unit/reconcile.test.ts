@@ -128,6 +128,22 @@ const ROWS: Row[] = [
     },
   },
   {
+    name: "a container under an earlier agent's name (<stack>-<service>): renamed in place as Compose names it, not recreated",
+    arrange: async (h) => {
+      const c = (await h.docker.inspectContainer('demo-web-1'))!;
+      await h.docker.renameContainer(c.id, 'demo-web');
+      h.docker.calls.length = 0;
+    },
+    result: 'no-op',
+    tx: [],
+    ready: 'Succeeded',
+    degraded: 'Succeeded',
+    check: async (h) => {
+      expect(h.docker.calls.filter((c) => /^(create|start|stop|remove|rename)/.test(c)).map((c) => c.split(' ')[0])).toEqual(['renameContainer']);
+      expect((await h.docker.inspectContainer('demo-web-1'))?.status).toBe('running');
+    },
+  },
+  {
     name: 'a container stopped by hand: repaired',
     arrange: async (h) => h.docker.stopContainer((await h.docker.inspectContainer('demo-web-1'))!.id),
     result: 'succeeded',
