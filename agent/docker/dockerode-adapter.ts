@@ -370,6 +370,7 @@ function toInfo(c: ContainerInspectInfo): ContainerInfo {
     startedAt: c.State.StartedAt,
     finishedAt: c.State.FinishedAt,
     restartPolicy: fromRestartPolicy(c.HostConfig.RestartPolicy),
+    mounts: (c.Mounts ?? []).map((m) => ({ type: m.Type as 'volume' | 'bind' | 'tmpfs', source: m.Type === 'volume' ? (m.Name ?? '') : m.Source, target: m.Destination })),
   };
 }
 

@@ -36,6 +36,8 @@ export interface ContainerInfo {
   startedAt: string;
   finishedAt: string;
   restartPolicy: RestartPolicy;
+  /** Its mounts: a volume by name, a bind by host path; what a takeover must find again. */
+  mounts?: { type: 'volume' | 'bind' | 'tmpfs'; source: string; target: string }[];
 }
 
 export interface ObservedService {

@@ -20,6 +20,7 @@ export type ConditionReason =
   | 'RevertRefused'
   | 'Quarantined'
   | 'NetworkChanged'
+  | 'TakeoverBlocked'
   | 'InternalError';
 
 export interface Condition {

@@ -154,6 +154,12 @@ function planService(d: DesiredService, wave: number, input: PlanInput): PlanSte
       step.cause = 'deferred';
       return step;
     }
+    const lost = takeoverLosesData(current, target.spec);
+    if (lost) {
+      step.cause = 'blocked';
+      step.reasons.push(lost);
+      return step;
+    }
     step.action = 'update';
     const known = applied && applied.hash === runningHash ? applied.spec : undefined;
     step.cause = known ? 'changed' : 'drift';
@@ -173,6 +179,22 @@ function planService(d: DesiredService, wave: number, input: PlanInput): PlanSte
     if (step.reasons.length === 0) step.reasons.push('up to date');
   }
   return step;
+}
+
+/**
+ * A docker compose container about to be taken over whose data is somewhere the new container
+ * would not mount: its `./data` bind (Compose's project folder) or its anonymous volume, where
+ * the agent's container would start on an empty data directory. Says what to do instead.
+ */
+function takeoverLosesData(current: ContainerInfo, spec: ContainerSpec): string | undefined {
+  if (current.labels[LABELS.managed] === 'true' || !current.mounts) return undefined;
+  for (const m of spec.volumes) {
+    if (m.project) continue;
+    const theirs = current.mounts.find((x) => x.target === m.target);
+    if (!theirs || theirs.type === 'tmpfs' || (theirs.type === m.type && theirs.source === m.source)) continue;
+    return `not taken over from docker compose yet: ${current.name} keeps ${m.target} in ${theirs.type === 'volume' ? `the volume ${theirs.source}` : theirs.source}, and the agent's container would mount ${m.type === 'volume' ? `the volume ${m.source}` : m.source} there, without that data. Copy the data over first (or mount the same ${theirs.type === 'volume' ? 'volume, by its name' : 'path'} in the desired state), then apply`;
+  }
+  return undefined;
 }
 
 function currentOf(c: ContainerInfo, applied: AppliedRecord | undefined): StepCurrent {

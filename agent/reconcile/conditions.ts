@@ -56,6 +56,9 @@ function ready(state: AgentState, pending: Plan | undefined, blocked: Blocked | 
   if (quarantined.length > 0) return notReady('Quarantined', quarantined.map((s) => `${s.service}: ${s.held?.reason}; remove the rule to allow it`).join('; '));
   const changedNetworks = pending?.networks.filter((n) => n.cause === 'changed') ?? [];
   if (changedNetworks.length > 0) return notReady('NetworkChanged', changedNetworks.map((n) => `network ${n.name}: ${n.reasons.join('; ')}`).join('; '));
+  // Other blocked services: a docker compose container whose data the takeover would not find.
+  const stepsBlocked = pending?.steps.filter((s) => s.cause === 'blocked') ?? [];
+  if (stepsBlocked.length > 0) return notReady('TakeoverBlocked', stepsBlocked.map((s) => `${s.service}: ${s.reasons.join('; ')}`).join('; '));
   const waiting = Object.entries(state.services).filter(([, s]) => s.waiting);
   if (waiting.length > 0) return notReady('DependencyNotReady', waiting.map(([n, s]) => `${n}: ${s.waiting?.message}`).join('; '));
   if (pending && pending.changes > 0) return notReady('Progressing', `${pending.changes} change(s) pending`);

@@ -4,6 +4,7 @@ import { LABELS } from '../../agent/core/labels.js';
 import { loadDesiredState } from '../../agent/desired/load.js';
 import type { ContainerInfo } from '../../agent/model/actual.js';
 import { groupByService } from '../../agent/observe/observe.js';
+import { planChanges } from '../../agent/plan/plan.js';
 
 const D = `sha256:${'a'.repeat(64)}`;
 const img = (n: string) => `reg.example:5000/${n}:1.0.0@${D}`;
@@ -132,5 +133,26 @@ describe('agent validate --allow-unset (a pull request without the host secrets)
   it('without it, the same file is refused', () => {
     const r = loadDesiredState({ files: [{ path: 'compose.yaml', content }], revision: 'dir:n' as Revision, env: {}, defaultStack: 'x' });
     expect(r.ok || r.issues.map((i) => i.line)).toEqual([5, 6]);
+  });
+});
+
+describe('taking over, without leaving the data behind', () => {
+  const info = (mounts: ContainerInfo['mounts']): ContainerInfo => ({ id: 'id-c' as ContainerId, name: 'x_app_1', image: 'i', imageId: 'i', labels: { 'com.docker.compose.project': 'x', 'com.docker.compose.service': 'app' }, status: 'running', exitCode: 0, oomKilled: false, error: '', health: 'none', healthOutput: '', hasHealthcheck: false, restartCount: 0, startedAt: '', finishedAt: '', restartPolicy: 'always', ...(mounts ? { mounts } : {}) });
+  const desired = (volumes: string) => {
+    const r = load(`services:\n  app:\n    image: ${img('app')}\n    volumes: [${volumes}]\nvolumes:\n  data: {}\n`);
+    if (!r.ok) throw new Error(JSON.stringify(r.issues));
+    return r.state;
+  };
+  const plan = (state: ReturnType<typeof desired>, mounts: ContainerInfo['mounts']) => planChanges({ desired: state, actual: groupByService('x', [], [info(mounts)]), applied: {}, held: {}, prune: false }).steps[0];
+
+  it('a compose project folder or anonymous volume the new container would not mount: blocked, with what to do', () => {
+    const step = plan(desired('"./data:/var/lib/app"'), [{ type: 'bind', source: '/home/me/app/data', target: '/var/lib/app' }]);
+    expect(step).toMatchObject({ action: 'none', cause: 'blocked' });
+    expect(step?.reasons.join()).toMatch(/not taken over from docker compose yet: x_app_1 keeps \/var\/lib\/app in \/home\/me\/app\/data/);
+    expect(plan(desired('/var/lib/app'), [{ type: 'volume', source: '3f2a9c', target: '/var/lib/app' }])).toMatchObject({ cause: 'blocked' });
+  });
+
+  it('the same named volume: taken over', () => {
+    expect(plan(desired('"data:/var/lib/app"'), [{ type: 'volume', source: 'x_data', target: '/var/lib/app' }])).toMatchObject({ action: 'update', reasons: [expect.stringMatching(/^taken over from docker compose/)] });
   });
 });

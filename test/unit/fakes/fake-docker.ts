@@ -286,6 +286,7 @@ export class FakeDocker implements DockerPort {
       startedAt: c.startedAt,
       finishedAt: '',
       restartPolicy: c.restartPolicy,
+      mounts: c.spec.volumes.map((m) => ({ type: m.type, source: m.source, target: m.target })),
     };
   }
 }
