@@ -24,8 +24,8 @@ export type CommitSigner = (payload: string) => Promise<string>;
  * `fetch` refreshes that copy (it changes nothing anyone else sees); everything else reads.
  * Read-only commands (`status`) get this port and nothing more.
  */
-/** A file's new content in a commit, or `null`: the file is removed. */
-export type FileChange = string | Buffer | null;
+/** A file's new content in a commit (with its executable bit), or `null`: the file is removed. */
+export type FileChange = string | Buffer | { content: Buffer; executable: boolean } | null;
 
 export interface GitReader {
   /** For people and errors: the repository URL without credentials. */

@@ -112,7 +112,8 @@ async function restoreProjectFiles(deps: RevertDeps, tipTree: ProjectTree, good:
   const changes: Record<string, FileChange> = {};
   for (const [p, e] of before) {
     if (e.kind === 'symlink') continue; // links are refused by the loader; nothing to restore
-    if (now.get(p)?.id !== e.id) changes[full(p)] = await deps.repo.readBlob(e.id);
+    const cur = now.get(p);
+    if (cur?.id !== e.id || (cur.executable === true) !== (e.executable === true)) changes[full(p)] = { content: await deps.repo.readBlob(e.id), executable: e.executable === true };
   }
   for (const p of now.keys()) if (!before.has(p)) changes[full(p)] = null;
   return changes;

@@ -251,8 +251,10 @@ export class GitRepo implements GitPort {
           if (i >= 0) entries.splice(i, 1);
           continue;
         }
-        const oid = await git.writeBlob({ fs, gitdir: this.gitdir, blob: typeof content === 'string' ? Buffer.from(content, 'utf8') : content });
-        const entry = { mode: '100644', path: head, oid, type: 'blob' as const };
+        const bytes = typeof content === 'string' ? Buffer.from(content, 'utf8') : Buffer.isBuffer(content) ? content : content.content;
+        const oid = await git.writeBlob({ fs, gitdir: this.gitdir, blob: bytes });
+        const executable = typeof content === 'object' && !Buffer.isBuffer(content) && content.executable;
+        const entry = { mode: executable ? '100755' : '100644', path: head, oid, type: 'blob' as const };
         if (i >= 0) entries[i] = entry;
         else entries.push(entry);
       } else {

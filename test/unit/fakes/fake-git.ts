@@ -127,7 +127,7 @@ export class FakeGit implements GitPort {
     const next: Record<string, string> = Object.fromEntries(this.commitOf(parent).files);
     for (const [p, c] of Object.entries(files)) {
       if (c === null) delete next[p];
-      else next[p] = c.toString();
+      else next[p] = typeof c === 'string' || Buffer.isBuffer(c) ? c.toString() : c.content.toString();
     }
     return this.addCommit([parent], next, message, `${identity.name} <${identity.email}>`);
   }
