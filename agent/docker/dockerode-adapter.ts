@@ -45,6 +45,16 @@ export function createDockerAdapter(options: DockerAdapterOptions): DockerPort {
       throw translate(err, what);
     }
   };
+  // The engine's duplicate check on network names is racy: two transactions of one wave creating
+  // the stack's network at once make two networks of one name, which no name can address after.
+  // One creation per name at a time, in this process (the state directory's lock keeps others out).
+  const networkQueue = new Map<string, Promise<unknown>>();
+  const oneAtATime = <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    const run = (networkQueue.get(name) ?? Promise.resolve()).catch(() => undefined).then(fn);
+    networkQueue.set(name, run);
+    void run.finally(() => networkQueue.get(name) === run && networkQueue.delete(name)).catch(() => undefined);
+    return run;
+  };
 
   return {
     async ping(signal) {
@@ -301,14 +311,16 @@ export function createDockerAdapter(options: DockerAdapterOptions): DockerPort {
     },
 
     async ensureNetwork(spec, labels) {
-      const existing = await inspectNetwork(docker, spec.name);
-      if (existing) {
-        const seen = existing.Labels?.[LABELS.networkHash];
-        const wanted = labels[LABELS.networkHash];
-        if (seen !== undefined && wanted !== undefined && seen !== wanted) throw new AgentError('NETWORK_CHANGED', `network ${spec.name} exists with another definition; the agent does not recreate a network in place`, { data: { network: spec.name } });
-        return;
-      }
-      await call(`create network ${spec.name}`, () => docker.createNetwork(toNetworkOptions(spec, { ...spec.labels, ...labels })));
+      return oneAtATime(spec.name, async () => {
+        const existing = await inspectNetwork(docker, spec.name);
+        if (existing) {
+          const seen = existing.Labels?.[LABELS.networkHash];
+          const wanted = labels[LABELS.networkHash];
+          if (seen !== undefined && wanted !== undefined && seen !== wanted) throw new AgentError('NETWORK_CHANGED', `network ${spec.name} exists with another definition; the agent does not recreate a network in place`, { data: { network: spec.name } });
+          return;
+        }
+        await call(`create network ${spec.name}`, () => docker.createNetwork(toNetworkOptions(spec, { ...spec.labels, ...labels })));
+      });
     },
 
     async networkExists(name) {

@@ -86,4 +86,13 @@ describe('the stack network', () => {
     expect((await f.run('apply', ['--prune'])).code).toBe(EXIT.ok);
     await expect(f.h.docker.getNetwork(`${f.stack}_side`).inspect()).rejects.toMatchObject({ statusCode: 404 });
   });
+
+  it('a first deploy of several services at once creates the stack network once (the engine does not stop duplicates)', async () => {
+    const services = Array.from({ length: 6 }, (_, i) => `  s${i}:\n    image: ${f.image('1.0.0')}\n    init: true\n    environment: {LISTEN: 0.0.0.0, PORT: "8080"}\n    x-agent: {health: {timeout: 20s, stabilization: 0s, probes: [{exec: [sh, -c, "wget -q -O /dev/null http://127.0.0.1:8080/"], interval: 250ms}]}}`).join('\n');
+    f.writeDesired(`name: ${f.stack}\nservices:\n${services}\n`);
+    const r = await f.run('apply', [], { AGENT_CONCURRENCY: '6' });
+    expect(r.code, r.stdout + r.stderr).toBe(EXIT.ok);
+    const named = (await f.h.docker.listNetworks()).filter((n) => n.Name === `${f.stack}_default`);
+    expect(named).toHaveLength(1);
+  });
 });
