@@ -46,8 +46,18 @@ const name = (i: number) => `svc${String(i).padStart(2, '0')}`;
 /** Inside the container: the port every service listens on, on the network's address. */
 const INNER = 8080;
 
+/**
+ * The network of each stack: 50 services do not fit in one of the engine's /28s, so each has a
+ * /24 of the engine's own link-local block (its upper half, away from the /28s it hands out).
+ */
+let subnets = { agent: '169.254.0.0/24', compose: '169.254.0.0/24' };
+
+function networks(subnet: string): string {
+  return `networks:\n  default:\n    ipam: {config: [{subnet: ${subnet}}]}\n`;
+}
+
 function agentStack(images: FixtureImages, ports: number[], version: (i: number) => string, n = ports.length, attempt?: (i: number) => string | undefined): string {
-  const lines = ['name: bench', 'services:'];
+  const lines = [networks(subnets.agent), 'name: bench', 'services:'];
   for (let i = 0; i < n; i++) {
     const extra = attempt?.(i);
     lines.push(
@@ -66,7 +76,7 @@ function agentStack(images: FixtureImages, ports: number[], version: (i: number)
 }
 
 function composeFile(images: FixtureImages, ports: number[], version: (i: number) => string, n = ports.length): string {
-  const lines = ['version: "2.4"', 'services:'];
+  const lines = ['version: "2.4"', networks(subnets.compose), 'services:'];
   for (let i = 0; i < n; i++) lines.push(`  ${name(i)}:`, `    image: ${images[version(i) as keyof FixtureImages].pinned}`, '    init: true', HEALTHCHECK, `    environment: {LISTEN: 0.0.0.0, PORT: "${INNER}"}`, `    ports: ["127.0.0.1:${ports[i] ?? 21000 + i}:${INNER}"]`);
   return `${lines.join('\n')}\n`;
 }
@@ -103,6 +113,8 @@ function cpuSeconds(pid: number): number {
 
 export async function benchCompose(log: (s: string) => void): Promise<ComposeBenchResult> {
   const engine: TestEngine = await startTestEngine();
+  const [a, b, c] = engine.addressPool.split(/[./]/).map(Number);
+  subnets = { agent: `${a}.${b}.${(c ?? 0) + 2}.0/24`, compose: `${a}.${b}.${(c ?? 0) + 3}.0/24` };
   const registry = await startRegistry();
   const root = mkdtempSync(join(tmpdir(), 'bench-compose-'));
   try {

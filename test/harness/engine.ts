@@ -38,6 +38,8 @@ export interface TestEngine {
   readonly dockerHost: string;
   readonly docker: Docker;
   readonly logPath: string;
+  /** The link-local block its networks come from, e.g. `169.254.232.0/22` (in /28s). */
+  readonly addressPool: string;
   /** PID of the running dockerd, undefined while it is stopped. */
   readonly pid: number | undefined;
   /** Stop the daemon (keeping data); SIGKILL simulates a crash (containerd/shims live on). */
@@ -152,6 +154,7 @@ export async function startTestEngine(opts: TestEngineOptions = {}): Promise<Tes
   writeFileSync(join(dir, 'owner.pid'), `${process.pid}\n`);
   writeFileSync(join(dir, ENGINE_MARKER), `${id}\n`);
 
+  const pool = claimAddressPool(dir);
   const args = [
     `--data-root=${dataRoot}`,
     `--exec-root=${execRoot}`,
@@ -161,7 +164,7 @@ export async function startTestEngine(opts: TestEngineOptions = {}): Promise<Tes
     '--iptables=false',
     '--ip6tables=false',
     '--ip-masq=false',
-    `--default-address-pool=${claimAddressPool(dir)}`,
+    `--default-address-pool=${pool}`,
     `--cgroup-parent=/${id}`,
     // if a system containerd runs, dockerd 20.10 uses it: keep our objects apart from "moby"
     `--containerd-namespace=${id}`,
@@ -267,6 +270,7 @@ export async function startTestEngine(opts: TestEngineOptions = {}): Promise<Tes
   }
   return {
     dir,
+    addressPool: /base=([^,]+)/.exec(pool)?.[1] ?? pool,
     socketPath,
     dockerHost: `unix://${socketPath}`,
     docker,
