@@ -9,7 +9,21 @@
 #   docker-compose   peer to compare against (bench)
 #   iproute2         `ip`, to create the test engines' link-local bridge
 #   curl, git        recipes and the Git server of the tests
+# and downloads (never installs: no nginx service on the host) Debian's nginx packages, which
+# the tests turn into an offline nginx image (test/harness/nginx/make-rootfs.sh).
 set -euo pipefail
+
+NGINX_DEBS="${TMPDIR:-/tmp}/gadt-nginx-debs"
+updated=false
+nginx_debs() {
+  if ls "$NGINX_DEBS"/nginx_*.deb "$NGINX_DEBS"/nginx-common_*.deb >/dev/null 2>&1; then return 0; fi
+  mkdir -p "$NGINX_DEBS"
+  if ! (cd "$NGINX_DEBS" && apt-get download -qq nginx nginx-common >/dev/null 2>&1); then
+    if [ "$updated" = false ] && [ "$(id -u)" -eq 0 ]; then apt-get update -qq; updated=true; fi
+    (cd "$NGINX_DEBS" && apt-get download -qq nginx nginx-common >/dev/null 2>&1) || { echo "ensure-host: ERROR: apt-get download nginx nginx-common failed" >&2; exit 1; }
+  fi
+  echo "ensure-host: nginx packages downloaded to $NGINX_DEBS"
+}
 
 PACKAGES=(docker.io docker-registry busybox-static postgresql-15 docker-compose iproute2 curl git)
 
@@ -22,6 +36,7 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "ensure-host: all ${#PACKAGES[@]} packages present"
+  nginx_debs
   exit 0
 fi
 
@@ -45,6 +60,8 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 echo "ensure-host: apt-get update"
 apt-get update -qq
+updated=true
 echo "ensure-host: installing ${missing[*]}"
 apt-get install -y -q --no-install-recommends "${missing[@]}"
 echo "ensure-host: installed ${missing[*]}"
+nginx_debs
