@@ -86,7 +86,9 @@ export function normalizeServiceNetworking(raw: Raw, base: (string | number)[], 
       report([...base, 'networks', ...(Array.isArray(nets) ? [nets.indexOf(key)] : [key])], `network "${key}" is not declared under the top-level \`networks:\``);
       continue;
     }
-    const a: NetworkAttachment = { network: spec.name, aliases: [...new Set([scope.service, ...(((opts?.aliases as string[] | undefined) ?? []))])].sort() };
+    // The service name, and its hostname when it sets one, resolve for the others on the network.
+    const hostname = typeof raw.hostname === 'string' ? [raw.hostname] : [];
+    const a: NetworkAttachment = { network: spec.name, aliases: [...new Set([scope.service, ...hostname, ...(((opts?.aliases as string[] | undefined) ?? []))])].sort() };
     if (typeof opts?.ipv4_address === 'string') a.ipv4Address = opts.ipv4_address;
     if (typeof opts?.ipv6_address === 'string') a.ipv6Address = opts.ipv6_address;
     if (typeof opts?.priority === 'number') a.priority = opts.priority;

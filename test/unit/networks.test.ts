@@ -51,11 +51,11 @@ describe('networks, as Compose makes them', () => {
     expect(s.networks.front).toMatchObject({ name: 'gitea_front', ipam: { config: [{ subnet: '169.254.10.0/28' }] }, labels: { team: 'ops' } });
   });
 
-  it('joins the declared networks, the highest priority first, with the service name among the aliases', () => {
+  it('joins the declared networks, the highest priority first, with the service name (and its hostname) among the aliases', () => {
     const nginx = load(GITEA).services.nginx?.spec;
     expect(nginx?.networks).toEqual([
-      { network: 'gitea_front', aliases: ['nginx', 'proxy'], priority: 10 },
-      { network: 'gitea_default', aliases: ['nginx'] },
+      { network: 'gitea_front', aliases: ['edge', 'nginx', 'proxy'], priority: 10 },
+      { network: 'gitea_default', aliases: ['edge', 'nginx'] },
     ]);
     expect(nginx).toMatchObject({ networkMode: 'gitea_front', links: ['gitea-server-1:gitea'], extraHosts: ['host.docker.internal:169.254.1.1', 'metadata:169.254.1.2'], dns: ['169.254.1.53'], hostname: 'edge' });
   });
@@ -72,7 +72,7 @@ describe('networks, as Compose makes them', () => {
     const nginx = load(GITEA).services.nginx?.spec;
     const o = toCreateOptions('gitea-nginx', nginx!, {});
     expect(o.HostConfig).toMatchObject({ NetworkMode: 'gitea_front', Links: ['gitea-server-1:gitea'], ExtraHosts: ['host.docker.internal:169.254.1.1', 'metadata:169.254.1.2'], Dns: ['169.254.1.53'] });
-    expect(o.NetworkingConfig).toEqual({ EndpointsConfig: { gitea_front: { Aliases: ['nginx', 'proxy'] } } });
+    expect(o.NetworkingConfig).toEqual({ EndpointsConfig: { gitea_front: { Aliases: ['edge', 'nginx', 'proxy'] } } });
     expect(o.Hostname).toBe('edge');
   });
 
