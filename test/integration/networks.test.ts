@@ -95,4 +95,12 @@ describe('the stack network', () => {
     const named = (await f.h.docker.listNetworks()).filter((n) => n.Name === `${f.stack}_default`);
     expect(named).toHaveLength(1);
   });
+
+  it("another service reaches a service by its hostname and its container_name, as by its name", async () => {
+    f.writeDesired(stack('1.0.0').replace('    init: true\n    environment: {LISTEN: 0.0.0.0, PORT: "8080"}', `    init: true\n    hostname: frontdoor\n    container_name: ${f.stack}-edge\n    environment: {LISTEN: 0.0.0.0, PORT: "8080"}`));
+    const r = await f.run('apply');
+    expect(r.code, r.stdout + r.stderr).toBe(EXIT.ok);
+    for (const name of ['web', 'frontdoor', `${f.stack}-edge`]) expect(await f.inService(`wget -q -O- http://${name}:8080/`, 'client')).toBe('1.0.0');
+  });
 });
+
