@@ -250,7 +250,9 @@ it('applies, runs, and `agent status` reads the running agent\'s state from anot
   // docker exec: same container, same PID namespace
   const viaExec = await eventually('the 1.1.0 transaction to be recorded', async () => {
     const s = statusOf(await execIn(agent, ['agent', 'status', '--json']));
-    return s.services[0]?.lastTransaction?.to?.includes(':1.1.0@') && s.services[0]?.inSync ? s : undefined;
+    // the pass is over when the revision it read is recorded as applied in full
+    const done = s.source?.revision !== undefined && s.lastAppliedRevision === s.source.revision;
+    return done && s.services[0]?.lastTransaction?.to?.includes(':1.1.0@') && s.services[0]?.inSync ? s : undefined;
   }, 30_000);
   expect(viaExec.agent.runningPid).toBeGreaterThan(0);
   expect(viaExec.agent.stateDir).toBe('/var/lib/gitops-agent');
