@@ -8,6 +8,7 @@
 #   postgresql-15    host binaries copied into the PostgreSQL fixture image; psql for checks
 #   docker-compose   peer to compare against (bench)
 #   iproute2         `ip`, to create the test engines' link-local bridge
+#   restic           host binary copied into the offline restic image (test/harness/restic-image.ts)
 #   curl, git        recipes and the Git server of the tests
 # and downloads (never installs: no nginx service on the host) Debian's nginx packages, which
 # the tests turn into an offline nginx image (test/harness/nginx/make-rootfs.sh).
@@ -25,7 +26,7 @@ nginx_debs() {
   echo "ensure-host: nginx packages downloaded to $NGINX_DEBS"
 }
 
-PACKAGES=(docker.io docker-registry busybox-static postgresql-15 docker-compose iproute2 curl git)
+PACKAGES=(docker.io docker-registry busybox-static postgresql-15 docker-compose iproute2 restic curl git)
 
 missing=()
 # one dpkg-query for all packages; unknown ones are simply absent from the output

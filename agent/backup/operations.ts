@@ -8,7 +8,7 @@ import type { HealthOptions } from '../model/desired.js';
 import type { ContainerId } from '../core/ids.js';
 import type { ServiceLocks } from '../ports/state.js';
 import type { JournalReader } from '../ports/state.js';
-import { archiveTargets, dumpDatabase, manifestFor, removeIncomplete, writeManifest, type BackupDeps, type BackupSubject } from './engine.js';
+import { archiveTargets, dumpDatabase, manifestFor, refOf, removeIncomplete, writeManifest, type BackupDeps, type BackupSubject } from './engine.js';
 import { newBackupId } from './manifest.js';
 import { type BackupManifest, type BackupReason } from '../model/backup.js';
 import { restoreDatabase, restoreFiles, verifyBeforeRestore } from './restore.js';
@@ -37,27 +37,28 @@ export async function backupService(deps: OperationDeps, desired: DesiredState, 
   const ctx: BackupDeps = { ...deps.backup, stack: desired.stack };
   return withServiceLock(deps, service, `${reason} backup`, async () => {
     const c = await mustFind(ctx, desired.stack, service);
-    await ctx.store.check(signal);
+    await ctx.repo.check(signal);
     await removeIncomplete(ctx, service, await inFlight(deps));
     const id = newBackupId(ctx.clock.now());
     const startedAt = isoTime(ctx.clock);
     const subject: BackupSubject = { service, spec, containerId: c.id, image: c.image, specHash: d.hash, revision: desired.revision, volumeNames: volumeNames(desired, service) };
     if (spec.postgres) subject.dbContainerId = (await mustFind(ctx, desired.stack, spec.postgres.service, true)).id;
-    const artifacts = spec.postgres ? [await dumpDatabase(ctx, subject, id, signal)] : [];
+    const ref = refOf(ctx, subject, id, reason);
+    const artifacts = spec.postgres ? [await dumpDatabase(ctx, subject, ref, signal)] : [];
     let consistency: BackupManifest['consistency'] = 'none';
     if (spec.targets.length > 0) {
       const stop = spec.consistency === 'stop' && c.status === 'running';
       consistency = stop ? 'stopped' : c.status === 'running' ? 'live' : 'stopped';
       if (stop) await ctx.docker.stopContainer(c.id, d.spec.stopGracePeriodMs ?? STOP_TIMEOUT_MS);
       try {
-        artifacts.push(...(await archiveTargets(ctx, subject, id, signal)));
+        artifacts.push(...(await archiveTargets(ctx, subject, ref, signal)));
       } finally {
         if (stop) await startAndCheck(deps, c.id, d.agent.health, service);
       }
     }
     const m = manifestFor(ctx, subject, id, reason, startedAt, artifacts, consistency);
     await writeManifest(ctx, m);
-    await applyRetention(ctx.store, { host: ctx.host, stack: desired.stack, service }, desired.backups, ctx.clock.now(), await inFlight(deps), ctx.log);
+    await applyRetention(ctx.repo, { host: ctx.host, stack: desired.stack, service }, desired.backups, ctx.clock.now(), await inFlight(deps), ctx.log);
     return m;
   });
 }

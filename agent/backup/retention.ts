@@ -1,9 +1,8 @@
 import type { Logger } from 'pino';
 import type { BackupPolicy } from '../model/desired.js';
-import { listBackups } from './catalog.js';
 import { servicePrefix } from './manifest.js';
 import { type BackupManifest } from '../model/backup.js';
-import type { BackupStore } from '../ports/backup-store.js';
+import type { BackupRepository } from '../ports/backup-repository.js';
 
 /**
  * Which backups of one service to delete: a backup is kept when it is among the `keep` newest,
@@ -20,15 +19,9 @@ export function selectExpired(backups: readonly BackupManifest[], policy: Backup
   });
 }
 
-export async function applyRetention(store: BackupStore, scope: { host: string; stack: string; service: string }, policy: BackupPolicy, now: number, protectedIds: ReadonlySet<string>, log: Logger): Promise<string[]> {
-  const prefix = servicePrefix(scope.host, scope.stack, scope.service);
-  const expired = selectExpired(await listBackups(store, prefix), policy, now, protectedIds);
-  for (const m of expired) {
-    // The manifest goes first: a half-deleted backup is then an incomplete one, never a broken "complete" one.
-    const keys = (await store.list(`${prefix}${m.id}/`)).map((o) => o.key);
-    await store.delete(keys.filter((k) => k.endsWith('/manifest.json')));
-    await store.delete(keys.filter((k) => !k.endsWith('/manifest.json')));
-  }
+export async function applyRetention(repo: BackupRepository, scope: { host: string; stack: string; service: string }, policy: BackupPolicy, now: number, protectedIds: ReadonlySet<string>, log: Logger): Promise<string[]> {
+  const expired = selectExpired(await repo.list(servicePrefix(scope.host, scope.stack, scope.service)), policy, now, protectedIds);
+  await repo.remove(expired);
   if (expired.length > 0) log.info({ service: scope.service, deleted: expired.map((m) => m.id) }, 'Old backups deleted by retention');
   return expired.map((m) => m.id);
 }

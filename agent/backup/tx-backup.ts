@@ -5,7 +5,7 @@ import type { BackupPolicy, BackupSpec } from '../model/desired.js';
 import type { TxBackup } from '../ports/tx-backup.js';
 import type { Journal, JournalBackup } from '../model/journal.js';
 import type { JournalReader } from '../ports/state.js';
-import { archiveTargets, dumpDatabase, removeIncomplete, writeManifest, type BackupDeps, type BackupSubject } from './engine.js';
+import { archiveTargets, dumpDatabase, refOf, removeIncomplete, writeManifest, type BackupDeps, type BackupSubject } from './engine.js';
 import { newBackupId } from './manifest.js';
 import { type BackupManifest } from '../model/backup.js';
 import { restoreDatabase, restoreFiles } from './restore.js';
@@ -49,7 +49,8 @@ export function createTxBackup(ctx: BackupDeps, policy: BackupPolicy, journals: 
     revision: j.revision,
     txId: j.txId,
     consistency: (specOf(j)?.targets.length ?? 0) > 0 ? 'stopped' : 'none',
-    store: ctx.store.location,
+    store: ctx.repo.location,
+    format: ctx.repo.format,
     artifacts: b.artifacts,
   });
 
@@ -58,23 +59,26 @@ export function createTxBackup(ctx: BackupDeps, policy: BackupPolicy, journals: 
       const spec = specOf(j);
       if (!spec || !j.old) return undefined;
       const bctx = { ...ctx, stack: j.stack };
-      await ctx.store.check(signal);
+      await ctx.repo.check(signal);
       const inFlight = new Set((await journals.list()).flatMap((x) => (x.backup ? [x.backup.id] : [])));
       await removeIncomplete(bctx, j.service, inFlight);
+      // Retention runs here, while the old version still serves, not in the downtime window:
+      // the backup about to be made counts from the next update on.
+      await applyRetention(ctx.repo, { host: ctx.host, stack: j.stack, service: j.service }, policy, ctx.clock.now(), inFlight, ctx.log);
       const b: JournalBackup = { id: newBackupId(ctx.clock.now()), startedAt: isoTime(ctx.clock), artifacts: [], complete: false, restoreOnRollback: spec.restoreOnRollback };
-      if (spec.postgres) b.artifacts.push(await dumpDatabase(bctx, await subject(j), b.id, signal));
+      if (spec.postgres) {
+        const s = await subject(j);
+        b.artifacts.push(await dumpDatabase(bctx, s, refOf(bctx, s, b.id, 'update'), signal));
+      }
       return b;
     },
 
     async complete(j, b, signal) {
       const bctx = { ...ctx, stack: j.stack };
       const s = await subject(j);
-      const files = await archiveTargets(bctx, s, b.id, signal);
+      const files = await archiveTargets(bctx, s, refOf(bctx, s, b.id, 'update'), signal);
       b.artifacts = [...b.artifacts.filter((a) => a.kind === 'postgres-dump'), ...files];
       await writeManifest(bctx, manifestOf(j, b));
-      const inFlight = new Set((await journals.list()).flatMap((x) => (x.backup ? [x.backup.id] : [])));
-      inFlight.add(b.id);
-      await applyRetention(ctx.store, { host: ctx.host, stack: j.stack, service: j.service }, policy, ctx.clock.now(), inFlight, ctx.log);
     },
 
     async restoreFiles(j, b) {

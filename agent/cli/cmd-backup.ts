@@ -1,4 +1,4 @@
-import { listBackups, verifyBackup, findBackup } from '../backup/catalog.js';
+import { findBackup } from '../backup/catalog.js';
 import { totalBytes } from '../backup/manifest.js';
 import { type BackupManifest } from '../model/backup.js';
 import { backupService, restoreService } from '../backup/operations.js';
@@ -45,22 +45,23 @@ export async function backupCreateCommand(rt: Runtime, services: string[], opts:
 }
 
 export async function backupListCommand(rt: ReadOnlyRuntime, opts: { service?: string; json?: boolean }, out: (s: string) => void): Promise<void> {
-  const all = await listBackups(rt.backupStore);
+  const all = await rt.backups.list();
   const shown = all.filter((m) => !opts.service || m.service === opts.service);
   if (opts.json) return out(JSON.stringify(shown, null, 2));
-  out(shown.length === 0 ? `no backups in ${rt.backupStore.location}` : formatManifests(shown));
+  out(shown.length === 0 ? `no backups in ${rt.backups.location}` : formatManifests(shown));
 }
 
 export async function backupVerifyCommand(rt: ReadOnlyRuntime, id: string, opts: { json?: boolean }, out: (s: string) => void): Promise<void> {
-  const m = await findBackup(rt.backupStore, id);
-  const checks = await verifyBackup(rt.backupStore, m);
+  const m = await findBackup(rt.backups, id);
+  // restic: the whole repository's data is read back and authenticated
+  const checks = await rt.backups.verify(m, { readData: true });
   if (opts.json) out(JSON.stringify({ id, service: m.service, ok: checks.every((c) => c.ok), artifacts: checks }, null, 2));
   else out(table(['ARTIFACT', 'RESULT', 'SIZE', 'PROBLEM'], checks.map((c) => [c.file, c.ok ? 'ok' : 'FAILED', formatBytes(c.bytes), c.problem ?? ''])));
   if (!checks.every((c) => c.ok)) throw new ExitError(EXIT.updateFailed, `backup ${id} failed verification`);
 }
 
 export async function restoreCommand(rt: Runtime, id: string, opts: { yes?: boolean; safetyBackup: boolean; json?: boolean }, out: (s: string) => void): Promise<void> {
-  const m = await findBackup(rt.backupStore, id);
+  const m = await findBackup(rt.backups, id);
   const desired = await loadDesired(rt);
   if (!opts.yes) throw new ExitError(EXIT.usage, `restoring ${m.service} from ${m.id} (${shortTime(m.createdAt)}) replaces its current data; add --yes to proceed`);
   const r = await restoreService(rt.operations(), desired, m, { safetyBackup: opts.safetyBackup });

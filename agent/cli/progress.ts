@@ -1,4 +1,4 @@
-import type { ProgressListener } from '../backup/engine.js';
+import type { ProgressListener } from '../ports/backup-repository.js';
 
 /**
  * Bytes and rate of a long operation, redrawn in place on a terminal; nothing at all when

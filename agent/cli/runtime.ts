@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import pino, { type Logger } from 'pino';
 import { newTxId } from '../apply/transaction.js';
@@ -19,6 +20,7 @@ import type { JobSpec } from '../model/desired.js';
 import type { ReconcileReport } from '../model/report.js';
 import type { Notifier } from '../notify/notifier.js';
 import type { BackupStore } from '../ports/backup-store.js';
+import type { BackupRepository } from '../ports/backup-repository.js';
 import { readOnlyDocker, type DockerPort, type DockerReader } from '../ports/docker.js';
 import type { GitPort } from '../ports/git.js';
 import type { DesiredSource } from '../ports/source.js';
@@ -28,7 +30,7 @@ import type { ReconcileDeps } from '../reconcile/reconcile.js';
 import type { CertbotResult } from '../schedule/certbot.js';
 import { redactText } from '../source/git/credentials.js';
 import { createLocalDirSource } from '../source/local-dir.js';
-import { StateStore } from '../state/store.js';
+import { STATE_FILES, StateStore } from '../state/store.js';
 import { terminalProgress } from './progress.js';
 
 /**
@@ -43,7 +45,7 @@ export interface ReadOnlyRuntime {
   clock: Clock;
   docker: DockerReader;
   state: StateReader;
-  backupStore: BackupStore;
+  backups: BackupRepository;
   source: DesiredSource;
   /** Variables for `${VAR}` in the desired state: the environment, then the env file. */
   env(): Promise<Env>;
@@ -103,13 +105,23 @@ export async function createLogger(level: string): Promise<Logger> {
 }
 
 /** The AWS SDK, isomorphic-git and openpgp are loaded only when configured: each costs 20 MB of memory. */
-export async function createBackupStore(config: AgentConfig): Promise<BackupStore> {
+export async function createBackupRepository(config: AgentConfig, docker: DockerPort, log: Logger, owner: boolean): Promise<BackupRepository> {
+  const b = config.backup;
+  if (b.kind === 'restic') {
+    const { createResticRepository } = await import('../backup/restic/restic-repository.js');
+    return createResticRepository(docker, { dir: b.dir, image: b.image, passwordFile: b.passwordFile, host: config.host, owner, manifestCache: join(config.stateDir, STATE_FILES.resticManifests) }, log);
+  }
+  const { createArchiveRepository } = await import('../backup/archive-repository.js');
+  return createArchiveRepository(await createBackupStore(config), docker, log);
+}
+
+async function createBackupStore(config: AgentConfig): Promise<BackupStore> {
   if (config.backup.kind === 's3') {
     const { kind: _kind, ...options } = config.backup;
     const { createS3Store } = await import('../backup/store/s3.js');
     return createS3Store(options);
   }
-  return createLocalStore(config.backup.dir);
+  return createLocalStore((config.backup as { dir: string }).dir);
 }
 
 interface Base {
@@ -118,7 +130,7 @@ interface Base {
   clock: Clock;
   adapter: DockerPort;
   store: StateStore;
-  backupStore: BackupStore;
+  backups: BackupRepository;
   source: DesiredSource;
   git?: { repo: GitPort; config: GitSourceConfig };
   env(): Promise<Env>;
@@ -127,7 +139,7 @@ interface Base {
 }
 
 /** Wires the ports from the configuration: the only place that picks the adapters. */
-async function createBase(config: AgentConfig, overrides: ConfigOverrides, options: RuntimeOptions, source: { offline: boolean }): Promise<Base> {
+async function createBase(config: AgentConfig, overrides: ConfigOverrides, options: RuntimeOptions, source: { offline: boolean; owner: boolean }): Promise<Base> {
   const level = overrides.logLevel ?? process.env.AGENT_LOG_LEVEL ?? options.defaultLogLevel ?? config.logLevel;
   const log = await createLogger(level);
   const clock = systemClock;
@@ -137,10 +149,10 @@ async function createBase(config: AgentConfig, overrides: ConfigOverrides, optio
     onCredentialHelper: (ref, helper) => log.warn({ image: ref, helper }, 'Registry credentials need a credential helper, which the agent does not run; pulling without credentials'),
   });
   const store = new StateStore(config.stateDir);
-  const backupStore = await createBackupStore(config);
+  const backups = await createBackupRepository(config, adapter, log, source.owner);
   const env = () => loadInterpolationEnv(config);
   const secrets = async () => (config.envFile ? Object.values(parseEnvFile(await readFile(config.envFile, 'utf8'))).filter((v) => v.length >= 4) : []);
-  const base: Base = { config, log, clock, adapter, store, backupStore, source: createLocalDirSource(config.source.kind === 'dir' ? config.source.path : '.', { renovateConfig: config.source.kind === 'dir' ? config.source.renovateConfig : undefined }), env, secrets, loadCache: {} };
+  const base: Base = { config, log, clock, adapter, store, backups, source: createLocalDirSource(config.source.kind === 'dir' ? config.source.path : '.', { renovateConfig: config.source.kind === 'dir' ? config.source.renovateConfig : undefined }), env, secrets, loadCache: {} };
   if (config.source.kind === 'git') {
     const git = config.source;
     const [{ resolveGitCredentials }, { createGitSource }, { GitRepo }] = await Promise.all([import('../source/git/credentials.js'), import('../source/git/git-source.js'), import('../source/git/repo.js')]);
@@ -170,19 +182,19 @@ function assessDepsOf(b: Base, docker: DockerReader): AssessDeps {
 export async function createReadOnlyRuntime(overrides: ConfigOverrides, options: RuntimeOptions & { offline?: 'always' | 'while-an-agent-runs' } = {}): Promise<ReadOnlyRuntime> {
   const config = await loadConfig(overrides);
   const offline = options.offline === 'always' || (options.offline === 'while-an-agent-runs' && (await new StateStore(config.stateDir).agentHolder()) !== undefined);
-  const b = await createBase(config, overrides, options, { offline });
+  const b = await createBase(config, overrides, options, { offline, owner: false });
   const docker = readOnlyDocker(b.adapter);
-  return { config: b.config, log: b.log, clock: b.clock, docker, state: readOnlyState(b.store), backupStore: b.backupStore, source: b.source, env: b.env, assessDeps: assessDepsOf(b, docker), sourceOffline: offline && b.git !== undefined };
+  return { config: b.config, log: b.log, clock: b.clock, docker, state: readOnlyState(b.store), backups: b.backups, source: b.source, env: b.env, assessDeps: assessDepsOf(b, docker), sourceOffline: offline && b.git !== undefined };
 }
 
 /** The runtime of commands that change things. */
 export async function createRuntime(overrides: ConfigOverrides, options: RuntimeOptions = {}): Promise<Runtime> {
-  const b = await createBase(await loadConfig(overrides), overrides, options, { offline: false });
-  const { config, log, clock, adapter: docker, store, backupStore } = b;
+  const b = await createBase(await loadConfig(overrides), overrides, options, { offline: false, owner: true });
+  const { config, log, clock, adapter: docker, store, backups } = b;
   const failpoint = failpointsFromEnv();
   const hooks: RuntimeHooks = {};
   const onBackupComplete = (m: BackupManifest) => hooks.onBackup?.(m);
-  const backupDeps = { docker, store: backupStore, clock, log, host: config.host, stack: config.stack, failpoint, onBackupComplete };
+  const backupDeps = { docker, repo: backups, clock, log, host: config.host, stack: config.stack, failpoint, onBackupComplete };
   let reconcileDeps: Promise<ReconcileDeps> | undefined;
   let notifier: Promise<Notifier | undefined> | undefined;
 
@@ -213,7 +225,7 @@ export async function createRuntime(overrides: ConfigOverrides, options: Runtime
     clock,
     docker,
     state: store,
-    backupStore,
+    backups,
     source: b.source,
     env: b.env,
     assessDeps: assessDepsOf(b, docker),

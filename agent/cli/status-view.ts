@@ -11,7 +11,6 @@ import { assess } from '../reconcile/assess.js';
 import type { AgentState, Condition } from '../model/agent-state.js';
 import type { TransactionRecord } from '../model/records.js';
 import type { ReadOnlyRuntime } from './runtime.js';
-import { listBackups } from '../backup/catalog.js';
 import { totalBytes } from '../backup/manifest.js';
 import { type BackupManifest } from '../model/backup.js';
 import { nextRun, type JobRecord, type JobStatus } from '../schedule/scheduler.js';
@@ -73,7 +72,7 @@ export async function buildStatusView(rt: ReadOnlyRuntime, version: string): Pro
     services: [],
     quarantined: state.quarantined ?? [],
     jobs: [],
-    backupStore: rt.backupStore.location,
+    backupStore: rt.backups.location,
     notifications: [],
     interruptedTransactions: journals.map((j) => ({ service: j.service, txId: j.txId, phase: j.phase, startedAt: j.startedAt })),
     recentTransactions,
@@ -134,7 +133,7 @@ export async function buildStatusView(rt: ReadOnlyRuntime, version: string): Pro
 
   const backups = new Map<string, BackupManifest>();
   try {
-    for (const m of await listBackups(rt.backupStore, view.stack ? `${rt.config.host}/${view.stack}/` : '')) if (!backups.has(m.service)) backups.set(m.service, m);
+    for (const m of await rt.backups.list(view.stack ? `${rt.config.host}/${view.stack}/` : '')) if (!backups.has(m.service)) backups.set(m.service, m);
   } catch (err) {
     view.liveErrors.push(`backup store: ${errorMessage(err)}`);
   }

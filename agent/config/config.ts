@@ -45,7 +45,8 @@ export interface AgentConfig {
   /** KEY=VALUE file whose variables `${VAR}` in the desired state may use (secrets). */
   envFile?: string;
   http: { listen?: { host: string; port: number } };
-  backup: { kind: 'local'; dir: string } | ({ kind: 's3' } & S3StoreOptions);
+  /** Archives in a local directory or S3, or a restic repository in a local directory. */
+  backup: { kind: 'local'; dir: string } | ({ kind: 's3' } & S3StoreOptions) | { kind: 'restic'; dir: string; image: string; passwordFile: string };
   webhook: { secretFile?: string; secretEnv?: string };
   notifications?: NotificationsConfig;
   logLevel: string;
@@ -136,7 +137,7 @@ function resolveConfig(raw: RawConfig, env: NodeJS.ProcessEnv): AgentConfig {
     webhook?: { secretFile?: string; secretEnv?: string };
     log?: { level?: string };
     notifications?: NotificationsConfig;
-    backup?: { dir?: string; s3?: { bucket: string; prefix?: string; region?: string; endpoint?: string; forcePathStyle?: boolean; serverSideEncryption?: 'AES256' | 'aws:kms'; kmsKeyId?: string; partSizeMiB?: number } };
+    backup?: { format?: 'restic' | 'archive'; dir?: string; restic?: { image: string; passwordFile?: string }; s3?: { bucket: string; prefix?: string; region?: string; endpoint?: string; forcePathStyle?: boolean; serverSideEncryption?: 'AES256' | 'aws:kms'; kmsKeyId?: string; partSizeMiB?: number } };
   };
   const intervalMs = parseDuration(r.reconcile?.interval ?? '60s');
   if (intervalMs === undefined || intervalMs < 1000) throw new AgentError('CONFIG_INVALID', `reconcile interval "${r.reconcile?.interval}" must be at least 1s`);
@@ -171,6 +172,15 @@ function resolveConfig(raw: RawConfig, env: NodeJS.ProcessEnv): AgentConfig {
     if (g.signing) config.source.signing = g.signing;
   }
   const s3 = r.backup?.s3;
+  const stateDir = resolve(r.stateDir ?? DEFAULT_STATE_DIR);
+  const format = r.backup?.format ?? (r.backup?.restic ? 'restic' : 'archive');
+  if (format === 'restic') {
+    if (!r.backup?.restic) throw new AgentError('CONFIG_INVALID', 'backup.format is restic but backup.restic.image is not set: the agent runs restic in a container of that image (pinned by digest)');
+    if (s3) throw new AgentError('CONFIG_INVALID', 'backup.s3 with backup.format restic is not supported yet: restic repositories are local directories for now; set backup.format: archive to keep archives in S3');
+    config.backup = { kind: 'restic', dir: resolve(r.backup.dir ?? join(stateDir, STATE_FILES.restic)), image: r.backup.restic.image, passwordFile: resolve(r.backup.restic.passwordFile ?? join(stateDir, STATE_FILES.resticPassword)) };
+  } else if (r.backup?.restic) {
+    throw new AgentError('CONFIG_INVALID', 'backup.restic is set but backup.format is archive: remove one of them');
+  }
   if (s3) {
     const { partSizeMiB, ...rest } = s3;
     config.backup = { kind: 's3', ...rest, prefix: s3.prefix ?? '', ...(partSizeMiB ? { partSizeBytes: partSizeMiB * 1024 * 1024 } : {}) };

@@ -46,6 +46,8 @@ export const ENV_OVERRIDES: Override[] = [
   { env: 'AGENT_GIT_VERIFY_KEYS', path: ['source', 'git', 'verify', 'publicKeyFiles'], parse: list },
   { env: 'AGENT_GIT_SIGNING_KEY_FILE', path: ['source', 'git', 'signing', 'keyFile'], parse: text },
   { env: 'AGENT_BACKUP_DIR', path: ['backup', 'dir'], parse: text },
+  { env: 'AGENT_BACKUP_FORMAT', path: ['backup', 'format'], parse: text },
+  { env: 'AGENT_BACKUP_RESTIC_IMAGE', path: ['backup', 'restic', 'image'], parse: text },
   { env: 'AGENT_BACKUP_S3_BUCKET', path: ['backup', 's3', 'bucket'], parse: text },
   { env: 'AGENT_BACKUP_S3_PREFIX', path: ['backup', 's3', 'prefix'], parse: text },
   { env: 'AGENT_BACKUP_S3_REGION', path: ['backup', 's3', 'region'], parse: text },

@@ -13,6 +13,7 @@ import { LABELS } from '../core/labels.js';
 import type { CreateContainerRequest, DockerPort, ExecResult, NetworkInfo, PullProgress } from '../ports/docker.js';
 import type { ContainerInfo, ContainerStatus } from '../model/actual.js';
 import { resolveRegistryAuth } from './registry-auth.js';
+import { runStreamed } from './run-stream.js';
 
 const OUTPUT_LIMIT = 8 * 1024;
 
@@ -298,6 +299,18 @@ export function createDockerAdapter(options: DockerAdapterOptions): DockerPort {
           await c.remove({ force: true }).catch(() => undefined);
         }
       });
+    },
+
+    async runStream(req, signal) {
+      return call(`run ${req.image}`, () => runStreamed(docker, req, signal));
+    },
+
+    async removeVolume(name) {
+      try {
+        await docker.getVolume(name).remove();
+      } catch (err) {
+        if (statusOf(err) !== 404) throw translate(err, `remove volume ${name}`);
+      }
     },
 
     async volumeExists(name) {

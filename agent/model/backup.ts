@@ -7,9 +7,15 @@ export interface Artifact {
   /** File name inside the backup's directory. */
   file: string;
   kind: ArtifactKind;
+  /** Bytes read (restic) or stored (archive). */
   bytes: number;
-  sha256: string;
-  compression: 'gzip' | 'none';
+  /** archive: of the stored file. restic authenticates its data itself: of the stream for dumps, none for files. */
+  sha256?: string;
+  compression: 'gzip' | 'none' | 'restic';
+  /** restic: the snapshot holding this artifact. */
+  snapshot?: string;
+  /** restic: bytes this artifact added to the repository (after deduplication and compression). */
+  added?: number;
   /** volume and path: where it was archived from in the container; the tar's top directory is its basename. */
   target?: string;
   /** volume: the key under top-level `volumes:` and the engine's volume name. */
@@ -44,6 +50,8 @@ export interface BackupManifest {
   /** How volumes and paths were read: from a stopped container, or live. */
   consistency: 'stopped' | 'live' | 'none';
   store: string;
+  /** Absent in manifests written before restic: archive. */
+  format?: 'restic' | 'archive';
   artifacts: Artifact[];
 }
 

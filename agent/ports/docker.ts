@@ -65,6 +65,8 @@ export interface DockerPort {
   /** Creates the named volume when it does not exist; never changes an existing one. */
   ensureVolume(name: string, labels: Record<string, string>, driver?: { name: string; options: Record<string, string> }): Promise<void>;
   volumeExists(name: string): Promise<boolean>;
+  /** Removes a volume no container uses (a scratch volume of a restore); a missing one is fine. */
+  removeVolume(name: string): Promise<void>;
   /**
    * Creates the network when it does not exist, labelled with the agent's labels and the hash of
    * its definition; never changes an existing one (NETWORK_CHANGED when its definition differs).
@@ -91,6 +93,35 @@ export interface DockerPort {
    * unless `keepEntrypoint` (then it is the command, e.g. certbot's arguments).
    */
   runOnce(image: string, argv: string[], mounts: Mount[], options: { timeoutMs: number; user?: string; labels: Record<string, string>; networkMode?: string; keepEntrypoint?: boolean }): Promise<ExecResult>;
+  /** Starts a throwaway container and streams its output; the signal kills it. Removed once it exits. */
+  runStream(req: StreamRunRequest, signal?: AbortSignal): Promise<StreamRun>;
+}
+
+/** A throwaway container whose output is streamed: a tool the agent drives (restic). */
+export interface StreamRunRequest {
+  image: string;
+  /** The command; the image's entrypoint is kept. */
+  argv: string[];
+  mounts: Mount[];
+  /** Plain settings only: the engine shows a container's environment to anyone who inspects it. */
+  env?: string[];
+  /** Written into the container before it starts (a password file): never in its environment or its inspect output. */
+  files?: { path: string; content: Buffer; mode: number }[];
+  /** Piped to the process's standard input, which is closed at its end. */
+  stdin?: Readable;
+  labels: Record<string, string>;
+  hostname?: string;
+  /** 'none' unless given. */
+  networkMode?: string;
+}
+
+export interface StreamRun {
+  /** The process's standard output, with backpressure: consume it, or the process blocks. */
+  stdout: Readable;
+  /** The last 16 KiB of its standard error. */
+  stderr(): string;
+  /** Its exit code, once it has exited and the container is removed. */
+  wait(): Promise<number>;
 }
 
 /** The engine as read-only commands (`status`, `plan`) see it: nothing that changes a container. */

@@ -24,7 +24,10 @@ export const DEFAULT_HISTORY_LIMIT = 500;
  *   notifier.json       notification channels: counters, repeats held back
  *   jobs.json           scheduled jobs: last run and result
  *   git/repo.git        the agent's copy of the desired-state repository
- *   backups/            the default local backup store
+ *   backups/            the default local archive store
+ *   restic/             the default local restic repository
+ *   restic-password     its password (0600), generated when the repository is created
+ *   restic-manifests/   the manifests read from the repository, by snapshot (immutable)
  */
 export const STATE_FILES = {
   state: 'state.json',
@@ -35,6 +38,9 @@ export const STATE_FILES = {
   locks: 'locks',
   git: join('git', 'repo.git'),
   backups: 'backups',
+  restic: 'restic',
+  resticPassword: 'restic-password',
+  resticManifests: 'restic-manifests',
 } as const;
 
 const DOCUMENTS: Record<StateDocumentName, { file: string; mode: number }> = {

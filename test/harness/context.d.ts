@@ -4,6 +4,7 @@
  * test/harness/provided.ts. Only serialisable values cross from the setup to the workers.
  */
 import type { FixtureImages } from './images.js';
+import type { ResticImage } from './restic-image.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -16,5 +17,7 @@ declare module 'vitest' {
     /** Storage directory of the run's registry: pass as `seedFrom` to clone its content. */
     registryDir: string;
     images: FixtureImages;
+    /** `<registry>/restic:0.14.0` and its manifest digest (test/harness/restic-image.ts). */
+    resticImage: ResticImage;
   }
 }

@@ -4,6 +4,7 @@
 import Docker from 'dockerode';
 import { inject } from 'vitest';
 import { fixtureRef, type FixtureImages } from './images.js';
+import { resticRef, type ResticImage } from './restic-image.js';
 
 export interface Harness {
   /** A client of the run's private engine (never the host's own engine). */
@@ -14,6 +15,8 @@ export interface Harness {
   registryHost: string;
   registryDir: string;
   images: FixtureImages;
+  /** The restic image (ENTRYPOINT ["/restic"], no shell): run it with the pinned reference. */
+  resticImage: ResticImage;
 }
 
 export function harness(): Harness {
@@ -27,13 +30,15 @@ export function harness(): Harness {
     registryHost: inject('registryHost'),
     registryDir: inject('registryDir'),
     images: inject('images'),
+    resticImage: inject('resticImage'),
   };
 }
 
 /**
  * The run's harness seen through an engine and a registry of the test's own (which it may
  * restart or stop, unlike the shared ones): the fixture images under that registry's host,
- * with the same digests (start the registry with `seedFrom: harness().registryDir`).
+ * with the same digests (start the registry with `seedFrom: harness().registryDir`). The restic
+ * image is in that storage too: global-setup pushes it before any test starts.
  */
 export function harnessOn(engine: { docker: Docker; dockerHost: string; socketPath: string; dir: string }, registry: { host: string; storageDir: string }): Harness {
   const base = harness();
@@ -43,5 +48,7 @@ export function harnessOn(engine: { docker: Docker; dockerHost: string; socketPa
       return [v, { ...img, ref, pinned: `${ref}@${img.digest}` }];
     }),
   ) as FixtureImages;
-  return { docker: engine.docker, dockerHost: engine.dockerHost, socketPath: engine.socketPath, engineDir: engine.dir, registryHost: registry.host, registryDir: registry.storageDir, images };
+  const restic = resticRef(registry.host);
+  const resticImage = { ...base.resticImage, ref: restic, pinned: `${restic}@${base.resticImage.digest}` };
+  return { docker: engine.docker, dockerHost: engine.dockerHost, socketPath: engine.socketPath, engineDir: engine.dir, registryHost: registry.host, registryDir: registry.storageDir, images, resticImage };
 }

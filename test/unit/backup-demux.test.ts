@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
-import { createDockerDemux } from '../../agent/backup/streams/demux.js';
+import { createDockerDemux } from '../../agent/docker/demux.js';
 import { AgentError } from '../../agent/core/errors.js';
 
 function frame(type: number, payload: Buffer | string): Buffer {

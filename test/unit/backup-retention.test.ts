@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { listBackups } from '../../agent/backup/catalog.js';
+import { createArchiveRepository } from '../../agent/backup/archive-repository.js';
 import type { BackupManifest } from '../../agent/model/backup.js';
 import { removeIncomplete } from '../../agent/backup/engine.js';
 import { selectExpired } from '../../agent/backup/retention.js';
@@ -40,7 +40,7 @@ describe('local store', () => {
       ['h/s/db/1/data.bin', 1024],
       ['h/s/db/1/manifest.json', expect.any(Number)],
     ]);
-    expect((await listBackups(store)).map((x) => x.id)).toEqual(['1']);
+    expect((await createArchiveRepository(store, new FakeDocker(), pino({ level: 'silent' })).list()).map((x) => x.id)).toEqual(['1']);
     const failing = new Readable({ read() { this.destroy(new Error('source broke')); } });
     await expect(store.put('h/s/db/2/data.bin', failing)).rejects.toMatchObject({ code: 'BACKUP_FAILED' });
     expect(readdirSync(join(root, 'h/s/db/2'))).toEqual([]);
@@ -54,7 +54,8 @@ describe('local store', () => {
     const store = createLocalStore(root);
     for (const id of ['done', 'broken', 'inflight']) await store.put(`h/s/db/${id}/postgres.dump`, Readable.from(['x']));
     await store.putSmall('h/s/db/done/manifest.json', JSON.stringify(m('done', 0)));
-    const ctx = { docker: new FakeDocker(), store, clock: systemClock, log: pino({ level: 'silent' }), host: 'h', stack: 's' };
+    const docker = new FakeDocker();
+    const ctx = { docker, repo: createArchiveRepository(store, docker, pino({ level: 'silent' })), clock: systemClock, log: pino({ level: 'silent' }), host: 'h', stack: 's' };
     expect(await removeIncomplete(ctx, 'db', new Set(['inflight']))).toEqual(['broken']);
     expect(readdirSync(join(root, 'h/s/db')).sort()).toEqual(['done', 'inflight']);
   });

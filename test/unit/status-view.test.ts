@@ -7,7 +7,7 @@ import type { ReadOnlyRuntime } from '../../agent/cli/runtime.js';
 import type { AgentConfig } from '../../agent/config/config.js';
 import { AgentError } from '../../agent/core/errors.js';
 import { noBackup } from '../../agent/ports/tx-backup.js';
-import type { BackupStore } from '../../agent/ports/backup-store.js';
+import type { BackupRepository } from '../../agent/ports/backup-repository.js';
 import { reconcileOnce, type ReconcileDeps } from '../../agent/reconcile/reconcile.js';
 import { createGitSource } from '../../agent/source/git/git-source.js';
 import { fakeClock } from './fakes/clock.js';
@@ -30,8 +30,8 @@ async function deployed() {
   const base = { clock, source, docker, env: async () => ({}), defaultStack: 'demo', roots: { files: '/srv/agent/project-files', data: '/srv/agent/project-data' }, log: silent };
   const deps: ReconcileDeps = { ...base, state, concurrency: 1, txBackup: () => noBackup, failpoint: noFailpoints, gate: (id, o, s) => runHealthGate({ docker, clock, pollMs: 100 }, id, o, s), newTxId: () => '20261201T100000Z-000001', secrets: async () => [] };
   expect((await reconcileOnce(deps)).result).toBe('succeeded');
-  const store: BackupStore = { location: 'memory', list: async () => [] } as unknown as BackupStore;
-  const rt: ReadOnlyRuntime = { config: { stateDir: '/state', host: 'h', stack: 'demo' } as AgentConfig, log: silent, clock, docker, state, backupStore: store, source, env: async () => ({}), assessDeps: base, sourceOffline: true };
+  const backups: BackupRepository = { location: 'memory', list: async () => [] } as unknown as BackupRepository;
+  const rt: ReadOnlyRuntime = { config: { stateDir: '/state', host: 'h', stack: 'demo' } as AgentConfig, log: silent, clock, docker, state, backups, source, env: async () => ({}), assessDeps: base, sourceOffline: true };
   const conditions = async () => Object.fromEntries((await buildStatusView(rt, '0.0.0')).conditions.map((c) => [c.type, `${c.status} ${c.reason}`]));
   return { docker, deps, state, conditions };
 }

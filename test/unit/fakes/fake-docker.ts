@@ -250,6 +250,17 @@ export class FakeDocker implements DockerPort {
     return { exitCode: 0, output: '' };
   }
 
+  async removeVolume(name: string): Promise<void> {
+    this.enter('removeVolume', name);
+    this.volumes.delete(name);
+  }
+
+  /** restic and other streamed tools are tested on the real engine only. */
+  async runStream(req: { image: string }): Promise<never> {
+    this.enter('runStream', req.image);
+    throw new AgentError('DOCKER_UNAVAILABLE', `the fake engine does not run ${req.image}`);
+  }
+
   /** Adds an image to the registry (and optionally already pulled). */
   addImage(ref: string, behaviour: Behaviour = 'healthy', pulled = false): void {
     this.registry.set(pullReference(ref), behaviour);

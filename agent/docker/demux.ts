@@ -1,5 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import { AgentError } from '../../core/errors.js';
+import { AgentError } from '../core/errors.js';
 
 const HEADER_BYTES = 8;
 const DEFAULT_STDERR_LIMIT = 16 * 1024;

@@ -1,0 +1,151 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import { AgentError, errorMessage } from '../../core/errors.js';
+import { LABELS } from '../../core/labels.js';
+import type { Mount } from '../../model/desired.js';
+import type { DockerPort, StreamRun } from '../../ports/docker.js';
+import { writeFileAtomic } from '../../state/atomic-file.js';
+
+export interface ResticOptions {
+  /** The repository: a local directory (bind-mounted into restic's container at /repo). */
+  dir: string;
+  /** The restic image, pinned by digest; restic is its entrypoint. */
+  image: string;
+  passwordFile: string;
+  /** restic's `--host`: fixed, so that parent snapshots are found and `forget` groups hold. */
+  host: string;
+  /** The process that owns the state directory: it may create the repository and remove stale locks. */
+  owner: boolean;
+}
+
+export const RESTIC_ROLE = 'restic';
+const CACHE_VOLUME = 'gitops-agent-restic-cache';
+const PASSWORD_PATH = '/tmp/.restic-password';
+const OUTPUT_LIMIT = 64 * 1024 * 1024;
+
+export interface ResticResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * restic, run in a throwaway container of its image through the Docker API: the repository
+ * bind-mounted, a cache volume, the password written into the container as a file (never in its
+ * environment), no network. One operation at a time per process; the state directory's lock
+ * keeps other writers out, so a lock found in the repository is a killed run's, and the owner
+ * removes it (`unlock --remove-all`) and tries once more.
+ */
+export class ResticCli {
+  private chain: Promise<unknown> = Promise.resolve();
+  private opened = false;
+
+  constructor(
+    private readonly docker: DockerPort,
+    readonly options: ResticOptions,
+    private readonly log: Logger,
+  ) {}
+
+  /** Runs `fn` alone: restic operations of this process never overlap. */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.catch(() => undefined).then(fn);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Opens the repository, creating it (and its password) the first time; pulls the image if missing. */
+  async open(signal?: AbortSignal): Promise<void> {
+    if (this.opened) return;
+    const { dir, passwordFile, image } = this.options;
+    if (!(await this.docker.hasImage(image))) await this.docker.pullImage(image, signal ? { signal } : {});
+    const exists = existsSync(join(dir, 'config'));
+    if (!exists) {
+      if (!this.options.owner) throw new AgentError('BACKUP_FAILED', `no restic repository at ${dir} yet: the agent creates it with its first backup`);
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      if (!existsSync(passwordFile)) {
+        await writeFileAtomic(passwordFile, `${randomBytes(32).toString('base64url')}\n`, 0o600);
+        this.log.warn({ passwordFile, repository: dir }, 'Generated the restic repository password: keep a copy outside this host (without it the backups cannot be read)');
+      }
+      const r = await this.run(['init']);
+      if (r.code !== 0) throw this.failure('cannot create the restic repository', r);
+      this.log.info({ repository: dir }, 'Created the restic repository');
+    } else {
+      if (!existsSync(passwordFile)) throw new AgentError('BACKUP_FAILED', `cannot open the restic repository ${dir}: its password file ${passwordFile} is missing (restore it from your escrow copy)`, { data: { passwordFile } });
+      // A killed agent may have left its restic container running: it would hold a live lock.
+      if (this.options.owner) await this.removeOrphans();
+      const r = await this.run(['cat', 'config']);
+      if (r.code !== 0) throw this.failure(`cannot open the restic repository ${dir}`, r);
+    }
+    this.opened = true;
+  }
+
+  /** Runs a command and collects its output; the owner retries once after removing a stale lock. */
+  async run(args: string[], extra: { mounts?: Mount[]; stdin?: Readable; signal?: AbortSignal; onLine?: (line: string) => void } = {}): Promise<ResticResult> {
+    const first = await this.collect(await this.start(args, extra), extra.onLine);
+    if (first.code === 0 || !this.options.owner || extra.stdin || !isLockConflict(first.stderr)) return first;
+    this.log.warn({ repository: this.options.dir, lock: first.stderr.trim().slice(0, 300) }, 'Removing the restic lock a killed run left');
+    const unlocked = await this.collect(await this.start(['unlock', '--remove-all'], {}));
+    if (unlocked.code !== 0) return first;
+    return this.collect(await this.start(args, extra), extra.onLine);
+  }
+
+  /** Starts a command whose standard output the caller reads (`dump`). */
+  async start(args: string[], extra: { mounts?: Mount[]; stdin?: Readable; signal?: AbortSignal } = {}): Promise<StreamRun> {
+    const password = await readFile(this.options.passwordFile).catch((err: unknown) => {
+      throw new AgentError('BACKUP_FAILED', `cannot read the restic password file ${this.options.passwordFile}: ${errorMessage(err)}`, { cause: err });
+    });
+    await this.docker.ensureVolume(CACHE_VOLUME, { [LABELS.managed]: 'true' });
+    const mounts: Mount[] = [{ type: 'bind', source: this.options.dir, target: '/repo', readOnly: false }, { type: 'volume', source: CACHE_VOLUME, target: '/cache', readOnly: false }, ...(extra.mounts ?? [])];
+    return this.docker.runStream(
+      {
+        image: this.options.image,
+        argv: args,
+        mounts,
+        env: ['RESTIC_REPOSITORY=/repo', `RESTIC_PASSWORD_FILE=${PASSWORD_PATH}`, 'RESTIC_CACHE_DIR=/cache', 'RESTIC_PROGRESS_FPS=2'],
+        files: [{ path: PASSWORD_PATH, content: password, mode: 0o400 }],
+        labels: { [LABELS.managed]: 'true', 'io.gitops-agent.role': RESTIC_ROLE },
+        hostname: this.options.host,
+        ...(extra.stdin ? { stdin: extra.stdin } : {}),
+      },
+      extra.signal,
+    );
+  }
+
+  failure(what: string, r: ResticResult): AgentError {
+    const detail = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-5).join('; ').slice(0, 1000);
+    return new AgentError('BACKUP_FAILED', `${what}: restic exited with code ${r.code}: ${detail || 'no output'}`, { data: { exitCode: r.code } });
+  }
+
+  private async collect(run: StreamRun, onLine?: (line: string) => void): Promise<ResticResult> {
+    let stdout = '';
+    let pending = '';
+    run.stdout.setEncoding('utf8');
+    for await (const chunk of run.stdout as AsyncIterable<string>) {
+      if (stdout.length < OUTPUT_LIMIT) stdout += chunk;
+      if (onLine) {
+        pending += chunk;
+        const lines = pending.split('\n');
+        pending = lines.pop() ?? '';
+        for (const l of lines) if (l.trim()) onLine(l);
+      }
+    }
+    if (onLine && pending.trim()) onLine(pending);
+    const code = await run.wait();
+    return { code, stdout, stderr: run.stderr() };
+  }
+
+  private async removeOrphans(): Promise<void> {
+    for (const c of await this.docker.listContainers({ [LABELS.managed]: 'true', 'io.gitops-agent.role': RESTIC_ROLE })) {
+      this.log.warn({ container: c.id.slice(0, 12), status: c.status }, 'Removing a restic container a killed agent left');
+      await this.docker.removeContainer(c.id);
+    }
+  }
+}
+
+function isLockConflict(stderr: string): boolean {
+  return /repository is already locked|unable to create lock|locked (exclusively )?by PID/i.test(stderr);
+}

@@ -1,0 +1,112 @@
+/**
+ * A real restic image, built offline in about a second from the host's Debian `restic` package
+ * (scripts/ensure-host.sh installs it): /restic, the shared libraries `ldd` lists for it (glibc
+ * and its loader: Debian's restic links nothing else) and an empty /tmp (1777). No shell, no
+ * /etc/passwd. Loaded with `docker import` semantics (ENTRYPOINT ["/restic"]) and pushed as
+ * <registry>/restic:<version>.
+ *
+ * Inside a container, always pass `--host <fixed name>` to `restic backup` (the hostname is the
+ * container id otherwise: no parent snapshot is found and `forget` groups break).
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { posix } from 'node:path';
+import { Readable } from 'node:stream';
+import type Docker from 'dockerode';
+import { pack } from 'tar-stream';
+import { drain, pushImage } from './docker-util.js';
+import { registryDigest } from './postgres.js';
+
+export const RESTIC_REPOSITORY = 'restic';
+/** The version Debian 12 ships; the tag claims it, so the host binary is checked against it. */
+export const RESTIC_VERSION = '0.14.0';
+const RESTIC_BIN = '/usr/bin/restic';
+
+export interface ResticImage {
+  /** `<registry>/restic:<version>` */
+  ref: string;
+  /** Manifest digest in the registry, `sha256:...` */
+  digest: string;
+  /** `<ref>@<digest>` */
+  pinned: string;
+}
+
+/** `<registry>/restic:<version>` */
+export function resticRef(registryHost: string): string {
+  return `${registryHost}/${RESTIC_REPOSITORY}:${RESTIC_VERSION}`;
+}
+
+/** Absolute paths of the shared libraries (and the loader) `ldd` lists for `bin`. */
+function sharedLibraries(bin: string): string[] {
+  const out = execFileSync('ldd', [bin], { encoding: 'utf8' });
+  const libs = new Set<string>();
+  for (const line of out.split('\n')) {
+    // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)"
+    const m = /=>\s*(\/\S+)/.exec(line) ?? /^\s*(\/\S+)/.exec(line);
+    if (m?.[1]) libs.add(m[1]);
+    else if (/=>\s*not found/.test(line)) throw new Error(`restic image: ldd ${bin}: ${line.trim()}`);
+  }
+  if (libs.size === 0) throw new Error(`restic image: ldd ${bin} listed no libraries:\n${out}`);
+  return [...libs].sort();
+}
+
+/** The rootfs as a tar stream: regular files only (symlinks resolved), owned by root. */
+function rootfsTar(): Readable {
+  const mtime = statSync(RESTIC_BIN).mtime; // fixed per installed package: the same layer every run
+  const files: { name: string; from: string; mode: number }[] = [
+    { name: 'restic', from: RESTIC_BIN, mode: 0o755 },
+    ...sharedLibraries(RESTIC_BIN).map((lib) => ({ name: lib.slice(1), from: lib, mode: 0o755 })),
+  ];
+  const dirs = new Set<string>();
+  for (const f of files) {
+    for (let d = posix.dirname(f.name); d !== '.'; d = posix.dirname(d)) dirs.add(d);
+  }
+  const tar = pack();
+  const owner = { uid: 0, gid: 0, uname: 'root', gname: 'root', mtime };
+  tar.entry({ name: 'tmp', type: 'directory', mode: 0o1777, ...owner });
+  for (const d of [...dirs].sort()) tar.entry({ name: d, type: 'directory', mode: 0o755, ...owner });
+  for (const f of files) {
+    const content = readFileSync(f.from); // follows symlinks (libc.so.6, the loader)
+    tar.entry({ name: f.name, type: 'file', mode: f.mode, size: content.length, ...owner }, content);
+  }
+  tar.finalize();
+  // streamx is not a Node Readable: wrapped, in byte mode
+  return Readable.from(tar, { objectMode: false });
+}
+
+/** Import the rootfs as `ref` in `docker` (no registry involved). */
+async function importResticImage(docker: Docker, ref: string): Promise<void> {
+  if (!existsSync(RESTIC_BIN)) throw new Error(`restic image: ${RESTIC_BIN} not found: install restic (scripts/ensure-host.sh)`);
+  const version = /restic (\d+\.\d+\.\d+)/.exec(execFileSync(RESTIC_BIN, ['version'], { encoding: 'utf8' }))?.[1];
+  if (version !== RESTIC_VERSION) {
+    throw new Error(`restic image: the host's restic is ${version ?? 'of unknown version'}, the image is tagged ${RESTIC_VERSION}`);
+  }
+  const colon = ref.lastIndexOf(':');
+  const stream = await docker.importImage(rootfsTar(), {
+    repo: ref.slice(0, colon),
+    tag: ref.slice(colon + 1),
+    changes: ['ENTRYPOINT ["/restic"]'],
+  });
+  await drain(stream, `import of ${ref}`);
+}
+
+/**
+ * The restic image in `registryHost`'s registry (and in `docker`): built only if the registry
+ * does not have it yet, pushed only if the engine does not have it yet either.
+ */
+export async function buildResticImage(docker: Docker, registryHost: string): Promise<ResticImage> {
+  const ref = resticRef(registryHost);
+  let digest = await registryDigest(registryHost, RESTIC_REPOSITORY, RESTIC_VERSION);
+  if (!digest) {
+    const local = await docker.getImage(ref).inspect().then(
+      () => true,
+      (err: { statusCode?: number }) => {
+        if (err.statusCode === 404) return false;
+        throw err;
+      },
+    );
+    if (!local) await importResticImage(docker, ref);
+    digest = await pushImage(docker, ref);
+  }
+  return { ref, digest, pinned: `${ref}@${digest}` };
+}
