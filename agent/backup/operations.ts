@@ -84,8 +84,12 @@ export async function restoreService(deps: OperationDeps, desired: DesiredState,
     const files = m.artifacts.some((a) => a.kind === 'volume' || a.kind === 'path');
     if (files) {
       await ctx.docker.stopContainer(c.id, d.spec.stopGracePeriodMs ?? STOP_TIMEOUT_MS);
-      await restoreFiles(ctx, m, { id: c.id, image: c.image });
-      await ctx.docker.startContainer(c.id);
+      try {
+        await restoreFiles(ctx, m, { id: c.id, image: c.image });
+      } finally {
+        // A restore that failed before its volume was emptied leaves the data as it was: serve it again.
+        await ctx.docker.startContainer(c.id);
+      }
     }
     const dump = m.artifacts.find((a) => a.kind === 'postgres-dump');
     const coveredByVolume = dump?.dbService === m.service && m.artifacts.some((a) => a.kind === 'volume');

@@ -2,6 +2,7 @@
  * Helpers for tests that run containers themselves (outside the agent): always host
  * networking (tests only talk to 127.0.0.1) and labelled, so a test can clean up after itself.
  */
+import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import { uniqueName } from './ports.js';
 
@@ -43,6 +44,38 @@ export async function runContainer(docker: Docker, o: RunOptions): Promise<Docke
   });
   if (!o.noStart) await container.start();
   return container;
+}
+
+/**
+ * Runs a container to its end with no network (a tool: restic, a shell) and collects its
+ * output, then removes it.
+ */
+export async function runToEnd(docker: Docker, o: { image: string; cmd: string[]; binds?: string[]; env?: string[]; labelValue?: string }): Promise<{ code: number; stdout: string; stderr: string }> {
+  const container = await docker.createContainer({
+    name: uniqueName(o.labelValue ?? 'test'),
+    Image: o.image,
+    Cmd: o.cmd,
+    Env: o.env ?? [],
+    Labels: { [TEST_LABEL]: o.labelValue ?? 'test' },
+    HostConfig: { NetworkMode: 'none', Binds: o.binds ?? [] },
+  });
+  try {
+    const out = new PassThrough();
+    const err = new PassThrough();
+    let stdout = '';
+    let stderr = '';
+    out.on('data', (d: Buffer) => (stdout += d.toString()));
+    err.on('data', (d: Buffer) => (stderr += d.toString()));
+    const stream = await container.attach({ stream: true, stdout: true, stderr: true });
+    docker.modem.demuxStream(stream, out, err);
+    const ended = new Promise<void>((resolve) => stream.once('end', resolve));
+    await container.start();
+    const { StatusCode } = (await container.wait()) as { StatusCode: number };
+    await ended;
+    return { code: StatusCode, stdout, stderr };
+  } finally {
+    await container.remove({ force: true });
+  }
 }
 
 /** Force-remove the containers carrying TEST_LABEL (=labelValue if given), with volumes. */

@@ -11,13 +11,14 @@ import { pack } from 'tar-stream';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EXIT } from '../../agent/cli/exit-codes.js';
-import { ensurePostgres, psql, seedRows, tableChecksum, waitForPostgres } from '../harness/postgres-fixture.js';
+import { ensurePostgres, psql, tableChecksum, waitForPostgres } from '../harness/postgres-fixture.js';
 import type { PostgresImage } from '../harness/postgres.js';
 import { freePort } from '../harness/ports.js';
 import { harness } from '../harness/provided.js';
 import { startS3Server, type S3TestServer } from '../harness/s3-server.js';
 import { mountTmpfs } from '../harness/tmpfs.js';
 import { AgentFixture, eventually } from './support/agent-cli.js';
+import { dbStackYaml, deployDbStack, listBackups, type DbOptions } from './support/db-stack.js';
 
 let pg: PostgresImage;
 let f: AgentFixture;
@@ -34,65 +35,24 @@ afterEach(async () => {
   await f.cleanup();
 });
 
-interface DbOptions {
-  image?: string;
-  restoreOnRollback?: boolean;
-  database?: string;
-  command?: string[];
-  extraServices?: string;
-  env?: Record<string, string>;
-}
+const dbYaml = (o: DbOptions = {}) => dbStackYaml(f, pg, dbPort, o);
+const deployDb = (rows = 2000) => deployDbStack(f, pg, dbPort, rows);
+const backups = () => listBackups(f);
 
-function dbYaml(o: DbOptions = {}): string {
-  return [
-    `name: ${f.stack}`,
-    'x-agent:',
-    '  backups: {retention: {keep: 3}}',
-    'services:',
-    '  db:',
-    `    image: ${o.image ?? pg.pinned}`,
-    '    network_mode: host',
-    '    stop_grace_period: 20s',
-    ...(o.command ? [`    entrypoint: ${JSON.stringify(o.command)}`] : []),
-    '    environment:',
-    `      PGPORT: "${dbPort}"`,
-    ...Object.entries(o.env ?? {}).map(([k, v]) => `      ${k}: "${v}"`),
-    '    volumes: ["pgdata:/var/lib/postgresql/data"]',
-    '    x-agent:',
-    '      backup:',
-    `        postgres: {database: ${o.database ?? 'postgres'}, user: postgres}`,
-    '        volumes: [pgdata]',
-    `        restoreOnRollback: ${o.restoreOnRollback ?? true}`,
-    '      health: {timeout: 60s, stabilization: 1s}',
-    o.extraServices ?? '',
-    'volumes:',
-    '  pgdata: {}',
-    '',
-  ].join('\n');
-}
+/** Both formats, through the same commands: a restic repository and plain archives, each in a local directory. */
+describe.each(['restic', 'archive'] as const)('backup and restore with a real PostgreSQL (%s, local)', (format) => {
+  beforeEach(() => {
+    if (format === 'restic') f.gitEnv.AGENT_BACKUP_RESTIC_IMAGE = harness().resticImage.pinned;
+  });
 
-async function deployDb(rows = 2000): Promise<string> {
-  f.writeDesired(dbYaml());
-  const r = await f.run('apply');
-  expect(r.code, r.stdout + r.stderr).toBe(EXIT.ok);
-  await waitForPostgres(dbPort);
-  await seedRows(dbPort, 'items', rows);
-  return tableChecksum(dbPort, 'items');
-}
-
-async function backups(): Promise<{ id: string; service: string; reason: string; artifacts: { file: string; bytes: number }[] }[]> {
-  const r = await f.run('backup list', ['--json']);
-  expect(r.code, r.stderr).toBe(EXIT.ok);
-  return JSON.parse(r.stdout);
-}
-
-describe('backup and restore with a real PostgreSQL (local store)', () => {
   it('backup -> drop the data -> restore -> rows identical', async () => {
     const before = await deployDb(5000);
     const created = await f.run('backup create', ['db', '--json']);
     expect(created.code, created.stderr).toBe(EXIT.ok);
-    const [made] = JSON.parse(created.stdout).backups as { id: string; artifacts: { file: string; kind: string; sha256: string }[]; consistency: string }[];
-    expect(made?.artifacts.map((a) => a.file)).toEqual(['postgres.dump', 'volume-pgdata.tar.gz']);
+    const [made] = JSON.parse(created.stdout).backups as { id: string; format: string; artifacts: { file: string; kind: string; sha256: string; snapshot?: string }[]; consistency: string }[];
+    expect(made?.format).toBe(format);
+    expect(made?.artifacts.map((a) => a.file)).toEqual(format === 'restic' ? ['postgres.dump', 'volume-pgdata'] : ['postgres.dump', 'volume-pgdata.tar.gz']);
+    if (format === 'restic') expect(made?.artifacts.every((a) => /^[0-9a-f]{8,64}$/.test(a.snapshot ?? ''))).toBe(true);
     expect(made?.consistency).toBe('stopped');
     expect(await tableChecksum(dbPort, 'items')).toBe(before);
 
@@ -177,7 +137,7 @@ describe('backup and restore with a real PostgreSQL (local store)', () => {
       f.writeDesired(dbYaml({ env: { CHANGED: '1' } }));
       const r = await f.run('apply', [], { AGENT_BACKUP_DIR: tmpfs.dir });
       expect(r.code).toBe(EXIT.updateFailed);
-      expect(r.stdout).toMatch(/backup failed, update aborted, nothing changed: .*disk full/);
+      expect(r.stdout).toMatch(format === 'restic' ? /backup failed, update aborted, nothing changed: .*no space left on device/ : /backup failed, update aborted, nothing changed: .*disk full/);
       expect((await f.containers()).map((c) => [c.id, c.state])).toEqual(before.map((c) => [c.id, 'running']));
       await waitForPostgres(dbPort);
       expect(await psql(dbPort, 'SELECT count(*) FROM items')).toBe('10');
@@ -186,6 +146,9 @@ describe('backup and restore with a real PostgreSQL (local store)', () => {
     }
   });
 
+});
+
+describe('plain archives (local)', () => {
   it('a backup interrupted half-way is not listed, and the next backup removes its leftovers', async () => {
     await deployDb(100);
     const killed = await f.run('backup create', ['db'], { AGENT_FAILPOINTS: 'backup:before-manifest' });

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
@@ -76,7 +76,12 @@ export class ResticCli {
     } else {
       if (!existsSync(passwordFile)) throw new AgentError('BACKUP_FAILED', `cannot open the restic repository ${dir}: its password file ${passwordFile} is missing (restore it from your escrow copy)`, { data: { passwordFile } });
       // A killed agent may have left its restic container running: it would hold a live lock.
-      if (this.options.owner) await this.removeOrphans();
+      // Once it is gone, a lock in the repository is a killed run's (this process owns the state
+      // directory, and readers take none): it would block check and prune until removed.
+      if (this.options.owner) {
+        await this.removeOrphans();
+        if ((await readdir(join(dir, 'locks')).catch(() => [])).length > 0) await this.unlock();
+      }
       const r = await this.run(['cat', 'config']);
       if (r.code !== 0) throw this.failure(`cannot open the restic repository ${dir}`, r);
     }
@@ -85,12 +90,19 @@ export class ResticCli {
 
   /** Runs a command and collects its output; the owner retries once after removing a stale lock. */
   async run(args: string[], extra: { mounts?: Mount[]; stdin?: Readable; signal?: AbortSignal; onLine?: (line: string) => void } = {}): Promise<ResticResult> {
+    const t0 = Date.now();
     const first = await this.collect(await this.start(args, extra), extra.onLine);
+    this.log.debug({ command: args[0], code: first.code, ms: Date.now() - t0 }, 'restic');
     if (first.code === 0 || !this.options.owner || extra.stdin || !isLockConflict(first.stderr)) return first;
-    this.log.warn({ repository: this.options.dir, lock: first.stderr.trim().slice(0, 300) }, 'Removing the restic lock a killed run left');
-    const unlocked = await this.collect(await this.start(['unlock', '--remove-all'], {}));
-    if (unlocked.code !== 0) return first;
+    if (!(await this.unlock())) return first;
     return this.collect(await this.start(args, extra), extra.onLine);
+  }
+
+  private async unlock(): Promise<boolean> {
+    this.log.warn({ repository: this.options.dir }, 'Removing the restic lock a killed run left');
+    const r = await this.collect(await this.start(['unlock', '--remove-all'], {}));
+    if (r.code !== 0) this.log.error({ repository: this.options.dir, err: this.failure('unlock', r).message }, 'Cannot remove the restic lock');
+    return r.code === 0;
   }
 
   /** Starts a command whose standard output the caller reads (`dump`). */

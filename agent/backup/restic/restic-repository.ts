@@ -48,7 +48,8 @@ export function createResticRepository(docker: DockerPort, options: ResticOption
   };
 
   const readManifest = async (snap: ResticSnapshot): Promise<BackupManifest | undefined> => {
-    const cached = join(options.manifestCache, `${snap.id}.json`);
+    // Cached by short id, as `backup --json` names the snapshot it made
+    const cached = join(options.manifestCache, `${snap.short_id}.json`);
     const text = await readFile(cached, 'utf8').catch(async () => {
       const path = snap.paths[0];
       if (!path) return undefined;
@@ -112,7 +113,7 @@ export function createResticRepository(docker: DockerPort, options: ResticOption
         const ref: BackupRef = { id: m.id, host: m.host, stack: m.stack, service: m.service, reason: m.reason, image: m.image, ...(m.revision ? { revision: m.revision } : {}) };
         const s = await backup(ref, MANIFEST_ARTIFACT, ['--stdin', '--stdin-filename', stdinName(m.stack, m.service, `${MANIFEST_ARTIFACT}.json`)], { stdin: Readable.from([Buffer.from(text)]) });
         await mkdir(options.manifestCache, { recursive: true, mode: 0o700 });
-        await writeFileAtomic(join(options.manifestCache, `${s.snapshot_id}.json`), text, 0o600);
+        await writeFileAtomic(join(options.manifestCache, `${s.snapshot_id.slice(0, 8)}.json`), text, 0o600);
       }),
 
     list: (prefix = '') =>
@@ -130,7 +131,8 @@ export function createResticRepository(docker: DockerPort, options: ResticOption
     verify: (m, opts = {}) =>
       cli.exclusive(async () => {
         const present = new Set((await snapshots([`backup=${m.id}`])).flatMap((s) => [s.id, s.short_id]));
-        const r = await cli.run(['check', ...(opts.readData ? ['--read-data'] : [])]);
+        // A reader takes no lock: the owner removes any lock it finds as a killed run's.
+        const r = await cli.run(['check', ...(options.owner ? [] : ['--no-lock']), ...(opts.readData ? ['--read-data'] : [])]);
         const problem = r.code === 0 ? undefined : cli.failure('restic check', r).message;
         return m.artifacts.map((a): ArtifactCheck => {
           if (!a.snapshot || !present.has(a.snapshot)) return { file: a.file, ok: false, bytes: 0, problem: `snapshot ${a.snapshot ?? '(none)'} is not in the repository` };

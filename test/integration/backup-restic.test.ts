@@ -1,0 +1,170 @@
+/**
+ * The restic repository as the agent drives it, with a real PostgreSQL holding real rows: what
+ * it stores (encrypted, tagged, deduplicated), and its traps closed: a dump failing half-way, a
+ * lock left by a killed restic, a backup interrupted before its manifest, a corrupted pack.
+ */
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { EXIT } from '../../agent/cli/exit-codes.js';
+import { runToEnd } from '../harness/containers.js';
+import { ensurePostgres, psql, tableChecksum, waitForPostgres } from '../harness/postgres-fixture.js';
+import type { PostgresImage } from '../harness/postgres.js';
+import { freePort, uniqueName } from '../harness/ports.js';
+import { harness } from '../harness/provided.js';
+import { AgentFixture } from './support/agent-cli.js';
+import { dbStackYaml, deployDbStack, listBackups } from './support/db-stack.js';
+
+const h = harness();
+let pg: PostgresImage;
+let f: AgentFixture;
+let dbPort: number;
+
+beforeAll(async () => {
+  pg = await ensurePostgres(h);
+}, 300_000);
+beforeEach(async () => {
+  f = await AgentFixture.create();
+  f.gitEnv.AGENT_BACKUP_RESTIC_IMAGE = h.resticImage.pinned;
+  dbPort = await freePort();
+});
+afterEach(async () => {
+  await f.cleanup();
+});
+
+const repoDir = () => join(f.stateDir, 'restic');
+
+/** restic run by the test itself on the agent's repository, with the agent's password file. */
+async function restic(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runToEnd(h.docker, {
+    image: h.resticImage.pinned,
+    cmd: ['--repo', '/repo', '--password-file', '/pw', '--no-cache', ...args],
+    binds: [`${repoDir()}:/repo`, `${join(f.stateDir, 'restic-password')}:/pw:ro`],
+    labelValue: 'restic-test',
+  });
+}
+
+async function snapshots(): Promise<{ short_id: string; tags: string[]; paths: string[] }[]> {
+  const r = await restic(['snapshots', '--json', '--no-lock']);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) ?? [];
+}
+
+describe('restic repository', () => {
+  it('is created with a 0600 password, encrypts, tags every snapshot, and a second backup adds a fraction', async () => {
+    await deployDbStack(f, pg, dbPort, 200_000);
+    const first = await f.run('backup create', ['db', '--json']);
+    expect(first.code, first.stderr).toBe(EXIT.ok);
+    expect(first.stderr).toMatch(/Generated the restic repository password/);
+    expect(statSync(join(f.stateDir, 'restic-password')).mode & 0o777).toBe(0o600);
+    const [one] = JSON.parse(first.stdout).backups as { id: string; image: string; artifacts: { file: string; bytes: number; added: number; snapshot: string }[] }[];
+
+    // encrypted: no row text anywhere in the repository's files
+    const files = readdirSync(repoDir(), { recursive: true }).map(String).filter((p) => statSync(join(repoDir(), p)).isFile());
+    expect(files.some((p) => p.startsWith('data/'))).toBe(true);
+    for (const p of files) expect(readFileSync(join(repoDir(), p)).includes('row 1999 plain')).toBe(false);
+
+    // every artifact is a snapshot tagged with stack, service, artifact, image digest and reason; the manifest last
+    const snaps = await snapshots();
+    expect(snaps.map((s) => s.tags.find((t) => t.startsWith('artifact='))).sort()).toEqual(['artifact=manifest', 'artifact=postgres.dump', 'artifact=volume-pgdata']);
+    for (const s of snaps) expect(s.tags).toEqual(expect.arrayContaining(['gitops-agent', `backup=${one!.id}`, `stack=${f.stack}`, 'service=db', 'reason=manual', `image=${pg.pinned.split('@')[1]}`]));
+
+    // 1 % of the rows changed, the newest ones (as an application's work usually is): the
+    // second backup adds a small fraction of what it read. (Changes spread evenly over the whole
+    // table would touch every chunk of restic's 1 MiB average: no dump format deduplicates those.)
+    await psql(dbPort, "UPDATE items SET name = name || '-changed' WHERE id > 198000");
+    const second = await f.run('backup create', ['db', '--json']);
+    expect(second.code, second.stderr).toBe(EXIT.ok);
+    const [two] = JSON.parse(second.stdout).backups as typeof one[];
+    const dump = two!.artifacts.find((a) => a.file === 'postgres.dump')!;
+    const volume = two!.artifacts.find((a) => a.file === 'volume-pgdata')!;
+    console.log(`[restic] dump ${dump.bytes} B read, ${dump.added} B added; volume ${volume.bytes} B read, ${volume.added} B added (first: ${one!.artifacts.map((a) => `${a.file} ${a.added}`).join(', ')})`);
+    expect(dump.added).toBeLessThan(dump.bytes / 4);
+    expect(volume.added).toBeLessThan(volume.bytes / 4);
+    expect((await listBackups(f)).map((b) => b.id)).toEqual([two!.id, one!.id]);
+  });
+
+  it('a pg_dump that fails half-way leaves no snapshot, and the update is aborted with nothing changed', async () => {
+    await deployDbStack(f, pg, dbPort, 5000);
+    expect((await f.run('backup create', ['db'])).code).toBe(EXIT.ok);
+    const before = (await snapshots()).length;
+    const containers = await f.containers();
+    // pg_dump writes the table of contents and the rows of items, then fails on the next table
+    // (row-level security, which it refuses to dump for a user the policy applies to): restic
+    // alone would keep the truncated stream as a snapshot.
+    await psql(dbPort, 'CREATE TABLE zz_rls (x int); INSERT INTO zz_rls VALUES (1); ALTER TABLE zz_rls ENABLE ROW LEVEL SECURITY; CREATE POLICY p ON zz_rls USING (true); CREATE ROLE dumper LOGIN; GRANT SELECT ON ALL TABLES IN SCHEMA public TO dumper');
+    const yaml = dbStackYaml(f, pg, dbPort, { env: { CHANGED: '1' } }).replace('postgres: {database: postgres, user: postgres}', 'postgres: {database: postgres, user: dumper}');
+    f.writeDesired(yaml);
+    const r = await f.run('apply');
+    expect(r.code, r.stdout + r.stderr).toBe(EXIT.updateFailed);
+    expect(r.stdout).toMatch(/backup failed, update aborted, nothing changed: pg_dump of postgres exited with code 1: .*row-level security/);
+    expect(await f.containers()).toEqual(containers);
+    expect((await snapshots()).length).toBe(before);
+  });
+
+  it('a lock left by a killed restic is removed, and the next backup and check succeed', async () => {
+    await deployDbStack(f, pg, dbPort, 100);
+    expect((await f.run('backup create', ['db'])).code).toBe(EXIT.ok);
+    // a restic backup reading a stdin that never ends, killed: its lock stays
+    const name = uniqueName('restic-killed');
+    const c = await h.docker.createContainer({
+      name,
+      Image: h.resticImage.pinned,
+      Cmd: ['--repo', '/repo', '--password-file', '/pw', '--no-cache', 'backup', '--stdin', '--host', 'test-host'],
+      OpenStdin: true,
+      Labels: { 'gadt.test': 'restic-test' },
+      HostConfig: { NetworkMode: 'none', Binds: [`${repoDir()}:/repo`, `${join(f.stateDir, 'restic-password')}:/pw:ro`] },
+    });
+    await c.start();
+    const lockDir = join(repoDir(), 'locks');
+    for (let i = 0; i < 100 && readdirSync(lockDir).length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    await c.kill();
+    await c.remove({ force: true });
+    expect(readdirSync(lockDir).length).toBeGreaterThan(0);
+    expect((await restic(['check'])).code).not.toBe(0);
+
+    const next = await f.run('backup create', ['db']);
+    expect(next.code, next.stderr).toBe(EXIT.ok);
+    expect(next.stderr).toMatch(/Removing the restic lock a killed run left/);
+    expect((await restic(['check'])).code).toBe(0);
+  });
+
+  it('a backup interrupted before its manifest is not listed, and the next backup forgets its snapshots', async () => {
+    await deployDbStack(f, pg, dbPort, 100);
+    const killed = await f.run('backup create', ['db'], { AGENT_FAILPOINTS: 'backup:before-manifest' });
+    expect(killed.signal).toBe('SIGKILL');
+    expect(await listBackups(f)).toEqual([]);
+    const leftovers = (await snapshots()).map((s) => s.tags.find((t) => t.startsWith('backup=')));
+    expect(leftovers.length).toBe(2);
+    expect((await f.run('apply')).code).toBe(EXIT.ok);
+    const next = await f.run('backup create', ['db', '--json']);
+    expect(next.code, next.stderr).toBe(EXIT.ok);
+    const made = JSON.parse(next.stdout).backups[0] as { id: string };
+    expect(new Set((await snapshots()).map((s) => s.tags.find((t) => t.startsWith('backup='))))).toEqual(new Set([`backup=${made.id}`]));
+    expect(await listBackups(f)).toHaveLength(1);
+  });
+
+  it('verify reads the data back and finds a corrupted pack; the restore refuses it and changes nothing', async () => {
+    await deployDbStack(f, pg, dbPort, 2000);
+    const r = await f.run('backup create', ['db', '--json']);
+    const made = JSON.parse(r.stdout).backups[0] as { id: string };
+    expect((await f.run('backup verify', [made.id])).code).toBe(EXIT.ok);
+    // flip bytes in the middle of every pack file
+    const packs = readdirSync(join(repoDir(), 'data'), { recursive: true }).map(String).filter((p) => statSync(join(repoDir(), 'data', p)).isFile());
+    expect(packs.length).toBeGreaterThan(0);
+    for (const p of packs) {
+      const file = join(repoDir(), 'data', p);
+      const buf = readFileSync(file);
+      for (let i = Math.floor(buf.length / 2); i < Math.min(buf.length, Math.floor(buf.length / 2) + 64); i++) buf[i] = buf[i]! ^ 0xff;
+      writeFileSync(file, buf);
+    }
+    const v = await f.run('backup verify', [made.id]);
+    expect(v.code).toBe(EXIT.updateFailed);
+    expect(v.stdout).toMatch(/postgres\.dump\s+FAILED/);
+    const before = await tableChecksum(dbPort, 'items');
+    const restore = await f.run('restore', [made.id, '--yes', '--no-safety-backup']);
+    expect(restore.code).not.toBe(EXIT.ok);
+    await waitForPostgres(dbPort);
+    expect(await tableChecksum(dbPort, 'items')).toBe(before);
+  });
+});
