@@ -135,6 +135,15 @@ export function createArchiveRepository(store: BackupStore, docker: DockerPort, 
     async open(m, a) {
       return { body: await store.get(backupKey(m.host, m.stack, m.service, m.id, a.file)), done: async () => undefined };
     },
+    async drillFiles(m, a) {
+      const check = await verifyArtifact(m, a);
+      if (!check.ok) return { files: 0, bytes: 0, problem: check.problem ?? 'unreadable' };
+      const body = await store.get(backupKey(m.host, m.stack, m.service, m.id, a.file));
+      const gunzip = createGunzip();
+      body.once('error', (err) => gunzip.destroy(err));
+      const counted = await checkTarEntries(body.pipe(gunzip), { root: posix.basename(a.target ?? '/') || 'root' });
+      return { files: counted.entries, bytes: counted.bytes };
+    },
     maintain: async () => undefined,
   };
 }

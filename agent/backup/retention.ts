@@ -22,6 +22,10 @@ export function selectExpired(backups: readonly BackupManifest[], policy: Backup
 export async function applyRetention(repo: BackupRepository, scope: { host: string; stack: string; service: string }, policy: BackupPolicy, now: number, protectedIds: ReadonlySet<string>, log: Logger): Promise<string[]> {
   const expired = selectExpired(await repo.list(servicePrefix(scope.host, scope.stack, scope.service)), policy, now, protectedIds);
   await repo.remove(expired);
-  if (expired.length > 0) log.info({ service: scope.service, deleted: expired.map((m) => m.id) }, 'Old backups deleted by retention');
+  if (expired.length > 0) {
+    log.info({ service: scope.service, deleted: expired.map((m) => m.id) }, 'Old backups deleted by retention');
+    // restic: the data only they referenced is freed now (and what interrupted backups left)
+    await repo.maintain();
+  }
   return expired.map((m) => m.id);
 }

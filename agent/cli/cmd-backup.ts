@@ -2,6 +2,7 @@ import { findBackup } from '../backup/catalog.js';
 import { totalBytes } from '../backup/manifest.js';
 import { type BackupManifest } from '../model/backup.js';
 import { backupService, restoreService } from '../backup/operations.js';
+import { drillServices } from '../schedule/jobs.js';
 import { AgentError, errorMessage } from '../core/errors.js';
 import { loadDesiredState, snapshotInput } from '../desired/load.js';
 import { projectRootsIn } from '../desired/project-files.js';
@@ -42,6 +43,17 @@ export async function backupCreateCommand(rt: Runtime, services: string[], opts:
     for (const f of failed) out(`FAILED ${f}`);
   }
   if (failed.length > 0) throw new ExitError(EXIT.updateFailed, `${failed.length} backup(s) failed`);
+}
+
+/** `agent backup drill [service...]`: restores each service's latest backup where nothing runs, and checks it. */
+export async function backupDrillCommand(rt: Runtime, services: string[], opts: { json?: boolean }, out: (s: string) => void): Promise<void> {
+  const desired = await loadDesired(rt);
+  if (services.length === 0 && !Object.values(desired.services).some((s) => s.agent.backup)) throw new ExitError(EXIT.usage, 'no service of the desired state has an x-agent.backup block');
+  const results = await drillServices({ operations: () => rt.operations(), onDrill: (d) => rt.recordDrill(d) }, desired, services);
+  if (opts.json) out(JSON.stringify({ drills: results }, null, 2));
+  else out(table(['SERVICE', 'RESULT', 'BACKUP', 'SIZE', 'TIME', 'DETAIL'], results.map((r) => [r.service, r.ok ? 'passed' : 'FAILED', r.backup ?? '-', formatBytes(r.bytes), `${(r.durationMs / 1000).toFixed(1)} s`, r.ok ? r.checks.join('; ') : (r.error ?? '')])));
+  const failed = results.filter((r) => !r.ok);
+  if (failed.length > 0) throw new ExitError(EXIT.updateFailed, `${failed.length} restore drill(s) failed`);
 }
 
 export async function backupListCommand(rt: ReadOnlyRuntime, opts: { service?: string; json?: boolean }, out: (s: string) => void): Promise<void> {

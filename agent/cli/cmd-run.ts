@@ -29,7 +29,10 @@ export async function runCommand(rt: Runtime, signals: { signal: AbortSignal; tx
     const deps = await rt.reconcileDeps();
     // Loaded only with a listener: prom-client costs 10 MB of memory.
     const metrics = rt.config.http.listen ? (await import('../http/metrics.js')).createMetrics() : undefined;
-    if (metrics) rt.hooks.onBackup = (m) => metrics.observeBackup(m);
+    if (metrics) {
+      rt.hooks.onBackup = (m) => metrics.observeBackup(m);
+      rt.hooks.onDrill = (d) => metrics.observeDrill(d);
+    }
     await wireNotifications(rt);
     let desired: DesiredState | undefined;
     const liveness: Liveness = { running: false, startedAt: rt.clock.now(), ready: false };
@@ -39,7 +42,7 @@ export async function runCommand(rt: Runtime, signals: { signal: AbortSignal; tx
       log,
       run: async (job, signal) => {
         try {
-          return await runJob({ operations: () => rt.operations(), onCertificates: (j, o) => rt.hooks.onCertificates?.(j, o) }, desired, job, signal);
+          return await runJob({ operations: () => rt.operations(), onDrill: (d) => rt.recordDrill(d), onCertificates: (j, o) => rt.hooks.onCertificates?.(j, o) }, desired, job, signal);
         } catch (err) {
           if (job.backup) rt.hooks.onBackupJobFailed?.(job, errorMessage(err));
           throw err;

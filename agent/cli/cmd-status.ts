@@ -64,6 +64,14 @@ export function formatStatus(v: StatusView): string {
     lines.push('', `Backups (${v.backupStore}):`);
     for (const s of backedUp) lines.push(`  ${s.name}: last ${s.lastBackup?.reason} backup ${s.lastBackup?.id} at ${shortTime(s.lastBackup?.createdAt)}, ${formatBytes(s.lastBackup?.bytes ?? 0)}`);
   }
+  const drilled = v.services.filter((s) => s.lastDrill);
+  if (drilled.length > 0) {
+    lines.push('', 'Restore drills:');
+    for (const s of drilled) {
+      const d = s.lastDrill as NonNullable<typeof s.lastDrill>;
+      lines.push(`  ${s.name}: last restore drill ${shortTime(d.at)} ${d.ok ? 'passed' : 'FAILED'}${d.backup ? ` (backup ${d.backup})` : ''}, ${formatBytes(d.bytes)}, ${Math.round(d.durationMs / 1000)} s${d.ok ? '' : `: ${d.error ?? ''}`}`);
+    }
+  }
   if (v.notifications.length > 0) {
     lines.push('', 'Notifications:');
     for (const n of v.notifications) lines.push(`  ${n.name}: ${n.sent} sent, ${n.suppressed} repeats held back, ${n.failed} failed${n.lastError ? `; LAST FAILURE ${shortTime(n.lastErrorAt)}: ${n.lastError}` : ''}${n.lastSuccessAt ? `; last sent ${shortTime(n.lastSuccessAt)}` : ''}`);

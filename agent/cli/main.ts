@@ -9,7 +9,7 @@ import { planCommand } from './cmd-plan.js';
 import { runCommand } from './cmd-run.js';
 import { statusCommand } from './cmd-status.js';
 import { validateCommand } from './cmd-validate.js';
-import { backupCreateCommand, backupListCommand, backupVerifyCommand, restoreCommand } from './cmd-backup.js';
+import { backupCreateCommand, backupDrillCommand, backupListCommand, backupVerifyCommand, restoreCommand } from './cmd-backup.js';
 import { EXIT, ExitError, exitCodeFor } from './exit-codes.js';
 import { createReadOnlyRuntime, createRuntime } from './runtime.js';
 import type { ValidationIssue } from '../model/issues.js';
@@ -116,6 +116,10 @@ async function main(argv: string[]): Promise<number> {
     .argument('[services...]', 'services to back up')
     .option('--json', 'print the result as JSON')
     .action(async (services: string[], o) => backupCreateCommand(await createRuntime(overrides(o), { defaultLogLevel: 'warn' }), services, { json: o.json }, out));
+  common(backup.command('drill').description("restore each service's latest backup into a throwaway container and volume, and check it (what runs is not touched)"))
+    .argument('[services...]', 'services to drill (default: every service with x-agent.backup)')
+    .option('--json', 'print the results as JSON')
+    .action(async (services: string[], o) => backupDrillCommand(await createRuntime(overrides(o), { defaultLogLevel: 'warn' }), services, { json: o.json }, out));
   common(backup.command('list').description('list complete backups in the store'))
     .option('--service <name>', 'only this service')
     .option('--json', 'print the list as JSON')

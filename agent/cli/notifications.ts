@@ -1,6 +1,6 @@
 import { isoTime } from '../core/clock.js';
 import { notificationSettings } from '../notify/config.js';
-import { createUnreachableWatch, eventFromBackupJob, eventFromCertificates, eventsFromReport } from '../notify/events-from-report.js';
+import { createUnreachableWatch, eventFromBackupJob, eventFromCertificates, eventFromDrill, eventsFromReport } from '../notify/events-from-report.js';
 import type { Runtime } from './runtime.js';
 
 /**
@@ -22,6 +22,10 @@ export async function wireNotifications(rt: Runtime): Promise<void> {
   rt.hooks.onBackupJobFailed = (job, error) => {
     previous.onBackupJobFailed?.(job, error);
     notifier.notify(eventFromBackupJob(job, error, scope()));
+  };
+  rt.hooks.onDrill = (d) => {
+    previous.onDrill?.(d);
+    notifier.notify(eventFromDrill(d, scope()));
   };
   rt.hooks.onCertificates = (job, outcome) => {
     previous.onCertificates?.(job, outcome);

@@ -1,3 +1,4 @@
+import { formatBytes } from '../core/bytes.js';
 import type { ProgressListener } from '../ports/backup-repository.js';
 
 /**
@@ -15,12 +16,4 @@ export function terminalProgress(stream: NodeJS.WriteStream = process.stderr, no
   };
 }
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
-}
+export { formatBytes };

@@ -15,7 +15,7 @@ import { failpointsFromEnv, type Failpoint } from '../core/failpoints.js';
 import type { Env } from '../desired/interpolate.js';
 import { createDockerAdapter } from '../docker/dockerode-adapter.js';
 import { runHealthGate } from '../health/gate.js';
-import type { BackupManifest } from '../model/backup.js';
+import type { BackupManifest, DrillResult } from '../model/backup.js';
 import type { JobSpec } from '../model/desired.js';
 import type { ReconcileReport } from '../model/report.js';
 import type { Notifier } from '../notify/notifier.js';
@@ -72,10 +72,13 @@ export interface Runtime extends ReadOnlyRuntime {
   hooks: RuntimeHooks;
   /** The notifier of the configured channels, or undefined when there are none. */
   notifier(): Promise<Notifier | undefined>;
+  /** Keeps a restore drill's result (the service's last drill, for status) and tells the observers. */
+  recordDrill(r: DrillResult): Promise<void>;
 }
 
 export interface RuntimeHooks {
   onBackup?: (m: BackupManifest) => void;
+  onDrill?: (r: DrillResult) => void;
   onReconcile?: (r: ReconcileReport) => void;
   onCertificates?: (job: JobSpec, outcome: { ok: true; result: CertbotResult } | { ok: false; error: string }) => void;
   onBackupJobFailed?: (job: JobSpec, error: string) => void;
@@ -169,7 +172,7 @@ async function createBase(config: AgentConfig, overrides: ConfigOverrides, optio
 }
 
 function assessDepsOf(b: Base, docker: DockerReader): AssessDeps {
-  const deps: AssessDeps = { clock: b.clock, source: b.source, docker, env: b.env, defaultStack: b.config.stack, roots: projectRootsIn(b.config.stateDir), profiles: b.config.profiles, composeFiles: b.config.composeFiles, log: b.log, loadCache: b.loadCache };
+  const deps: AssessDeps = { drills: () => b.store.readDocument<Record<string, DrillResult>>('drills'), clock: b.clock, source: b.source, docker, env: b.env, defaultStack: b.config.stack, roots: projectRootsIn(b.config.stateDir), profiles: b.config.profiles, composeFiles: b.config.composeFiles, log: b.log, loadCache: b.loadCache };
   if (b.config.reconcile.prune !== undefined) deps.prune = b.config.reconcile.prune;
   return deps;
 }
@@ -246,6 +249,13 @@ export async function createRuntime(overrides: ConfigOverrides, options: Runtime
         gate: (id, opts) => runHealthGate({ docker, clock }, id, opts),
         lockTimeoutMs: 10 * 60 * 1000,
       };
+    },
+    async recordDrill(r) {
+      const doc = store.document<Record<string, DrillResult>>('drills');
+      const all = (await doc.load().catch(() => undefined)) ?? {};
+      all[r.service] = r;
+      await doc.save(all);
+      hooks.onDrill?.(r);
     },
     notifier() {
       notifier ??= (async () => {

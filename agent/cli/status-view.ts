@@ -12,7 +12,7 @@ import type { AgentState, Condition } from '../model/agent-state.js';
 import type { TransactionRecord } from '../model/records.js';
 import type { ReadOnlyRuntime } from './runtime.js';
 import { totalBytes } from '../backup/manifest.js';
-import { type BackupManifest } from '../model/backup.js';
+import { type BackupManifest, type DrillResult } from '../model/backup.js';
 import { nextRun, type JobRecord, type JobStatus } from '../schedule/scheduler.js';
 import type { JobSpec } from '../model/desired.js';
 import type { ChannelCounters, NotifierState } from '../notify/notifier-state.js';
@@ -29,6 +29,8 @@ export interface ServiceView {
   pending?: { action: PlanStep['action']; cause: PlanStep['cause']; reasons: string[]; nextWindow?: string };
   /** The newest complete backup of the service in the store. */
   lastBackup?: { id: string; reason: string; createdAt: string; bytes: number };
+  /** The last restore drill of the service: its latest backup restored where nothing runs, and checked. */
+  lastDrill?: DrillResult;
   /** The rollback written back to Git, or being written. */
   revert?: { state: string; commit?: string; reverts?: string; quarantined?: string; reason?: string; at: string; nextAttemptAt?: string };
 }
@@ -137,6 +139,7 @@ export async function buildStatusView(rt: ReadOnlyRuntime, version: string): Pro
   } catch (err) {
     view.liveErrors.push(`backup store: ${errorMessage(err)}`);
   }
+  const drills = (await rt.state.readDocument<Record<string, DrillResult>>('drills')) ?? {};
   const names = new Set([...Object.keys(desired), ...running.keys(), ...Object.keys(state.services)]);
   for (const name of [...names].sort()) {
     const d = desired[name];
@@ -154,6 +157,8 @@ export async function buildStatusView(rt: ReadOnlyRuntime, version: string): Pro
     if (s?.waiting) sv.waiting = s.waiting.message;
     const b = backups.get(name);
     if (b) sv.lastBackup = { id: b.id, reason: b.reason, createdAt: b.createdAt, bytes: totalBytes(b) };
+    const drill = drills[name];
+    if (drill) sv.lastDrill = drill;
     if (s?.revert) {
       const { request: _request, attempts: _attempts, ...shown } = s.revert;
       sv.revert = shown;

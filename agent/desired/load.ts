@@ -206,11 +206,13 @@ export function loadDesiredState(given: LoadInput): LoadResult {
   for (const job of Object.values(jobs)) {
     const reload = job.certbot?.reload?.service;
     if (reload && !services[reload] && !skipped.has(reload)) stackReport(['x-agent', 'jobs', job.name, 'certbot', 'reload', 'service'], `unknown service "${reload}"`);
-    job.backup?.services.forEach((name, i) => {
-      const svc = services[name];
-      if (!svc && !skipped.has(name)) stackReport(['x-agent', 'jobs', job.name, 'backup', 'services', i], `unknown service "${name}"`);
-      else if (svc && !svc.agent.backup) stackReport(['x-agent', 'jobs', job.name, 'backup', 'services', i], `service "${name}" has no x-agent.backup block`);
-    });
+    for (const action of ['backup', 'drill'] as const) {
+      job[action]?.services.forEach((name, i) => {
+        const svc = services[name];
+        if (!svc && !skipped.has(name)) stackReport(['x-agent', 'jobs', job.name, action, 'services', i], `unknown service "${name}"`);
+        else if (svc && !svc.agent.backup) stackReport(['x-agent', 'jobs', job.name, action, 'services', i], `service "${name}" has no x-agent.backup block`);
+      });
+    }
   }
 
   const errors = issues.filter((i) => i.severity !== 'warning');

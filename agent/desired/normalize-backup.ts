@@ -32,6 +32,9 @@ export function normalizeBackup(raw: Raw | undefined, service: string, mounts: M
     restoreOnRollback: raw.restoreOnRollback === true,
   };
   if (pg) spec.postgres = { service: pg.service ?? service, database: pg.database, user: pg.user ?? 'postgres' };
+  const drill = raw.drill as { query: string } | undefined;
+  if (drill && !pg) report([...base, 'drill'], 'a drill query checks a restored database: it needs `postgres`');
+  else if (drill) spec.drill = { query: drill.query };
   if (raw.postgres === undefined && raw.volumes === undefined && raw.paths === undefined) report(base, 'a backup needs `postgres`, `volumes` or `paths`');
   return spec;
 }
@@ -105,12 +108,14 @@ export function normalizeStackBackups(raw: Raw | undefined, report: Report, decl
     }
     const job: JobSpec = { name, schedule: String(j.schedule), timezone, missed: (j.missed as 'run-once' | 'skip' | undefined) ?? 'skip' };
     if (j.backup) job.backup = { services: ((j.backup as Raw).services as string[] | undefined) ?? [] };
+    if (j.drill) job.drill = { services: ((j.drill as Raw).services as string[] | undefined) ?? [] };
     if (j.certbot) {
       const c = normalizeCertbot(j.certbot as Raw, [...at, 'certbot'], report, declared);
       if (c) job.certbot = c;
     }
-    if (!j.backup && !j.certbot) report(at, 'a job needs an action: `backup` or `certbot`');
-    if (j.backup && j.certbot) report(at, 'a job does one thing: `backup` or `certbot`, not both');
+    const actions = ['backup', 'drill', 'certbot'].filter((k) => j[k] !== undefined);
+    if (actions.length === 0) report(at, 'a job needs an action: `backup`, `drill` or `certbot`');
+    if (actions.length > 1) report(at, `a job does one thing: ${actions.map((a) => `\`${a}\``).join(', ')} are given`);
     jobs[name] = job;
   }
   return { backups, jobs };

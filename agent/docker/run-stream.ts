@@ -15,6 +15,8 @@ export async function runStreamed(docker: Docker, req: StreamRunRequest, signal?
   const c = await docker.createContainer({
     Image: req.image,
     Cmd: req.argv,
+    ...(req.entrypoint ? { Entrypoint: req.entrypoint } : {}),
+    ...(req.user ? { User: req.user } : {}),
     Labels: req.labels,
     ...(req.hostname ? { Hostname: req.hostname } : {}),
     Env: req.env ?? [],

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { BackupManifest } from '../model/backup.js';
+import type { BackupManifest, DrillResult } from '../model/backup.js';
 import { totalBytes } from '../backup/manifest.js';
 import type { ReconcileReport } from '../model/report.js';
 import type { Route } from './server.js';
@@ -19,6 +19,9 @@ export function createMetrics() {
   const backupSize = new Gauge({ name: 'gitops_agent_backup_size_bytes', help: 'Size of the last backup, by service', labelNames: ['service'], registers: [registry] });
   const backupDuration = new Gauge({ name: 'gitops_agent_backup_duration_seconds', help: 'Duration of the last backup, by service', labelNames: ['service'], registers: [registry] });
   const backupLast = new Gauge({ name: 'gitops_agent_backup_last_success_timestamp_seconds', help: 'When the last backup completed, by service (Unix time)', labelNames: ['service'], registers: [registry] });
+  const drillLast = new Gauge({ name: 'gitops_agent_drill_last_timestamp_seconds', help: 'When the last restore drill ran, by service (Unix time)', labelNames: ['service'], registers: [registry] });
+  const drillOk = new Gauge({ name: 'gitops_agent_drill_success', help: '1 when the last restore drill passed, by service', labelNames: ['service'], registers: [registry] });
+  const drillDuration = new Gauge({ name: 'gitops_agent_drill_duration_seconds', help: 'Duration of the last restore drill, by service', labelNames: ['service'], registers: [registry] });
   const quarantined = new Gauge({ name: 'gitops_agent_quarantined_versions', help: 'Versions quarantined in renovate.json', registers: [registry] });
   const pending = new Gauge({ name: 'gitops_agent_pending_updates', help: 'Changes not applied after the last pass (held, waiting for a window or a dependency)', registers: [registry] });
   const ready = new Gauge({ name: 'gitops_agent_ready', help: '1 when every service runs its desired spec and nothing is held', registers: [registry] });
@@ -40,6 +43,11 @@ export function createMetrics() {
       backupSize.set({ service: m.service }, totalBytes(m));
       backupDuration.set({ service: m.service }, Math.max(0, (Date.parse(m.finishedAt) - Date.parse(m.createdAt)) / 1000));
       backupLast.set({ service: m.service }, Date.parse(m.finishedAt) / 1000);
+    },
+    observeDrill(d: DrillResult) {
+      drillLast.set({ service: d.service }, Date.parse(d.at) / 1000);
+      drillOk.set({ service: d.service }, d.ok ? 1 : 0);
+      drillDuration.set({ service: d.service }, d.durationMs / 1000);
     },
     route(): Route {
       return {

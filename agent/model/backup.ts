@@ -14,6 +14,8 @@ export interface Artifact {
   compression: 'gzip' | 'none' | 'restic';
   /** restic: the snapshot holding this artifact. */
   snapshot?: string;
+  /** restic, volumes: the files the snapshot holds. */
+  files?: number;
   /** restic: bytes this artifact added to the repository (after deduplication and compression). */
   added?: number;
   /** volume and path: where it was archived from in the container; the tar's top directory is its basename. */
@@ -55,3 +57,17 @@ export interface BackupManifest {
   artifacts: Artifact[];
 }
 
+
+/** The outcome of one service's drill: kept per service, shown by `agent status`, sent as a notification. */
+export interface DrillResult {
+  service: string;
+  ok: boolean;
+  at: string;
+  durationMs: number;
+  backup?: string;
+  backupCreatedAt?: string;
+  bytes: number;
+  /** One line per artifact: what was restored and what was found. */
+  checks: string[];
+  error?: string;
+}

@@ -180,6 +180,8 @@ export interface BackupSpec {
   targets: BackupTarget[];
   consistency: 'stop' | 'live';
   restoreOnRollback: boolean;
+  /** The restore drill's check of the restored database: a query that must print `t`. */
+  drill?: { query: string };
 }
 
 /** The `x-agent` block: how the agent handles the service; none of it shapes the container. */
@@ -260,6 +262,7 @@ export interface JobSpec {
   timezone: string;
   missed: 'run-once' | 'skip';
   backup?: { services: string[] };
+  drill?: { services: string[] };
   certbot?: CertbotJob;
 }
 

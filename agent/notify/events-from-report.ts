@@ -1,4 +1,6 @@
+import { formatBytes } from '../core/bytes.js';
 import { displayImage } from '../core/image-ref.js';
+import type { DrillResult } from '../model/backup.js';
 import type { DesiredState, JobSpec } from '../model/desired.js';
 import type { AgentEvent } from './events.js';
 import type { CertbotResult } from '../schedule/certbot.js';
@@ -102,6 +104,16 @@ function eventFromTransaction(t: TransactionRecord, desired: DesiredState | unde
 export function eventFromBackupJob(job: JobSpec, error: string, scope: EventScope): AgentEvent {
   return { ...scope, type: 'backup-failed', severity: 'warning', title: `scheduled backup ${job.name} failed`, reason: error, action: 'Check the backup store and the services named; the next run retries. agent backup create runs one now.', dedupKey: `backup-failed:job:${job.name}` };
 }
+
+/** "gitea: last restore drill 2026-12-01 03:10Z passed, 1.2 GiB, 14 s". */
+export function eventFromDrill(d: DrillResult, scope: EventScope): AgentEvent {
+  const when = `${d.at.slice(0, 16).replace('T', ' ')}Z`;
+  const size = formatBytes(d.bytes);
+  const secs = `${Math.round(d.durationMs / 1000)} s`;
+  if (d.ok) return { ...scope, type: 'drill-passed', severity: 'info', service: d.service, title: `${d.service}: last restore drill ${when} passed, ${size}, ${secs}`, reason: d.checks.join('; '), dedupKey: `drill:${d.service}:${d.at}` };
+  return { ...scope, type: 'drill-failed', severity: 'critical', service: d.service, title: `${d.service}: restore drill ${when} FAILED${d.backup ? ` on backup ${d.backup}` : ''}`, ...(d.error ? { reason: d.error } : {}), action: 'The latest backup of this service could not be restored: fix the cause and run agent backup drill; until then its updates warn in the plan.', dedupKey: `drill-failed:${d.service}` };
+}
+
 
 export function eventFromCertificates(job: JobSpec, outcome: { ok: true; result: CertbotResult } | { ok: false; error: string }, scope: EventScope): AgentEvent | undefined {
   if (outcome.ok) {

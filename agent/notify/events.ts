@@ -9,6 +9,8 @@ export type AgentEventType =
   | 'revert-pushed' // the agent pushed a revert commit after a rollback
   | 'revert-refused' // the revert push was refused (protected branch, hook, credentials)
   | 'backup-failed'
+  | 'drill-passed' // a restore drill restored a service's latest backup and found it whole
+  | 'drill-failed'
   | 'desired-state-invalid'
   | 'certificate-renewed'
   | 'certificate-renewal-failed'
@@ -21,6 +23,8 @@ export const EVENT_TYPES: readonly AgentEventType[] = Object.freeze([
   'revert-pushed',
   'revert-refused',
   'backup-failed',
+  'drill-passed',
+  'drill-failed',
   'desired-state-invalid',
   'certificate-renewed',
   'certificate-renewal-failed',

@@ -24,6 +24,8 @@ const LABELS: Record<AgentEventType, string> = {
   'revert-pushed': 'Revert commit pushed',
   'revert-refused': 'Revert push refused',
   'backup-failed': 'Backup failed',
+  'drill-passed': 'Restore drill passed',
+  'drill-failed': 'Restore drill failed',
   'desired-state-invalid': 'Desired state invalid',
   'certificate-renewed': 'Certificate renewed',
   'certificate-renewal-failed': 'Certificate renewal failed',
@@ -39,6 +41,8 @@ const DEFAULT_ACTIONS: Record<AgentEventType, string> = {
   'revert-refused':
     'The rollback happened on the host but Git still asks for the failed version: revert it in Git yourself, or allow the agent to push (branch protection, hooks, credentials).',
   'backup-failed': 'Updates that need this backup are not applied. Check the backup store and `agent backup list`.',
+  'drill-passed': 'Nothing to do: the latest backup restores.',
+  'drill-failed': 'The latest backup could not be restored: fix the cause and run `agent backup drill`.',
   'desired-state-invalid': 'Nothing is applied until the desired state is fixed: run `agent validate` and fix the commit.',
   'certificate-renewed': 'Nothing to do.',
   'certificate-renewal-failed': 'Renew the certificate before it expires: check DNS, the ACME account and the logs.',

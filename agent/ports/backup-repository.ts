@@ -41,7 +41,7 @@ export interface BackupRepository {
   /** Stores a stream (a database dump) as the artifact `file`; resolves once it is stored. */
   saveStream(b: BackupRef, file: string, body: Readable, signal?: AbortSignal, onProgress?: ProgressListener): Promise<Pick<Artifact, 'bytes' | 'sha256' | 'compression' | 'snapshot' | 'added'>>;
   /** Stores a volume (by its engine name) or a path of a container, read from a stopped container. */
-  saveFiles(b: BackupRef, file: string, from: { volumeName: string } | { container: ContainerId; path: string }, signal?: AbortSignal, onProgress?: ProgressListener): Promise<Pick<Artifact, 'bytes' | 'sha256' | 'compression' | 'snapshot' | 'added'>>;
+  saveFiles(b: BackupRef, file: string, from: { volumeName: string } | { container: ContainerId; path: string }, signal?: AbortSignal, onProgress?: ProgressListener): Promise<Pick<Artifact, 'bytes' | 'sha256' | 'compression' | 'snapshot' | 'added' | 'files'>>;
   /** Drops an artifact stored for a backup that will not be committed (a truncated dump). */
   discard(b: BackupRef, a: Pick<Artifact, 'file' | 'snapshot'>): Promise<void>;
   /** Writes the manifest: from then on the backup exists. */
@@ -61,6 +61,12 @@ export interface BackupRepository {
   restoreFiles(m: BackupManifest, a: Artifact, into: { container: ContainerId; image: string; volumeName?: string }): Promise<void>;
   /** An artifact's bytes as stored (checked first with `verify`): the dump. `done` reports a failed read. */
   open(m: BackupManifest, a: Artifact): Promise<{ body: Readable; done(): Promise<void> }>;
+  /**
+   * The restore drill of a volume or path artifact: read back in full into a throwaway place
+   * (never what runs) and counted. restic: restored into a scratch volume with `--verify` and
+   * compared with the snapshot's file list; archives: every byte hashed and every tar entry checked.
+   */
+  drillFiles(m: BackupManifest, a: Artifact, signal?: AbortSignal): Promise<{ files: number; bytes: number; problem?: string }>;
   /** Frees space left by removed and interrupted backups (restic: `prune`); a no-op when there is none to free. */
   maintain(signal?: AbortSignal): Promise<void>;
 }

@@ -100,8 +100,10 @@ export interface DockerPort {
 /** A throwaway container whose output is streamed: a tool the agent drives (restic). */
 export interface StreamRunRequest {
   image: string;
-  /** The command; the image's entrypoint is kept. */
+  /** The command; the image's entrypoint is kept unless `entrypoint` replaces it. */
   argv: string[];
+  entrypoint?: string[];
+  user?: string;
   mounts: Mount[];
   /** Plain settings only: the engine shows a container's environment to anyone who inspects it. */
   env?: string[];

@@ -37,7 +37,7 @@ export interface StateDocument<T> {
 }
 
 /** The documents of the state directory that belong to other layers; the state layer owns their file names. */
-export type StateDocumentName = 'notifier' | 'jobs';
+export type StateDocumentName = 'notifier' | 'jobs' | 'drills';
 
 /**
  * The state directory as read-only commands see it (`agent status`, `agent plan`): everything

@@ -1,3 +1,4 @@
+import type { DrillResult } from '../model/backup.js';
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
@@ -33,6 +34,8 @@ export interface AssessDeps {
   /** Overrides the desired state's `x-agent.prune` when set. */
   prune?: boolean;
   log: Logger;
+  /** The last restore drill of each service: an update of one whose drill failed warns in the plan. */
+  drills?: () => Promise<Record<string, DrillResult> | undefined>;
   /**
    * The last desired state loaded, by what it was loaded from: a pass over an unchanged source
    * (most passes of `agent run`) skips parsing, validating and normalising it again.
@@ -70,6 +73,11 @@ export async function assess(deps: AssessDeps, applied: Readonly<Record<string, 
   const quarantined = quarantinedServices(load.state, snapshot);
   const held = heldSpecs(state, load.state, quarantined);
   const plan = planChanges({ desired: load.state, actual, applied, held, prune, now: deps.clock.now(), ...(opts.ignoreWindows ? { ignoreWindows: opts.ignoreWindows } : {}) });
+  const drills = (await deps.drills?.().catch(() => undefined)) ?? {};
+  for (const step of plan.steps) {
+    const d = drills[step.service];
+    if (d && !d.ok && step.from && step.action === 'update') step.reasons.push(`warning: the last restore drill (${d.at.slice(0, 16)}Z, backup ${d.backup ?? 'none'}) FAILED: ${d.error ?? 'see agent status'}; the backup taken before this update may not restore either`);
+  }
   return { kind: 'planned', snapshot, load, actual, plan, prune, quarantined, held };
 }
 

@@ -2,9 +2,13 @@ import { AgentError, errorMessage } from '../core/errors.js';
 import { backupService, withServiceLock, type OperationDeps } from '../backup/operations.js';
 import type { DesiredState, JobSpec } from '../model/desired.js';
 import { renewCertificates, type CertbotResult } from './certbot.js';
+import { drillService } from '../backup/drill.js';
+import type { DrillResult } from '../model/backup.js';
 
 export interface JobDeps {
   operations: () => OperationDeps;
+  /** Records a drill's result (state, metrics, notifications). */
+  onDrill?: (result: DrillResult) => Promise<void>;
   /** Told about certificate renewals (renewed, or failed). */
   onCertificates?: (job: JobSpec, outcome: { ok: true; result: CertbotResult } | { ok: false; error: string }) => void;
 }
@@ -28,6 +32,12 @@ export async function runJob(deps: JobDeps, desired: DesiredState | undefined, j
     if (failed.length > 0) throw new AgentError('BACKUP_FAILED', `backup failed for ${failed.join('; ')}${done.length ? `; done: ${done.join(', ')}` : ''}`, { data: { job: job.name, failed: failed.length, done: done.length } });
     return `backed up ${done.join(', ')}`;
   }
+  if (job.drill) {
+    const results = await drillServices(deps, desired, job.drill.services, signal);
+    const failed = results.filter((r) => !r.ok);
+    if (failed.length > 0) throw new AgentError('BACKUP_FAILED', `restore drill failed for ${failed.map((r) => `${r.service}: ${r.error ?? 'failed'}`).join('; ')}`, { data: { job: job.name, failed: failed.length, passed: results.length - failed.length } });
+    return `restore drill passed: ${results.map((r) => `${r.service} (${r.backup})`).join(', ')}`;
+  }
   if (job.certbot) {
     const ops = deps.operations();
     const reload = job.certbot.reload ? desired.services[job.certbot.reload.service]?.agent.health : undefined;
@@ -41,4 +51,17 @@ export async function runJob(deps: JobDeps, desired: DesiredState | undefined, j
     }
   }
   return 'nothing to do';
+}
+
+/** Drills each service (default: every one with x-agent.backup), one after the other, and records each result. */
+export async function drillServices(deps: Pick<JobDeps, 'operations' | 'onDrill'>, desired: DesiredState, services: string[], signal?: AbortSignal): Promise<DrillResult[]> {
+  const names = services.length > 0 ? services : Object.values(desired.services).filter((s) => s.agent.backup).map((s) => s.name);
+  const ctx = { ...deps.operations().backup, stack: desired.stack, onProgress: undefined };
+  const results: DrillResult[] = [];
+  for (const service of names) {
+    const r = await drillService(ctx, desired, service, signal);
+    await deps.onDrill?.(r);
+    results.push(r);
+  }
+  return results;
 }

@@ -23,6 +23,7 @@ export const DEFAULT_HISTORY_LIMIT = 500;
  *   locks/<svc>.lock    who is busy with a service (transaction, backup, restore)
  *   notifier.json       notification channels: counters, repeats held back
  *   jobs.json           scheduled jobs: last run and result
+ *   drills.json         the last restore drill of each service
  *   git/repo.git        the agent's copy of the desired-state repository
  *   backups/            the default local archive store
  *   restic/             the default local restic repository
@@ -46,6 +47,7 @@ export const STATE_FILES = {
 const DOCUMENTS: Record<StateDocumentName, { file: string; mode: number }> = {
   notifier: { file: 'notifier.json', mode: 0o600 },
   jobs: { file: 'jobs.json', mode: 0o644 },
+  drills: { file: 'drills.json', mode: 0o644 },
 };
 
 /** The state directory on disk: atomic, fsync'd writes; state.json is 0644 and never holds secrets. */

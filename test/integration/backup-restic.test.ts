@@ -12,7 +12,7 @@ import { ensurePostgres, psql, tableChecksum, waitForPostgres } from '../harness
 import type { PostgresImage } from '../harness/postgres.js';
 import { freePort, uniqueName } from '../harness/ports.js';
 import { harness } from '../harness/provided.js';
-import { AgentFixture } from './support/agent-cli.js';
+import { AgentFixture, eventually } from './support/agent-cli.js';
 import { dbStackYaml, deployDbStack, listBackups } from './support/db-stack.js';
 
 const h = harness();
@@ -166,5 +166,62 @@ describe('restic repository', () => {
     expect(restore.code).not.toBe(EXIT.ok);
     await waitForPostgres(dbPort);
     expect(await tableChecksum(dbPort, 'items')).toBe(before);
+  });
+});
+
+describe('restore drills (restic)', () => {
+  it('restores the latest backup into a scratch server and volume, never touching what runs; status and the plan tell', async () => {
+    const checksum = await deployDbStack(f, pg, dbPort, 3000);
+    expect((await f.run('backup create', ['db'])).code).toBe(EXIT.ok);
+    const [running] = await f.containers();
+    const drill = await f.run('backup drill', ['--json']);
+    expect(drill.code, drill.stdout + drill.stderr).toBe(EXIT.ok);
+    const [d] = JSON.parse(drill.stdout).drills as { service: string; ok: boolean; checks: string[]; bytes: number; backup: string }[];
+    expect(d).toMatchObject({ service: 'db', ok: true });
+    expect(d!.checks[0]).toMatch(/^postgres\.dump: restored into postgres: 1 tables, 3000 rows$/);
+    expect(d!.checks[1]).toMatch(/^volume-pgdata: \d+ files, \d+ B restored$/);
+    // what runs was not touched: same container, never restarted, same rows; no scratch left
+    const [after] = await f.containers();
+    expect(after).toEqual(running);
+    expect(await tableChecksum(dbPort, 'items')).toBe(checksum);
+    expect((await h.docker.listVolumes()).Volumes?.filter((v) => /gitops-agent-(drill|restore)-/.test(v.Name)) ?? []).toEqual([]);
+    const s = await f.status();
+    expect(s.services.find((x) => x.name === 'db')?.lastDrill).toMatchObject({ ok: true, backup: d!.backup });
+    expect((await f.run('status')).stdout).toMatch(/db: last restore drill .* passed \(backup \S+\), [\d.]+ [KMG]?i?B, \d+ s/);
+
+    // the operator's own check: a query that must print t
+    const strict = (query: string) => dbStackYaml(f, pg, dbPort).replace('        volumes: [pgdata]', `        volumes: [pgdata]\n        drill: {query: "${query}"}`);
+    f.writeDesired(strict('SELECT count(*) = 3000 FROM items'));
+    expect((await f.run('backup drill', ['db'])).code).toBe(EXIT.ok);
+    f.writeDesired(strict('SELECT count(*) > 5000 FROM items'));
+    const failed = await f.run('backup drill', ['db']);
+    expect(failed.code).toBe(EXIT.updateFailed);
+    expect(failed.stdout).toMatch(/db\s+FAILED .*the drill query on the restored postgres printed "f", not t/);
+    expect((await f.run('status')).stdout).toMatch(/db: last restore drill .* FAILED/);
+    // an update of that service now warns in the plan
+    f.writeDesired(strict('SELECT count(*) > 5000 FROM items').replace('      PGPORT:', '      CHANGED: "1"\n      PGPORT:'));
+    const plan = await f.run('plan');
+    expect(plan.stdout).toMatch(/warning: the last restore drill .* FAILED: the drill query/);
+  });
+
+  it('runs on the schedule of the desired state; status shows the job and the drill', async () => {
+    f.writeDesired(dbStackYaml(f, pg, dbPort).replace('  backups: {retention: {keep: 3}}', '  backups: {retention: {keep: 3}}\n  jobs:\n    drills: {schedule: "*/3 * * * * *", drill: {services: [db]}}'));
+    expect((await f.run('apply')).code).toBe(EXIT.ok);
+    await waitForPostgres(dbPort);
+    await psql(dbPort, 'CREATE TABLE t (x int); INSERT INTO t SELECT generate_series(1, 42)');
+    expect((await f.run('backup create', ['db'])).code).toBe(EXIT.ok);
+    const agent = f.start('run', ['--interval', '1h', '--listen', '']);
+    try {
+      const s = await eventually('a scheduled drill', async () => {
+        const v = await f.status();
+        return v.services.find((x) => x.name === 'db')?.lastDrill?.ok && v.jobs[0]?.lastResult === 'succeeded' ? v : undefined;
+      }, 90_000, 1000);
+      expect(s.jobs[0]?.lastMessage).toMatch(/restore drill passed: db \(/);
+      expect(s.services[0]?.lastDrill?.checks[0]).toMatch(/1 tables, 42 rows/);
+    } finally {
+      const { spawnSync } = await import('node:child_process');
+      spawnSync('pkill', ['-TERM', '-f', f.stateDir]);
+      await agent.done;
+    }
   });
 });

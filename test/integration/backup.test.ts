@@ -74,6 +74,19 @@ describe.each(['restic', 'archive'] as const)('backup and restore with a real Po
     expect(s.services.find((x) => x.name === 'db')?.lastBackup).toBeDefined();
   });
 
+  it('a restore drill restores the latest backup into a scratch server, never touching what runs', async () => {
+    const checksum = await deployDb(1500);
+    expect((await f.run('backup create', ['db'])).code).toBe(EXIT.ok);
+    const running = await f.containers();
+    const drill = await f.run('backup drill', ['db', '--json']);
+    expect(drill.code, drill.stdout + drill.stderr).toBe(EXIT.ok);
+    const [d] = JSON.parse(drill.stdout).drills as { ok: boolean; checks: string[] }[];
+    expect(d?.ok).toBe(true);
+    expect(d?.checks).toEqual([expect.stringMatching(/^postgres\.dump: restored into postgres: 1 tables, 1500 rows$/), expect.stringMatching(/^volume-pgdata(\.tar\.gz)?: \d+ files, \d+ B restored$/)]);
+    expect(await f.containers()).toEqual(running);
+    expect(await tableChecksum(dbPort, 'items')).toBe(checksum);
+  });
+
   it('a failing update of a version that migrates data is rolled back with the data restored', async () => {
     const before = await deployDb(3000);
     const oldId = (await f.containers())[0]?.id;

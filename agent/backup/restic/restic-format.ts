@@ -18,6 +18,7 @@ export interface ResticSummary {
   snapshot_id: string;
   data_added: number;
   total_bytes_processed: number;
+  total_files_processed: number;
   files_new: number;
   files_changed: number;
   files_unmodified: number;

@@ -98,7 +98,7 @@ export function createResticRepository(docker: DockerPort, options: ResticOption
         if ('volumeName' in from) {
           const path = snapshotPath(b.stack, b.service, file);
           const s = await backup(b, file, [path], { mounts: [volumeMount(from.volumeName, path, true)], ...(signal ? { signal } : {}) }, onProgress);
-          return { bytes: s.total_bytes_processed, compression: 'restic' as const, snapshot: s.snapshot_id, added: s.data_added };
+          return { bytes: s.total_bytes_processed, files: s.total_files_processed, compression: 'restic' as const, snapshot: s.snapshot_id, added: s.data_added };
         }
         const tar = await docker.getArchive(from.container, from.path);
         const s = await backup(b, file, ['--stdin', '--stdin-filename', `${stdinName(b.stack, b.service, file)}.tar`], { stdin: tar, ...(signal ? { signal } : {}) }, onProgress);
@@ -227,6 +227,47 @@ export function createResticRepository(docker: DockerPort, options: ResticOption
         },
       };
     },
+
+    drillFiles: (m, a, signal) =>
+      cli.exclusive(async () => {
+        if (!a.snapshot) return { files: 0, bytes: 0, problem: `${a.file} has no restic snapshot` };
+        const path = a.kind === 'volume' ? snapshotPath(m.stack, m.service, a.file) : `/${stdinName(m.stack, m.service, a.file)}.tar`;
+        // what the snapshot holds
+        const ls = await cli.run(['ls', '--json', '--no-lock', a.snapshot], signal ? { signal } : {});
+        if (ls.code !== 0) return { files: 0, bytes: 0, problem: cli.failure('restic ls', ls).message };
+        let files = 0;
+        let bytes = 0;
+        for (const line of ls.stdout.split('\n')) {
+          const node = parseLine(line);
+          if (node?.struct_type === 'node' && node.type === 'file' && typeof node.size === 'number') {
+            files++;
+            bytes += node.size;
+          }
+        }
+        // what a restore gives, into a scratch volume, each file read back and compared
+        const scratch = `gitops-agent-drill-${randomBytes(4).toString('hex')}`;
+        const mountAt = a.kind === 'volume' ? path : '/drill';
+        await docker.ensureVolume(scratch, { [LABELS.managed]: 'true', [LABELS.stack]: m.stack, 'io.gitops-agent.role': 'drill-scratch' });
+        try {
+          const r = await cli.run(['restore', a.snapshot, '--target', a.kind === 'volume' ? '/' : mountAt, '--verify'], { mounts: [volumeMount(scratch, mountAt, false)], ...(signal ? { signal } : {}) });
+          if (r.code !== 0) return { files, bytes, problem: cli.failure('restic restore --verify', r).message };
+          // counted again on the restored volume
+          let summary: ResticSummary | undefined;
+          const counted = await cli.run(['backup', '--dry-run', '--json', '--host', `${options.host}-drill`, mountAt], {
+            mounts: [volumeMount(scratch, mountAt, true)],
+            ...(signal ? { signal } : {}),
+            onLine(line) {
+              const msg = parseLine(line);
+              if (msg?.message_type === 'summary') summary = msg as unknown as ResticSummary;
+            },
+          });
+          if (counted.code !== 0 || !summary) return { files, bytes, problem: cli.failure('counting the restored files', counted).message };
+          if (summary.total_files_processed !== files || summary.total_bytes_processed !== bytes) return { files, bytes, problem: `restored ${summary.total_files_processed} files, ${summary.total_bytes_processed} B; the snapshot holds ${files} files, ${bytes} B` };
+          return { files, bytes };
+        } finally {
+          await docker.removeVolume(scratch).catch((err: unknown) => log.warn({ volume: scratch, err: errorMessage(err) }, 'Could not remove a drill scratch volume'));
+        }
+      }),
 
     maintain: (signal) =>
       cli.exclusive(async () => {
