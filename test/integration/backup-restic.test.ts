@@ -102,6 +102,26 @@ describe('restic repository', () => {
     expect((await snapshots()).length).toBe(before);
   });
 
+  it('retention forgets old backups and prunes their data; the newest is kept', async () => {
+    f.writeDesired(dbStackYaml(f, pg, dbPort).replace('{retention: {keep: 3}}', '{retention: {keep: 1}}'));
+    expect((await f.run('apply')).code).toBe(EXIT.ok);
+    await waitForPostgres(dbPort);
+    const ids: string[] = [];
+    let last = '';
+    for (let i = 0; i < 3; i++) {
+      await psql(dbPort, `CREATE TABLE t${i} AS SELECT generate_series(1, 20000) AS x`);
+      const r = await f.run('backup create', ['db', '--json']);
+      expect(r.code, r.stderr).toBe(EXIT.ok);
+      ids.push((JSON.parse(r.stdout).backups[0] as { id: string }).id);
+      last = r.stderr;
+    }
+    expect(last).toMatch(/Old backups deleted by retention/);
+    expect(last).toMatch(/restic repository pruned/);
+    expect((await listBackups(f)).map((b) => b.id)).toEqual([ids[2]]);
+    expect(new Set((await snapshots()).map((s) => s.tags.find((t) => t.startsWith('backup='))))).toEqual(new Set([`backup=${ids[2]}`]));
+    expect((await restic(['check'])).code).toBe(0);
+  });
+
   it('a lock left by a killed restic is removed, and the next backup and check succeed', async () => {
     await deployDbStack(f, pg, dbPort, 100);
     expect((await f.run('backup create', ['db'])).code).toBe(EXIT.ok);
