@@ -1,38 +1,92 @@
 /**
- * Backup of a 1 GiB volume: the agent (`agent backup create`, tar through the Docker API,
- * gzip level 3, sha256, stored in a local directory) beside `tar | gzip` of the same data
- * in the same run, and the agent's peak memory (target: under 150 MB whatever the size).
+ * Backups of a 1 GiB volume (1024 files of 1 MiB): the agent with its two formats (a restic
+ * repository, plain tar.gz archives) beside `tar | gzip` of the same files in the same run:
+ * first backup, again with nothing changed, again with 1 % of the files rewritten, restore, the
+ * space three backups take, the downtime a stop-consistency update adds, and peak memory of the
+ * agent and of restic (its container's cgroup peak).
  */
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { once } from 'node:events';
+import type Docker from 'dockerode';
 import { startTestEngine } from '../test/harness/engine.js';
 import { buildFixtureImages } from '../test/harness/images.js';
 import { startRegistry } from '../test/harness/registry.js';
-import { CLI, measure, median, mib } from './lib.js';
+import { buildResticImage } from '../test/harness/restic-image.js';
+import { CLI, measure, mib } from './lib.js';
+import { longestOutage, startProbe } from './probe.js';
+
+export interface FormatFigures {
+  firstMs: number;
+  unchangedMs: number;
+  changedMs: number;
+  restoreMs: number;
+  /** Stored after the three backups. */
+  storedBytes: number;
+  /** HTTP downtime of an update of the service (stop-consistency backup of its volume, 1 % changed). */
+  updateDowntimeMs: number;
+  agentPeakRssMiB: number;
+  resticPeakMiB?: number;
+}
 
 export interface BackupBenchResult {
   dataBytes: number;
-  runs: number;
-  agent: { medianMs: number; mibPerSecond: number; peakRssMiB: number; archiveBytes: number };
-  tarGzip: { medianMs: number; mibPerSecond: number; archiveBytes: number };
+  restic: FormatFigures;
+  archive: FormatFigures;
+  tarGzip: { firstMs: number; unchangedMs: number; changedMs: number; restoreMs: number; storedBytes: number; stopBackupStartMs: number };
 }
 
 const SIZE = Number(process.env.BENCH_BACKUP_BYTES ?? 1024 * 1024 * 1024);
-const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const FILE = 1024 * 1024;
+const PORTS = { restic: 18998, archive: 18999 } as const;
 
-/** Base64 of random bytes: compressible like real data (about 3:4), but not trivially. */
-async function fill(dir: string, bytes: number): Promise<void> {
-  const fileSize = 64 * 1024 * 1024;
-  for (let i = 0; i * fileSize < bytes; i++) {
-    const out = createWriteStream(join(dir, `part-${i}.txt`));
-    for (let written = 0; written < Math.min(fileSize, bytes - i * fileSize); written += 1024 * 1024) {
-      if (!out.write(randomBytes(786_432).toString('base64'))) await once(out, 'drain');
+/** Base64 of random bytes (compressible like real data, about 3:4), in 1 MiB files. */
+function fill(dir: string, bytes: number): void {
+  for (let i = 0; i * FILE < bytes; i++) writeFileSync(join(dir, `part-${String(i).padStart(5, '0')}.txt`), randomBytes((FILE * 3) / 4).toString('base64'));
+}
+
+/** Rewrites 1 % of the files (at least one), spread over the set. */
+function changeOnePercent(dir: string): void {
+  const files = readdirSync(dir).sort();
+  const n = Math.max(1, Math.round(files.length / 100));
+  for (let i = 0; i < n; i++) writeFileSync(join(dir, files[Math.floor((i * files.length) / n)] as string), randomBytes((FILE * 3) / 4).toString('base64'));
+}
+
+function du(path: string): number {
+  let total = 0;
+  for (const p of readdirSync(path, { recursive: true })) {
+    const st = statSync(join(path, String(p)));
+    if (st.isFile()) total += st.size;
+  }
+  return total;
+}
+
+/** Samples the memory cgroup peak of the agent's restic containers while `fn` runs (cgroup v1 or v2). */
+async function resticPeak<T>(docker: Docker, fn: () => Promise<T>): Promise<{ value: T; peakMiB: number }> {
+  let peak = 0;
+  let running = true;
+  const sample = (async () => {
+    while (running) {
+      const list = await docker.listContainers({ filters: { label: ['io.gitops-agent.role=restic'] } }).catch(() => []);
+      for (const c of list) {
+        for (const f of [`/sys/fs/cgroup/memory/docker/${c.Id}/memory.max_usage_in_bytes`, `/sys/fs/cgroup/system.slice/docker-${c.Id}.scope/memory.peak`, `/sys/fs/cgroup/docker/${c.Id}/memory.peak`]) {
+          try {
+            peak = Math.max(peak, Number(readFileSync(f, 'utf8').trim()));
+            break;
+          } catch {
+            // not this cgroup layout
+          }
+        }
+      }
+      await new Promise((r) => setTimeout(r, 50));
     }
-    out.end();
-    await once(out, 'finish');
+  })();
+  try {
+    return { value: await fn(), peakMiB: peak / 1024 / 1024 };
+  } finally {
+    running = false;
+    await sample;
   }
 }
 
@@ -42,46 +96,61 @@ export async function benchBackup(log: (s: string) => void): Promise<BackupBench
   const root = mkdtempSync(join(tmpdir(), 'bench-backup-'));
   try {
     const images = await buildFixtureImages(engine, registry);
-    const source = join(root, 'desired');
-    mkdirSync(source);
-    writeFileSync(
-      join(source, 'stack.yaml'),
-      `name: bench\nservices:\n  data:\n    image: ${images['1.0.0'].pinned}\n    network_mode: host\n    init: true\n    environment: {PORT: "18999"}\n    volumes: ["bulk:/data"]\n    x-agent:\n      backup: {volumes: [bulk], consistency: live}\n      health: {timeout: 30s, stabilization: 1s}\nvolumes:\n  bulk: {}\n`,
-    );
-    const args = (cmd: string[]) => [CLI, ...cmd, '--source', source, '--state-dir', join(root, 'state'), '--docker-host', engine.dockerHost];
-    const env = { AGENT_LOG_LEVEL: 'warn', AGENT_HOST_NAME: 'bench', AGENT_BACKUP_DIR: join(root, 'backups') };
-    const applied = await measure(process.execPath, args(['apply']), env);
-    if (applied.code !== 0) throw new Error(`apply failed: ${applied.stderr}`);
-    const volume = join(engine.dir, 'data', 'volumes', 'bench_bulk', '_data');
-    log(`filling ${mib(SIZE)} MiB into ${volume}`);
-    await fill(volume, SIZE);
-
-    const agentMs: number[] = [];
-    const agentRss: number[] = [];
-    const tarMs: number[] = [];
-    let agentArchive = 0;
-    let tarArchive = 0;
-    for (let i = 0; i < RUNS; i++) {
-      const a = await measure(process.execPath, args(['backup', 'create', 'data', '--json']), env);
-      if (a.code !== 0) throw new Error(`backup failed: ${a.stderr}`);
-      agentMs.push(a.ms);
-      agentRss.push(a.maxRssKiB / 1024);
-      agentArchive = (JSON.parse(a.stdout) as { backups: { artifacts: { bytes: number }[] }[] }).backups[0]?.artifacts[0]?.bytes ?? 0;
-      const out = join(root, `peer-${i}.tar.gz`);
-      const t = await measure('/bin/sh', ['-c', `tar -C "${volume}" -cf - . | gzip > "${out}"`]);
-      if (t.code !== 0) throw new Error(`tar | gzip failed: ${t.stderr}`);
-      tarMs.push(t.ms);
-      tarArchive = statSync(out).size;
-      rmSync(out);
-      log(`run ${i + 1}: agent ${(a.ms / 1000).toFixed(1)} s, peak RSS ${(a.maxRssKiB / 1024).toFixed(0)} MiB; tar | gzip ${(t.ms / 1000).toFixed(1)} s`);
-    }
-    const rate = (ms: number) => SIZE / 1024 / 1024 / (ms / 1000);
-    return {
-      dataBytes: SIZE,
-      runs: RUNS,
-      agent: { medianMs: median(agentMs), mibPerSecond: rate(median(agentMs)), peakRssMiB: Math.max(...agentRss), archiveBytes: agentArchive },
-      tarGzip: { medianMs: median(tarMs), mibPerSecond: rate(median(tarMs)), archiveBytes: tarArchive },
+    const restic = await buildResticImage(engine.docker, registry.host);
+    const figures = async (format: 'restic' | 'archive'): Promise<{ f: FormatFigures; volume: string }> => {
+      const dir = join(root, format);
+      const source = join(dir, 'desired');
+      mkdirSync(source, { recursive: true });
+      const stack = (changed: string) =>
+        `name: bench-${format}\nservices:\n  data:\n    image: ${images['1.0.0'].pinned}\n    network_mode: host\n    init: true\n    environment: {PORT: "${PORTS[format]}", CHANGED: "${changed}"}\n    volumes: ["bulk:/data"]\n    x-agent:\n      backup: {volumes: [bulk], consistency: stop}\n      health: {timeout: 30s, stabilization: 1s}\nvolumes:\n  bulk: {}\n`;
+      writeFileSync(join(source, 'stack.yaml'), stack('0'));
+      const args = (cmd: string[]) => [CLI, ...cmd, '--source', source, '--state-dir', join(dir, 'state'), '--docker-host', engine.dockerHost];
+      const env = { AGENT_LOG_LEVEL: 'warn', AGENT_HOST_NAME: 'bench', AGENT_BACKUP_DIR: join(dir, 'backups'), ...(format === 'restic' ? { AGENT_BACKUP_RESTIC_IMAGE: restic.pinned } : { AGENT_BACKUP_FORMAT: 'archive' }) };
+      const run = async (cmd: string[]) => {
+        const { value, peakMiB } = await resticPeak(engine.docker, () => measure(process.execPath, args(cmd), env));
+        if (value.code !== 0) throw new Error(`${cmd.join(' ')} failed: ${value.stderr}`);
+        return { ...value, resticMiB: peakMiB };
+      };
+      await run(['apply']);
+      const volume = join(engine.dir, 'data', 'volumes', `bench-${format}_bulk`, '_data');
+      log(`${format}: filling ${mib(SIZE)} MiB into ${volume}`);
+      fill(volume, SIZE);
+      const first = await run(['backup', 'create', 'data', '--json']);
+      const unchanged = await run(['backup', 'create', 'data', '--json']);
+      changeOnePercent(volume);
+      const changed = await run(['backup', 'create', 'data', '--json']);
+      const storedBytes = du(join(dir, 'backups'));
+      // an update: the old container stops, its volume is backed up (1 % changed), the new one starts
+      changeOnePercent(volume);
+      writeFileSync(join(source, 'stack.yaml'), stack('1'));
+      const probe = startProbe(`http://127.0.0.1:${PORTS[format]}/`, 20);
+      const update = await run(['apply']);
+      const updateDowntimeMs = longestOutage(await probe.stop());
+      const latest = (JSON.parse((await run(['backup', 'list', '--json'])).stdout) as { id: string }[])[0]?.id as string;
+      const restore = await run(['restore', latest, '--yes', '--no-safety-backup']);
+      const all = [first, unchanged, changed, update, restore];
+      const f: FormatFigures = { firstMs: first.ms, unchangedMs: unchanged.ms, changedMs: changed.ms, restoreMs: restore.ms, storedBytes, updateDowntimeMs, agentPeakRssMiB: Math.max(...all.map((m) => m.maxRssKiB / 1024)) };
+      if (format === 'restic') f.resticPeakMiB = Math.max(...all.map((m) => m.resticMiB));
+      log(`${format}: first ${(f.firstMs / 1000).toFixed(1)} s, unchanged ${(f.unchangedMs / 1000).toFixed(1)} s, 1 % changed ${(f.changedMs / 1000).toFixed(1)} s, restore ${(f.restoreMs / 1000).toFixed(1)} s, stored ${mib(storedBytes)} MiB, update downtime ${updateDowntimeMs} ms`);
+      return { f, volume };
     };
+    const r = await figures('restic');
+    const a = await figures('archive');
+
+    // the peer, on the same files: three archives, one with 1 % changed; then an extraction
+    const peer = async (i: number) => {
+      const t = await measure('/bin/sh', ['-c', `tar -C "${r.volume}" -cf - . | gzip > "${join(root, `peer-${i}.tar.gz`)}"`]);
+      if (t.code !== 0) throw new Error(`tar | gzip failed: ${t.stderr}`);
+      return t.ms;
+    };
+    const p1 = await peer(1);
+    const p2 = await peer(2);
+    changeOnePercent(r.volume);
+    const p3 = await peer(3);
+    const storedBytes = [1, 2, 3].reduce((n, i) => n + statSync(join(root, `peer-${i}.tar.gz`)).size, 0);
+    mkdirSync(join(root, 'peer-restore'));
+    const x = await measure('/bin/sh', ['-c', `tar -C "${join(root, 'peer-restore')}" -xzf "${join(root, 'peer-3.tar.gz')}"`]);
+    return { dataBytes: SIZE, restic: r.f, archive: a.f, tarGzip: { firstMs: p1, unchangedMs: p2, changedMs: p3, restoreMs: x.ms, storedBytes, stopBackupStartMs: p3 } };
   } finally {
     await engine.stop();
     await registry.stop();

@@ -82,9 +82,9 @@ export class ResticCli {
         await this.removeOrphans();
         if ((await readdir(join(dir, 'locks')).catch(() => [])).length > 0) await this.unlock();
       }
-      const r = await this.run(['cat', 'config']);
-      if (r.code !== 0) throw this.failure(`cannot open the restic repository ${dir}`, r);
     }
+    // Opened for real (the password checked) by the first command, which every caller runs
+    // before anything changes: listing the snapshots.
     this.opened = true;
   }
 

@@ -24,6 +24,7 @@ export function createResticRepository(docker: DockerPort, options: ResticOption
   const cli = new ResticCli(docker, options, log);
 
   const backup = async (b: BackupRef, file: string, args: string[], extra: { mounts?: ReturnType<typeof volumeMount>[]; stdin?: Readable; signal?: AbortSignal }, onProgress?: ProgressListener): Promise<ResticSummary> => {
+    changed();
     let summary: ResticSummary | undefined;
     const r = await cli.run(['backup', '--json', '--host', options.host, ...artifactTags(b, file).flatMap((t) => ['--tag', t]), ...args], {
       ...extra,
@@ -41,11 +42,18 @@ export function createResticRepository(docker: DockerPort, options: ResticOption
     return summary;
   };
 
+  // Every snapshot of the agent, listed once and reused until this process writes to the
+  // repository again (each restic run costs its key derivation, about half a second).
+  let listed: ResticSnapshot[] | undefined;
   const snapshots = async (tags: string[]): Promise<ResticSnapshot[]> => {
-    const r = await cli.run(['snapshots', '--json', '--no-lock', '--tag', ['gitops-agent', ...tags].join(',')]);
-    if (r.code !== 0) throw cli.failure('cannot list the snapshots', r);
-    return (JSON.parse(r.stdout || '[]') as ResticSnapshot[] | null) ?? [];
+    if (!listed) {
+      const r = await cli.run(['snapshots', '--json', '--no-lock', '--tag', 'gitops-agent']);
+      if (r.code !== 0) throw cli.failure(`cannot open the restic repository ${options.dir}`, r);
+      listed = (JSON.parse(r.stdout || '[]') as ResticSnapshot[] | null) ?? [];
+    }
+    return listed.filter((s) => tags.every((t) => (s.tags ?? []).includes(t)));
   };
+  const changed = () => (listed = undefined);
 
   const readManifest = async (snap: ResticSnapshot): Promise<BackupManifest | undefined> => {
     // Cached by short id, as `backup --json` names the snapshot it made
@@ -73,6 +81,7 @@ export function createResticRepository(docker: DockerPort, options: ResticOption
 
   const forget = async (ids: string[]): Promise<void> => {
     if (ids.length === 0) return;
+    changed();
     const r = await cli.run(['forget', ...ids]);
     if (r.code !== 0) throw cli.failure('cannot forget snapshots', r);
   };
@@ -81,7 +90,12 @@ export function createResticRepository(docker: DockerPort, options: ResticOption
     format: 'restic',
     location: `restic:${options.dir}`,
     deduplicates: true,
-    check: (signal) => cli.exclusive(() => cli.open(signal)),
+    check: (signal) =>
+      cli.exclusive(async () => {
+        await cli.open(signal);
+        changed();
+        await snapshots([]);
+      }),
 
     saveStream: (b, file, body, signal, onProgress) =>
       cli.exclusive(async () => {
