@@ -70,7 +70,15 @@ async function resticPeak<T>(docker: Docker, fn: () => Promise<T>): Promise<{ va
     while (running) {
       const list = await docker.listContainers({ filters: { label: ['io.gitops-agent.role=restic'] } }).catch(() => []);
       for (const c of list) {
-        for (const f of [`/sys/fs/cgroup/memory/docker/${c.Id}/memory.max_usage_in_bytes`, `/sys/fs/cgroup/system.slice/docker-${c.Id}.scope/memory.peak`, `/sys/fs/cgroup/docker/${c.Id}/memory.peak`]) {
+        // cgroup v1 under the engine's cgroup parent (the private engine has its own), or v2
+        const parents = (() => {
+          try {
+            return readdirSync('/sys/fs/cgroup/memory').map((d) => `/sys/fs/cgroup/memory/${d}/${c.Id}/memory.max_usage_in_bytes`);
+          } catch {
+            return [];
+          }
+        })();
+        for (const f of [...parents, `/sys/fs/cgroup/system.slice/docker-${c.Id}.scope/memory.peak`, `/sys/fs/cgroup/docker/${c.Id}/memory.peak`]) {
           try {
             peak = Math.max(peak, Number(readFileSync(f, 'utf8').trim()));
             break;

@@ -14,8 +14,12 @@ services:
     restart: unless-stopped
     environment:
       PORT: "${ports.api}"
+    volumes: ["api-data:/data"]
     x-agent:
       policy: manual
+      backup:
+        volumes: [api-data]        # backed up (restic) before every update
+        restoreOnRollback: true    # and put back if the update is rolled back
       health:
         timeout: 30s
         stabilization: 3s
@@ -37,5 +41,7 @@ services:
       health:
         timeout: 30s
         stabilization: 3s
+volumes:
+  api-data: {}
 `;
 }

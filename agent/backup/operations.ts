@@ -38,7 +38,10 @@ export async function backupService(deps: OperationDeps, desired: DesiredState, 
   return withServiceLock(deps, service, `${reason} backup`, async () => {
     const c = await mustFind(ctx, desired.stack, service);
     await ctx.repo.check(signal);
-    await removeIncomplete(ctx, service, await inFlight(deps));
+    const protectedIds = await inFlight(deps);
+    await removeIncomplete(ctx, service, protectedIds);
+    // Before the backup, as in an update (the backup about to be made is one of the `keep`).
+    await applyRetention(ctx.repo, { host: ctx.host, stack: desired.stack, service }, desired.backups, ctx.clock.now(), protectedIds, ctx.log);
     const id = newBackupId(ctx.clock.now());
     const startedAt = isoTime(ctx.clock);
     const subject: BackupSubject = { service, spec, containerId: c.id, image: c.image, specHash: d.hash, revision: desired.revision, volumeNames: volumeNames(desired, service) };
@@ -58,7 +61,6 @@ export async function backupService(deps: OperationDeps, desired: DesiredState, 
     }
     const m = manifestFor(ctx, subject, id, reason, startedAt, artifacts, consistency);
     await writeManifest(ctx, m);
-    await applyRetention(ctx.repo, { host: ctx.host, stack: desired.stack, service }, desired.backups, ctx.clock.now(), await inFlight(deps), ctx.log);
     return m;
   });
 }

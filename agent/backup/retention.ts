@@ -19,8 +19,14 @@ export function selectExpired(backups: readonly BackupManifest[], policy: Backup
   });
 }
 
+/**
+ * Deletes the expired backups of a service. It runs before a backup is made (out of an update's
+ * downtime window), so that backup counts as one of the `keep`: `keep - 1` of the existing ones
+ * stay, and always the newest complete one, in case the backup about to be made fails.
+ */
 export async function applyRetention(repo: BackupRepository, scope: { host: string; stack: string; service: string }, policy: BackupPolicy, now: number, protectedIds: ReadonlySet<string>, log: Logger): Promise<string[]> {
-  const expired = selectExpired(await repo.list(servicePrefix(scope.host, scope.stack, scope.service)), policy, now, protectedIds);
+  const before = { retention: { ...policy.retention, keep: Math.max(1, policy.retention.keep - 1) } };
+  const expired = selectExpired(await repo.list(servicePrefix(scope.host, scope.stack, scope.service)), before, now, protectedIds);
   await repo.remove(expired);
   if (expired.length > 0) {
     log.info({ service: scope.service, deleted: expired.map((m) => m.id) }, 'Old backups deleted by retention');

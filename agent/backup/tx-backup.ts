@@ -62,8 +62,7 @@ export function createTxBackup(ctx: BackupDeps, policy: BackupPolicy, journals: 
       await ctx.repo.check(signal);
       const inFlight = new Set((await journals.list()).flatMap((x) => (x.backup ? [x.backup.id] : [])));
       await removeIncomplete(bctx, j.service, inFlight);
-      // Retention runs here, while the old version still serves, not in the downtime window:
-      // the backup about to be made counts from the next update on.
+      // Retention runs here, while the old version still serves, not in the downtime window.
       await applyRetention(ctx.repo, { host: ctx.host, stack: j.stack, service: j.service }, policy, ctx.clock.now(), inFlight, ctx.log);
       const b: JournalBackup = { id: newBackupId(ctx.clock.now()), startedAt: isoTime(ctx.clock), artifacts: [], complete: false, restoreOnRollback: spec.restoreOnRollback };
       if (spec.postgres) {

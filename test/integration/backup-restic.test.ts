@@ -117,8 +117,9 @@ describe('restic repository', () => {
     }
     expect(last).toMatch(/Old backups deleted by retention/);
     expect(last).toMatch(/restic repository pruned/);
-    expect((await listBackups(f)).map((b) => b.id)).toEqual([ids[2]]);
-    expect(new Set((await snapshots()).map((s) => s.tags.find((t) => t.startsWith('backup='))))).toEqual(new Set([`backup=${ids[2]}`]));
+    // keep 1: each backup's retention, run before it, keeps only the newest complete one
+    expect((await listBackups(f)).map((b) => b.id)).toEqual([ids[2], ids[1]]);
+    expect(new Set((await snapshots()).map((s) => s.tags.find((t) => t.startsWith('backup='))))).toEqual(new Set([`backup=${ids[2]}`, `backup=${ids[1]}`]));
     expect((await restic(['check'])).code).toBe(0);
   });
 
@@ -146,6 +147,36 @@ describe('restic repository', () => {
     const next = await f.run('backup create', ['db']);
     expect(next.code, next.stderr).toBe(EXIT.ok);
     expect(next.stderr).toMatch(/Removing the restic lock a killed run left/);
+    expect((await restic(['check'])).code).toBe(0);
+  });
+
+  it('restic killed in the middle of an update\'s backup: the update is aborted with nothing changed, and the next one succeeds', async () => {
+    f.writeDesired(f.webYaml({ version: '1.0.0', backup: { restoreOnRollback: true } }));
+    expect((await f.run('apply')).code).toBe(EXIT.ok);
+    await f.inService('head -c 400000000 /dev/urandom > /data/big && echo kept > /data/marker');
+    const before = await f.containers();
+    f.writeDesired(f.webYaml({ version: '1.1.0', backup: { restoreOnRollback: true } }));
+    const agent = f.start('apply');
+    const killed = await eventually('restic to be backing up the volume', async () => {
+      const list = await h.docker.listContainers({ filters: { label: ['io.gitops-agent.role=restic'] } });
+      const c = list.find((x) => x.Command.includes('backup') && x.Mounts.some((m) => m.Destination.endsWith('/volume-data')));
+      if (!c) return undefined;
+      await h.docker.getContainer(c.Id).kill();
+      return c.Id;
+    }, 60_000, 20);
+    const r = await agent.done;
+    expect(killed).toBeDefined();
+    expect(r.code, r.stdout + r.stderr).toBe(EXIT.updateFailed);
+    expect(r.stdout).toMatch(/backup failed, update aborted, nothing changed: .*restic exited with code 137/);
+    expect((await f.containers()).map((c) => [c.id, c.state])).toEqual(before.map((c) => [c.id, 'running']));
+    expect(await f.page()).toBe('1.0.0');
+    expect(await listBackups(f)).toEqual([]);
+
+    const next = await f.run('apply');
+    expect(next.code, next.stdout + next.stderr).toBe(EXIT.ok);
+    expect(await f.page()).toBe('1.1.0');
+    expect(await f.inService('cat /data/marker')).toBe('kept');
+    expect(await listBackups(f)).toHaveLength(1);
     expect((await restic(['check'])).code).toBe(0);
   });
 

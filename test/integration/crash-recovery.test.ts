@@ -8,11 +8,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../agent/cli/exit-codes.js';
 import { FORWARD_PHASES, ROLLBACK_PHASES } from '../../agent/model/journal.js';
+import { harness } from '../harness/provided.js';
 import { AgentFixture, eventually } from './support/agent-cli.js';
 
 const GOOD = ['1.0.0', '1.1.0', '1.2.0'] as const;
 
-describe.each([
+const FAMILIES = [
   {
     family: 'good update',
     points: FORWARD_PHASES.flatMap((p) => [`before:${p}`, `after:${p}`]),
@@ -24,13 +25,17 @@ describe.each([
     points: ['before:health-gate', 'after:health-gate', ...ROLLBACK_PHASES.filter((p) => p !== 'rollback-restore-db').flatMap((p) => [`before:${p}`, `after:${p}`])],
     failing: true,
   },
-])('SIGKILL during a $family', ({ points, failing }) => {
+];
+
+// Both backup formats: the volume goes to a restic repository, or to a tar.gz archive.
+describe.each((['restic', 'archive'] as const).flatMap((format) => FAMILIES.map((x) => ({ ...x, format }))))('SIGKILL during a $family ($format)', ({ points, failing, format }) => {
   let f: AgentFixture;
   let current: string = GOOD[0];
   let attempt = 0;
 
   beforeAll(async () => {
     f = await AgentFixture.create();
+    if (format === 'restic') f.gitEnv.AGENT_BACKUP_RESTIC_IMAGE = harness().resticImage.pinned;
     f.writeDesired(f.webYaml({ version: current, backup: { restoreOnRollback: true } }));
     const r = await f.run('apply');
     expect(r.code, r.stderr).toBe(EXIT.ok);
