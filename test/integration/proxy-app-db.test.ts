@@ -62,6 +62,7 @@ services:
     volumes: [pgdata:/var/lib/postgresql/data]
     x-agent:
       health: {timeout: 60s, stabilization: 1s, probes: [{exec: [pg_isready, -h, 127.0.0.1, -U, app], interval: 500ms}]}
+      backup: {postgres: {database: app, user: app}, volumes: [pgdata], restoreOnRollback: true}
   app:
     image: ${pg.pinned}
     entrypoint: [sh, -c, "mkdir -p /tmp/www/cgi-bin && cp /app/rows.cgi /tmp/www/cgi-bin/rows && chmod 755 /tmp/www/cgi-bin/rows && exec busybox httpd -f -p 0.0.0.0:8080 -h /tmp/www"]
@@ -105,6 +106,8 @@ describe('nginx -> app -> PostgreSQL, by service name, from Git', () => {
     const url = server.repoUrl(name);
     ws = await GitWorkspace.init(url, server.auth || undefined, { 'desired-state/compose.yaml': stack({ appVersion: 'v1' }), 'desired-state/app/rows.cgi': CGI, 'desired-state/nginx/conf.d/site.conf': NGINX_CONF(), 'README.md': 'test\n' }, 'The stack');
     f.useGit(url, PASSWORD);
+    // backups through restic, as the reference deployment configures them
+    f.gitEnv.AGENT_BACKUP_RESTIC_IMAGE = f.h.resticImage.pinned;
     const env = { DB_PASSWORD };
     const apply = async () => {
       const r = await f.run('apply', [], env);
@@ -135,11 +138,15 @@ describe('nginx -> app -> PostgreSQL, by service name, from Git', () => {
     expect((await ws.log(1))[0]?.body).toContain(`Reverts: ${bad}`);
     expect(ws.read('desired-state/compose.yaml')).toContain('APP_VERSION: v2');
 
-    // An update of PostgreSQL: its data is kept.
+    // An update of PostgreSQL: backed up through restic first (dump and volume); its data is kept.
     await push({ 'desired-state/compose.yaml': stack({ appVersion: 'v2', pg: pgNext }) }, 'postgres 15.9');
     const upgraded = await apply();
     expect(upgraded.code, upgraded.all).toBe(EXIT.ok);
     expect((await rows()).body).toBe('v2 3');
+    const listed = await f.run('backup list', ['--json'], env);
+    const backups = JSON.parse(listed.stdout) as { service: string; reason: string; format: string; image: string; artifacts: { file: string; snapshot: string }[] }[];
+    expect(backups.map((b) => [b.service, b.reason, b.format, b.image])).toEqual([['db', 'update', 'restic', pg.pinned]]);
+    expect(backups[0]?.artifacts.map((a) => a.file)).toEqual(['postgres.dump', 'volume-pgdata']);
 
     // A configuration change of nginx, through Git: applied.
     await push({ 'desired-state/nginx/conf.d/site.conf': NGINX_CONF('\n        add_header X-Served-By agent;') }, 'nginx: say who served');
