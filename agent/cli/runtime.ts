@@ -112,7 +112,24 @@ export async function createBackupRepository(config: AgentConfig, docker: Docker
   const b = config.backup;
   if (b.kind === 'restic') {
     const { createResticRepository } = await import('../backup/restic/restic-repository.js');
-    return createResticRepository(docker, { dir: b.dir, image: b.image, passwordFile: b.passwordFile, host: config.host, owner, manifestCache: join(config.stateDir, STATE_FILES.resticManifests) }, log);
+    const s3 = b.s3
+      ? {
+          url: `s3:${b.s3.endpoint.replace(/\/+$/, '')}/${b.s3.bucket}/${(b.s3.prefix ?? 'gitops-agent').replace(/^\/+|\/+$/g, '')}`,
+          ...(b.s3.region ? { region: b.s3.region } : {}),
+          ...(b.s3.caCertFile ? { caCertFile: b.s3.caCertFile } : {}),
+          // The agent's own AWS chain (environment, shared files, instance role), resolved when restic needs it.
+          credentials: async () => {
+            const { S3Client } = await import('@aws-sdk/client-s3');
+            const client = new S3Client({ region: b.s3?.region ?? 'us-east-1' });
+            try {
+              return await client.config.credentials();
+            } finally {
+              client.destroy();
+            }
+          },
+        }
+      : undefined;
+    return createResticRepository(docker, { dir: b.dir, ...(s3 ? { s3 } : {}), image: b.image, passwordFile: b.passwordFile, host: config.host, owner, manifestCache: join(config.stateDir, STATE_FILES.resticManifests) }, log);
   }
   const { createArchiveRepository } = await import('../backup/archive-repository.js');
   return createArchiveRepository(await createBackupStore(config), docker, log);

@@ -29,6 +29,15 @@ export interface GitSourceConfig {
   signing?: { keyFile: string; passphraseFile?: string };
 }
 
+/** A restic repository in S3 or an S3-compatible store. */
+export interface ResticS3 {
+  endpoint: string;
+  bucket: string;
+  prefix?: string;
+  region?: string;
+  caCertFile?: string;
+}
+
 export interface AgentConfig {
   stateDir: string;
   /** Stack name when the desired state has no `name:`. */
@@ -46,7 +55,7 @@ export interface AgentConfig {
   envFile?: string;
   http: { listen?: { host: string; port: number } };
   /** Archives in a local directory or S3, or a restic repository in a local directory. */
-  backup: { kind: 'local'; dir: string } | ({ kind: 's3' } & S3StoreOptions) | { kind: 'restic'; dir: string; image: string; passwordFile: string };
+  backup: { kind: 'local'; dir: string } | ({ kind: 's3' } & S3StoreOptions) | { kind: 'restic'; dir: string; image: string; passwordFile: string; s3?: ResticS3 };
   webhook: { secretFile?: string; secretEnv?: string };
   notifications?: NotificationsConfig;
   logLevel: string;
@@ -137,7 +146,7 @@ function resolveConfig(raw: RawConfig, env: NodeJS.ProcessEnv): AgentConfig {
     webhook?: { secretFile?: string; secretEnv?: string };
     log?: { level?: string };
     notifications?: NotificationsConfig;
-    backup?: { format?: 'restic' | 'archive'; dir?: string; restic?: { image: string; passwordFile?: string }; s3?: { bucket: string; prefix?: string; region?: string; endpoint?: string; forcePathStyle?: boolean; serverSideEncryption?: 'AES256' | 'aws:kms'; kmsKeyId?: string; partSizeMiB?: number } };
+    backup?: { format?: 'restic' | 'archive'; dir?: string; restic?: { image: string; passwordFile?: string; s3?: ResticS3 }; s3?: { bucket: string; prefix?: string; region?: string; endpoint?: string; forcePathStyle?: boolean; serverSideEncryption?: 'AES256' | 'aws:kms'; kmsKeyId?: string; partSizeMiB?: number } };
   };
   const intervalMs = parseDuration(r.reconcile?.interval ?? '60s');
   if (intervalMs === undefined || intervalMs < 1000) throw new AgentError('CONFIG_INVALID', `reconcile interval "${r.reconcile?.interval}" must be at least 1s`);
@@ -176,8 +185,10 @@ function resolveConfig(raw: RawConfig, env: NodeJS.ProcessEnv): AgentConfig {
   const format = r.backup?.format ?? (r.backup?.restic ? 'restic' : 'archive');
   if (format === 'restic') {
     if (!r.backup?.restic) throw new AgentError('CONFIG_INVALID', 'backup.format is restic but backup.restic.image is not set: the agent runs restic in a container of that image (pinned by digest)');
-    if (s3) throw new AgentError('CONFIG_INVALID', 'backup.s3 with backup.format restic is not supported yet: restic repositories are local directories for now; set backup.format: archive to keep archives in S3');
+    if (s3) throw new AgentError('CONFIG_INVALID', 'backup.s3 holds archives: a restic repository in S3 goes under backup.restic.s3 (or set backup.format: archive)');
     config.backup = { kind: 'restic', dir: resolve(r.backup.dir ?? join(stateDir, STATE_FILES.restic)), image: r.backup.restic.image, passwordFile: resolve(r.backup.restic.passwordFile ?? join(stateDir, STATE_FILES.resticPassword)) };
+    const rs3 = r.backup.restic.s3;
+    if (rs3) config.backup.s3 = { ...rs3, ...(rs3.caCertFile ? { caCertFile: resolve(rs3.caCertFile) } : {}) };
   } else if (r.backup?.restic) {
     throw new AgentError('CONFIG_INVALID', 'backup.restic is set but backup.format is archive: remove one of them');
   }

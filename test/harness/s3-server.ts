@@ -47,6 +47,8 @@ export interface S3TestServerOptions {
   port?: number;
   /** Buckets created at start (existing ones are kept with their objects). */
   buckets?: string[];
+  /** Serve HTTPS with this key and certificate (restic's S3 client needs TLS with s3rver). */
+  tls?: { key: string; cert: string };
 }
 
 export interface S3TestServer {
@@ -90,11 +92,11 @@ export async function startS3Server(opts: S3TestServerOptions = {}): Promise<S3T
   // a plain file: s3rver lists only directories as buckets
   if (ownDir) writeFileSync(join(dir, OWNER_FILE), `${process.pid}\n`);
   const port = opts.port || (await freePort());
-  const endpoint = `http://127.0.0.1:${port}`;
+  const endpoint = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
   const region = 'us-east-1';
   const clientConfig: S3ClientConfig = { endpoint, region, credentials, forcePathStyle: true };
-  const args = JSON.stringify({ port, directory: dir, buckets: opts.buckets ?? [] });
+  const args = JSON.stringify({ port, directory: dir, buckets: opts.buckets ?? [], ...(opts.tls ? { key: opts.tls.key, cert: opts.tls.cert } : {}) });
 
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();

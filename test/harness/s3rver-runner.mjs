@@ -7,7 +7,7 @@
 /* global process, console, setTimeout */
 import S3rver from 's3rver';
 
-const { port, directory, buckets } = JSON.parse(process.argv[2] ?? '{}');
+const { port, directory, buckets, key, cert } = JSON.parse(process.argv[2] ?? '{}');
 
 const server = new S3rver({
   address: '127.0.0.1',
@@ -15,6 +15,7 @@ const server = new S3rver({
   directory,
   silent: true,
   configureBuckets: (buckets ?? []).map((name) => ({ name })),
+  ...(key && cert ? { key, cert } : {}),
 });
 
 let closing = false;

@@ -3,15 +3,18 @@
  * it stores (encrypted, tagged, deduplicated), and its traps closed: a dump failing half-way, a
  * lock left by a killed restic, a backup interrupted before its manifest, a corrupted pack.
  */
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EXIT } from '../../agent/cli/exit-codes.js';
 import { runToEnd } from '../harness/containers.js';
 import { ensurePostgres, psql, tableChecksum, waitForPostgres } from '../harness/postgres-fixture.js';
 import type { PostgresImage } from '../harness/postgres.js';
 import { freePort, uniqueName } from '../harness/ports.js';
 import { harness } from '../harness/provided.js';
+import { startS3Server, type S3TestServer } from '../harness/s3-server.js';
+import { selfSignedCert } from '../harness/tls-cert.js';
 import { AgentFixture, eventually } from './support/agent-cli.js';
 import { dbStackYaml, deployDbStack, listBackups } from './support/db-stack.js';
 
@@ -274,5 +277,60 @@ describe('restore drills (restic)', () => {
       spawnSync('pkill', ['-TERM', '-f', f.stateDir]);
       await agent.done;
     }
+  });
+});
+
+describe('restic repository in S3 (s3rver over TLS)', () => {
+  let s3: S3TestServer;
+  let caFile: string;
+  beforeAll(async () => {
+    const tls = await selfSignedCert();
+    s3 = await startS3Server({ buckets: ['backups'], tls });
+    caFile = join(mkdtempSync(join(tmpdir(), 'gadt-ca-')), 'ca.pem');
+    writeFileSync(caFile, tls.cert);
+  });
+  afterAll(async () => {
+    await s3?.stop();
+  });
+  const s3Env = () => ({ AGENT_BACKUP_RESTIC_S3_ENDPOINT: s3.endpoint, AGENT_BACKUP_RESTIC_S3_BUCKET: 'backups', AGENT_BACKUP_RESTIC_S3_PREFIX: `hosts/${f.stack}`, AGENT_BACKUP_RESTIC_S3_CA_CERT_FILE: caFile, AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey, AWS_REGION: s3.region });
+
+  it('backs up to S3, restores the rows from it; S3 down aborts an update with nothing changed', async () => {
+    Object.assign(f.gitEnv, s3Env());
+    const checksum = await deployDbStack(f, pg, dbPort, 4000);
+    const created = await f.run('backup create', ['db', '--json']);
+    expect(created.code, created.stderr).toBe(EXIT.ok);
+    const made = JSON.parse(created.stdout).backups[0] as { id: string; store: string };
+    expect(made.store).toBe(`restic:${s3.endpoint}/backups/hosts/${f.stack}`);
+    // the repository is in the bucket under its prefix (s3rver keeps each object in a folder of its
+    // key); nothing in the state directory holds the credentials restic was handed
+    const objects = readdirSync(join(s3.dir, 'backups'), { recursive: true }).map(String);
+    expect(objects.some((p) => p.startsWith(`hosts/${f.stack}/config`))).toBe(true);
+    expect(objects.some((p) => p.startsWith(`hosts/${f.stack}/data/`))).toBe(true);
+    expect(existsSync(join(f.stateDir, 'restic'))).toBe(false);
+    for (const p of readdirSync(f.stateDir, { recursive: true }).map(String)) {
+      const file = join(f.stateDir, p);
+      if (statSync(file).isFile()) expect(readFileSync(file, 'utf8').includes('aws_secret_access_key'), p).toBe(false);
+    }
+    expect((await f.run('backup verify', [made.id])).code).toBe(EXIT.ok);
+
+    await psql(dbPort, 'DROP TABLE items');
+    const restored = await f.run('restore', [made.id, '--yes', '--no-safety-backup']);
+    expect(restored.code, restored.stdout + restored.stderr).toBe(EXIT.ok);
+    await waitForPostgres(dbPort);
+    expect(await tableChecksum(dbPort, 'items')).toBe(checksum);
+
+    const before = await f.containers();
+    await s3.pause();
+    try {
+      f.writeDesired(dbStackYaml(f, pg, dbPort, { env: { CHANGED: '1' } }));
+      const r = await f.run('apply');
+      expect(r.code).toBe(EXIT.updateFailed);
+      expect(r.stdout).toMatch(/backup failed, update aborted, nothing changed: .*restic/);
+      expect((await f.containers()).map((c) => [c.id, c.state])).toEqual(before.map((c) => [c.id, 'running']));
+    } finally {
+      await s3.resume();
+    }
+    const again = await f.run('apply');
+    expect(again.code, again.stdout + again.stderr).toBe(EXIT.ok);
   });
 });

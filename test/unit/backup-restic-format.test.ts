@@ -56,7 +56,8 @@ describe('backup configuration', () => {
   it.each([
     ['restic without an image', 'backup: {format: restic}\n', /backup.restic.image is not set/],
     ['an image not pinned by digest', 'backup: {restic: {image: "restic/restic:0.14.0"}}\n', /backup.restic.image: must match pattern/],
-    ['restic with S3', `backup: {restic: {image: "r@${DIGEST}"}, s3: {bucket: b}}\n`, /backup.s3 with backup.format restic is not supported yet/],
+    ['restic with the archives\' S3 settings', `backup: {restic: {image: "r@${DIGEST}"}, s3: {bucket: b}}\n`, /backup.s3 holds archives: a restic repository in S3 goes under backup.restic.s3/],
+    ['a restic S3 endpoint without a scheme', `backup: {restic: {image: "r@${DIGEST}", s3: {endpoint: "s3.example", bucket: b}}}\n`, /backup.restic.s3.endpoint: must match pattern/],
     ['restic settings with the archive format', `backup: {format: archive, restic: {image: "r@${DIGEST}"}}\n`, /backup.restic is set but backup.format is archive/],
   ])('refuses %s, saying why', async (_n, content, message) => {
     await expect(loadConfig({ config: file(`${Math.random()}.yaml`, content) }, {})).rejects.toThrow(message);

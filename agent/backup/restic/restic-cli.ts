@@ -10,9 +10,18 @@ import type { Mount } from '../../model/desired.js';
 import type { DockerPort, StreamRun } from '../../ports/docker.js';
 import { writeFileAtomic } from '../../state/atomic-file.js';
 
+/** AWS credentials, as the agent's own chain resolves them. */
+export interface AwsCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
 export interface ResticOptions {
-  /** The repository: a local directory (bind-mounted into restic's container at /repo). */
+  /** The repository: a local directory (bind-mounted into restic's container at /repo)... */
   dir: string;
+  /** ...or S3, reached from restic's container on the host's network. */
+  s3?: { url: string; region?: string; caCertFile?: string; credentials: () => Promise<AwsCredentials> };
   /** The restic image, pinned by digest; restic is its entrypoint. */
   image: string;
   passwordFile: string;
@@ -25,6 +34,8 @@ export interface ResticOptions {
 export const RESTIC_ROLE = 'restic';
 const CACHE_VOLUME = 'gitops-agent-restic-cache';
 const PASSWORD_PATH = '/tmp/.restic-password';
+const AWS_CREDENTIALS_PATH = '/tmp/.aws-credentials';
+const CA_PATH = '/tmp/.restic-ca.pem';
 const OUTPUT_LIMIT = 64 * 1024 * 1024;
 
 export interface ResticResult {
@@ -62,25 +73,27 @@ export class ResticCli {
     if (this.opened) return;
     const { dir, passwordFile, image } = this.options;
     if (!(await this.docker.hasImage(image))) await this.docker.pullImage(image, signal ? { signal } : {});
-    const exists = existsSync(join(dir, 'config'));
+    const exists = this.options.s3 ? await this.s3Exists() : existsSync(join(dir, 'config'));
     if (!exists) {
       if (!this.options.owner) throw new AgentError('BACKUP_FAILED', `no restic repository at ${dir} yet: the agent creates it with its first backup`);
-      await mkdir(dir, { recursive: true, mode: 0o700 });
+      if (!this.options.s3) await mkdir(dir, { recursive: true, mode: 0o700 });
       if (!existsSync(passwordFile)) {
         await writeFileAtomic(passwordFile, `${randomBytes(32).toString('base64url')}\n`, 0o600);
-        this.log.warn({ passwordFile, repository: dir }, 'Generated the restic repository password: keep a copy outside this host (without it the backups cannot be read)');
+        this.log.warn({ passwordFile, repository: this.where }, 'Generated the restic repository password: keep a copy outside this host (without it the backups cannot be read)');
       }
       const r = await this.run(['init']);
       if (r.code !== 0) throw this.failure('cannot create the restic repository', r);
-      this.log.info({ repository: dir }, 'Created the restic repository');
+      this.log.info({ repository: this.where }, 'Created the restic repository');
     } else {
-      if (!existsSync(passwordFile)) throw new AgentError('BACKUP_FAILED', `cannot open the restic repository ${dir}: its password file ${passwordFile} is missing (restore it from your escrow copy)`, { data: { passwordFile } });
+      if (!existsSync(passwordFile)) throw new AgentError('BACKUP_FAILED', `cannot open the restic repository ${this.where}: its password file ${passwordFile} is missing (restore it from your escrow copy)`, { data: { passwordFile } });
       // A killed agent may have left its restic container running: it would hold a live lock.
       // Once it is gone, a lock in the repository is a killed run's (this process owns the state
       // directory, and readers take none): it would block check and prune until removed.
       if (this.options.owner) {
         await this.removeOrphans();
-        if ((await readdir(join(dir, 'locks')).catch(() => [])).length > 0) await this.unlock();
+        // (in S3, looking costs what removing costs: a run, so it is removed without looking)
+        if (this.options.s3) await this.unlock(false);
+        else if ((await readdir(join(dir, 'locks')).catch(() => [])).length > 0) await this.unlock(true);
       }
     }
     // Opened for real (the password checked) by the first command, which every caller runs
@@ -94,33 +107,56 @@ export class ResticCli {
     const first = await this.collect(await this.start(args, extra), extra.onLine);
     this.log.debug({ command: args[0], code: first.code, ms: Date.now() - t0 }, 'restic');
     if (first.code === 0 || !this.options.owner || extra.stdin || !isLockConflict(first.stderr)) return first;
-    if (!(await this.unlock())) return first;
+    if (!(await this.unlock(true))) return first;
     return this.collect(await this.start(args, extra), extra.onLine);
   }
 
-  private async unlock(): Promise<boolean> {
-    this.log.warn({ repository: this.options.dir }, 'Removing the restic lock a killed run left');
+  /** Where the repository is, for people: a path or an S3 URL. */
+  get where(): string {
+    return this.options.s3?.url ?? this.options.dir;
+  }
+
+  private async unlock(seen: boolean): Promise<boolean> {
+    if (seen) this.log.warn({ repository: this.where }, 'Removing the restic lock a killed run left');
     const r = await this.collect(await this.start(['unlock', '--remove-all'], {}));
-    if (r.code !== 0) this.log.error({ repository: this.options.dir, err: this.failure('unlock', r).message }, 'Cannot remove the restic lock');
+    if (r.code !== 0) this.log.error({ repository: this.where, err: this.failure('unlock', r).message }, 'Cannot remove the restic lock');
     return r.code === 0;
   }
 
   /** Starts a command whose standard output the caller reads (`dump`). */
-  async start(args: string[], extra: { mounts?: Mount[]; stdin?: Readable; signal?: AbortSignal } = {}): Promise<StreamRun> {
-    const password = await readFile(this.options.passwordFile).catch((err: unknown) => {
-      throw new AgentError('BACKUP_FAILED', `cannot read the restic password file ${this.options.passwordFile}: ${errorMessage(err)}`, { cause: err });
-    });
+  async start(args: string[], extra: { mounts?: Mount[]; stdin?: Readable; signal?: AbortSignal } = {}, passwordOverride?: Buffer): Promise<StreamRun> {
+    const password =
+      passwordOverride ??
+      (await readFile(this.options.passwordFile).catch((err: unknown) => {
+        throw new AgentError('BACKUP_FAILED', `cannot read the restic password file ${this.options.passwordFile}: ${errorMessage(err)}`, { cause: err });
+      }));
     await this.docker.ensureVolume(CACHE_VOLUME, { [LABELS.managed]: 'true' });
-    const mounts: Mount[] = [{ type: 'bind', source: this.options.dir, target: '/repo', readOnly: false }, { type: 'volume', source: CACHE_VOLUME, target: '/cache', readOnly: false }, ...(extra.mounts ?? [])];
+    const s3 = this.options.s3;
+    const mounts: Mount[] = [...(s3 ? [] : [{ type: 'bind' as const, source: this.options.dir, target: '/repo', readOnly: false }]), { type: 'volume', source: CACHE_VOLUME, target: '/cache', readOnly: false }, ...(extra.mounts ?? [])];
+    const files = [{ path: PASSWORD_PATH, content: password, mode: 0o400 }];
+    const env = [`RESTIC_REPOSITORY=${s3 ? s3.url : '/repo'}`, `RESTIC_PASSWORD_FILE=${PASSWORD_PATH}`, 'RESTIC_CACHE_DIR=/cache', 'RESTIC_PROGRESS_FPS=2'];
+    const pre: string[] = [];
+    if (s3) {
+      // The credentials as a file: the engine shows a container's environment to whoever inspects it.
+      const c = await s3.credentials();
+      files.push({ path: AWS_CREDENTIALS_PATH, content: Buffer.from(`[default]\naws_access_key_id = ${c.accessKeyId}\naws_secret_access_key = ${c.secretAccessKey}\n${c.sessionToken ? `aws_session_token = ${c.sessionToken}\n` : ''}`), mode: 0o400 });
+      env.push(`AWS_SHARED_CREDENTIALS_FILE=${AWS_CREDENTIALS_PATH}`);
+      if (s3.caCertFile) {
+        files.push({ path: CA_PATH, content: await readFile(s3.caCertFile), mode: 0o444 });
+        pre.push('--cacert', CA_PATH);
+      }
+      if (s3.region) pre.push('-o', `s3.region=${s3.region}`);
+    }
     return this.docker.runStream(
       {
         image: this.options.image,
-        argv: args,
+        argv: [...pre, ...args],
         mounts,
-        env: ['RESTIC_REPOSITORY=/repo', `RESTIC_PASSWORD_FILE=${PASSWORD_PATH}`, 'RESTIC_CACHE_DIR=/cache', 'RESTIC_PROGRESS_FPS=2'],
-        files: [{ path: PASSWORD_PATH, content: password, mode: 0o400 }],
+        env,
+        files,
         labels: { [LABELS.managed]: 'true', 'io.gitops-agent.role': RESTIC_ROLE },
         hostname: this.options.host,
+        ...(s3 ? { networkMode: 'host' } : {}),
         ...(extra.stdin ? { stdin: extra.stdin } : {}),
       },
       extra.signal,
@@ -148,6 +184,19 @@ export class ResticCli {
     if (onLine && pending.trim()) onLine(pending);
     const code = await run.wait();
     return { code, stdout, stderr: run.stderr() };
+  }
+
+  /** S3: whether the repository exists, told by restic itself (its config object). */
+  private async s3Exists(): Promise<boolean> {
+    if (!existsSync(this.options.passwordFile)) {
+      // Without a password nothing can be read: a new repository, unless restic finds one.
+      const probe = await this.collect(await this.start(['cat', 'config'], {}, Buffer.from('-\n')));
+      return !/Is there a repository at the following location|does not exist|NoSuchKey|key does not exist/i.test(probe.stderr);
+    }
+    const r = await this.collect(await this.start(['cat', 'config']));
+    if (r.code === 0) return true;
+    if (/Is there a repository at the following location|does not exist|NoSuchKey|key does not exist/i.test(r.stderr)) return false;
+    throw this.failure(`cannot open the restic repository ${this.options.s3?.url ?? ''}`, r);
   }
 
   private async removeOrphans(): Promise<void> {

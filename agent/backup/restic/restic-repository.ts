@@ -48,7 +48,7 @@ export function createResticRepository(docker: DockerPort, options: ResticOption
   const snapshots = async (tags: string[]): Promise<ResticSnapshot[]> => {
     if (!listed) {
       const r = await cli.run(['snapshots', '--json', '--no-lock', '--tag', 'gitops-agent']);
-      if (r.code !== 0) throw cli.failure(`cannot open the restic repository ${options.dir}`, r);
+      if (r.code !== 0) throw cli.failure(`cannot open the restic repository ${cli.where}`, r);
       listed = (JSON.parse(r.stdout || '[]') as ResticSnapshot[] | null) ?? [];
     }
     return listed.filter((s) => tags.every((t) => (s.tags ?? []).includes(t)));
@@ -88,7 +88,7 @@ export function createResticRepository(docker: DockerPort, options: ResticOption
 
   const repo: BackupRepository = {
     format: 'restic',
-    location: `restic:${options.dir}`,
+    location: `restic:${options.s3 ? options.s3.url.replace(/^s3:/, '') : options.dir}`,
     deduplicates: true,
     check: (signal) =>
       cli.exclusive(async () => {
@@ -289,7 +289,7 @@ export function createResticRepository(docker: DockerPort, options: ResticOption
         await cli.open(signal);
         const r = await cli.run(['prune'], signal ? { signal } : {});
         if (r.code !== 0) throw cli.failure('restic prune', r);
-        log.info({ repository: options.dir }, 'restic repository pruned');
+        log.info({ repository: cli.where }, 'restic repository pruned');
       }),
   };
   return repo;
