@@ -1,10 +1,11 @@
+import { agentLabels, composeResourceLabels } from './container-labels.js';
 import { noProjectFiles } from '../ports/project-files.js';
 import { injectedArchive } from './inject.js';
 import { randomBytes } from 'node:crypto';
 import { isoTime } from '../core/clock.js';
 import { AgentError, classOf, toAgentError } from '../core/errors.js';
 import { asContainerId, type ContainerId } from '../core/ids.js';
-import { COMPOSE_LABELS, LABELS, containerName, previousContainerName } from '../core/labels.js';
+import { LABELS, containerName, previousContainerName } from '../core/labels.js';
 import { networkHash } from '../desired/normalize-networks.js';
 import type { HealthOptions } from '../model/desired.js';
 import { PRE_CHANGE_PHASES, ROLLBACK_PHASES, type Journal, type JournalNew, type JournalOld, type TxKind, type TxPhase, type TxResult } from '../model/journal.js';
@@ -378,27 +379,4 @@ function newContainerId(j: Journal): ContainerId {
   const id = mustNew(j).containerId;
   if (!id) throw new AgentError('STATE_CORRUPT', `transaction ${j.txId} has no new container at ${j.phase}`, { data: { txId: j.txId, phase: j.phase } });
   return asContainerId(id);
-}
-
-/** The agent's labels, and Compose's so that `docker compose -p <stack> ps`/`logs` and the tools that read them see the service. */
-function agentLabels(j: Journal, target: JournalNew): Record<string, string> {
-  return {
-    [COMPOSE_LABELS.project]: j.stack,
-    [COMPOSE_LABELS.service]: j.service,
-    [COMPOSE_LABELS.containerNumber]: '1',
-    [COMPOSE_LABELS.oneoff]: 'False',
-    ...(target.dependsOn.length > 0 ? { [COMPOSE_LABELS.dependsOn]: target.dependsOn.map((d) => `${d.service}:${d.condition}:${d.restart === true}`).join(',') } : {}),
-    [LABELS.managed]: 'true',
-    [LABELS.stack]: j.stack,
-    [LABELS.service]: j.service,
-    [LABELS.specHash]: target.hash,
-    [LABELS.revision]: j.revision,
-    [LABELS.txId]: j.txId,
-  };
-}
-
-/** Compose's labels of a named volume or network of the stack: its key is the engine name less the `<stack>_` prefix. */
-function composeResourceLabels(stack: string, kind: 'volume' | 'network', name: string): Record<string, string> {
-  const key = name.startsWith(`${stack}_`) ? name.slice(stack.length + 1) : name;
-  return { [COMPOSE_LABELS.project]: stack, [COMPOSE_LABELS[kind]]: key };
 }

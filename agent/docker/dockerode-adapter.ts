@@ -3,19 +3,19 @@ import { PassThrough, type Duplex, type Readable } from 'node:stream';
 // before dockerode: see the module
 import './defer-unused-deps.js';
 import Docker from 'dockerode';
-import type { ContainerInspectInfo } from 'dockerode';
 import { AgentError, errorMessage } from '../core/errors.js';
 import { asContainerId, type ContainerId } from '../core/ids.js';
 import { pullReference } from '../core/image-ref.js';
 import type { RestartPolicy } from '../model/desired.js';
-import { endpointConfig, fromRestartPolicy, restartPolicy, toCreateOptions, toNetworkOptions } from './container-options.js';
+import { endpointConfig, restartPolicy, toCreateOptions, toNetworkOptions } from './container-options.js';
 import { LABELS } from '../core/labels.js';
 import type { CreateContainerRequest, DockerPort, ExecResult, NetworkInfo, PullProgress } from '../ports/docker.js';
-import type { ContainerInfo, ContainerStatus } from '../model/actual.js';
+import type { ContainerInfo } from '../model/actual.js';
 import { resolveRegistryAuth } from './registry-auth.js';
 import { runStreamed } from './run-stream.js';
+import { OUTPUT_LIMIT, demuxBuffer, toInfo, trim } from './engine-info.js';
+import { pullError, statusOf, translate } from './engine-errors.js';
 
-const OUTPUT_LIMIT = 8 * 1024;
 
 export interface DockerAdapterOptions {
   /** `unix:///path/docker.sock` or `tcp://127.0.0.1:2375`; default: DOCKER_HOST or the standard socket. */
@@ -371,87 +371,4 @@ async function inspectNetwork(docker: Docker, name: string): Promise<Docker.Netw
     if (statusOf(err) === 404) return undefined;
     throw translate(err, `inspect network ${name}`);
   }
-}
-
-function toInfo(c: ContainerInspectInfo): ContainerInfo {
-  const health = c.State.Health;
-  const lastLog = health?.Log?.[health.Log.length - 1];
-  const test = c.Config.Healthcheck?.Test;
-  return {
-    id: asContainerId(c.Id),
-    name: c.Name.replace(/^\//, ''),
-    image: c.Config.Image,
-    imageId: c.Image,
-    labels: c.Config.Labels ?? {},
-    status: c.State.Status as ContainerStatus,
-    exitCode: c.State.ExitCode,
-    oomKilled: c.State.OOMKilled,
-    error: c.State.Error ?? '',
-    health: (health?.Status as ContainerInfo['health'] | undefined) ?? 'none',
-    healthOutput: trim(lastLog?.Output ?? ''),
-    hasHealthcheck: Array.isArray(test) && test.length > 0 && test[0] !== 'NONE',
-    ...healthcheckCommand(test, c.Config.Healthcheck?.Timeout),
-    restartCount: c.RestartCount,
-    startedAt: c.State.StartedAt,
-    finishedAt: c.State.FinishedAt,
-    restartPolicy: fromRestartPolicy(c.HostConfig.RestartPolicy),
-    mounts: (c.Mounts ?? []).map((m) => ({ type: m.Type as 'volume' | 'bind' | 'tmpfs', source: m.Type === 'volume' ? (m.Name ?? '') : m.Source, target: m.Destination })),
-  };
-}
-
-function healthcheckCommand(test: string[] | undefined, timeoutNs: number | undefined): Pick<ContainerInfo, 'healthcheckCommand'> {
-  const timeoutMs = timeoutNs ? Math.round(timeoutNs / 1e6) : 30_000;
-  if (test?.[0] === 'CMD' && test.length > 1) return { healthcheckCommand: { argv: test.slice(1), timeoutMs } };
-  if (test?.[0] === 'CMD-SHELL' && test[1]) return { healthcheckCommand: { argv: ['/bin/sh', '-c', test[1]], timeoutMs } };
-  return {};
-}
-
-/** Container logs without a TTY come framed (8-byte headers per chunk); strip the frames. */
-function demuxBuffer(buf: Buffer): string {
-  if (!Buffer.isBuffer(buf)) return String(buf);
-  let out = '';
-  let i = 0;
-  while (i + 8 <= buf.length && (buf[i] === 1 || buf[i] === 2) && buf[i + 1] === 0) {
-    const len = buf.readUInt32BE(i + 4);
-    out += buf.subarray(i + 8, i + 8 + len).toString('utf8');
-    i += 8 + len;
-  }
-  return i === 0 ? buf.toString('utf8') : out;
-}
-
-function trim(s: string): string {
-  const t = s.trim();
-  return t.length > OUTPUT_LIMIT ? `...${t.slice(-OUTPUT_LIMIT)}` : t;
-}
-
-function statusOf(err: unknown): number | undefined {
-  return (err as { statusCode?: number } | null)?.statusCode;
-}
-
-function engineMessage(err: unknown): string {
-  const json = (err as { json?: { message?: string } } | null)?.json;
-  return (json?.message ?? errorMessage(err)).replace(/^\(HTTP code \d+\) [a-z ]+ - /i, '').trim();
-}
-
-function translate(err: unknown, what: string): AgentError {
-  if (err instanceof AgentError) return err;
-  const code = (err as NodeJS.ErrnoException | null)?.code;
-  if (code === 'ECONNREFUSED' || code === 'ENOENT' || code === 'EACCES' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'ETIMEDOUT') {
-    return new AgentError('DOCKER_UNAVAILABLE', `Docker engine unreachable (${code}) during ${what}`, { cause: err });
-  }
-  if ((err as Error | null)?.name === 'AbortError') return new AgentError('ABORTED', `${what} aborted`, { cause: err });
-  return new AgentError('DOCKER_ERROR', `${what} failed: ${engineMessage(err)}`, { cause: err, data: { status: statusOf(err) }, class: statusOf(err) !== undefined && (statusOf(err) as number) >= 500 ? 'transient' : 'terminal' });
-}
-
-function pullError(err: unknown, ref: string): AgentError {
-  const base = translate(err, `pull ${ref}`);
-  if (base.code === 'DOCKER_UNAVAILABLE' || base.code === 'ABORTED') return base;
-  const message = engineMessage(err);
-  if (/manifest unknown|not found|does not exist|no such image|manifest for .* not found/i.test(message)) {
-    return new AgentError('IMAGE_NOT_FOUND', `image ${ref} not found in its registry: ${message}`, { cause: err, data: { ref } });
-  }
-  if (/unauthorized|authentication required|denied|401/i.test(message)) {
-    return new AgentError('PULL_AUTH_FAILED', `registry refused credentials for ${ref}: ${message}`, { cause: err, data: { ref } });
-  }
-  return new AgentError('PULL_FAILED', `pull of ${ref} failed: ${message}`, { cause: err, data: { ref } });
 }
