@@ -62,7 +62,7 @@ export function formatStatus(v: StatusView): string {
   const backedUp = v.services.filter((s) => s.lastBackup);
   if (backedUp.length > 0) {
     lines.push('', `Backups (${v.backupStore}):`);
-    for (const s of backedUp) lines.push(`  ${s.name}: last ${s.lastBackup?.reason} backup ${s.lastBackup?.id} at ${shortTime(s.lastBackup?.createdAt)}, ${formatBytes(s.lastBackup?.bytes ?? 0)}`);
+    for (const s of backedUp) lines.push(`  ${s.name}: last ${s.lastBackup?.reason} backup ${s.lastBackup?.id} at ${shortTime(s.lastBackup?.createdAt)}, ${formatBytes(s.lastBackup?.bytes ?? 0)}${s.lastBackup?.added !== undefined ? ` (${formatBytes(s.lastBackup.added)} new in the repository)` : ''}`);
   }
   const drilled = v.services.filter((s) => s.lastDrill);
   if (drilled.length > 0) {

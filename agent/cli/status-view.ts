@@ -28,7 +28,7 @@ export interface ServiceView {
   waiting?: string;
   pending?: { action: PlanStep['action']; cause: PlanStep['cause']; reasons: string[]; nextWindow?: string };
   /** The newest complete backup of the service in the store. */
-  lastBackup?: { id: string; reason: string; createdAt: string; bytes: number };
+  lastBackup?: { id: string; reason: string; createdAt: string; bytes: number; format: 'restic' | 'archive'; added?: number };
   /** The last restore drill of the service: its latest backup restored where nothing runs, and checked. */
   lastDrill?: DrillResult;
   /** The rollback written back to Git, or being written. */
@@ -156,7 +156,10 @@ export async function buildStatusView(rt: ReadOnlyRuntime, version: string): Pro
     if (s?.held && (!d || s.held.hash === d.hash)) sv.held = s.held;
     if (s?.waiting) sv.waiting = s.waiting.message;
     const b = backups.get(name);
-    if (b) sv.lastBackup = { id: b.id, reason: b.reason, createdAt: b.createdAt, bytes: totalBytes(b) };
+    if (b) {
+      sv.lastBackup = { id: b.id, reason: b.reason, createdAt: b.createdAt, bytes: totalBytes(b), format: b.format ?? 'archive' };
+      if (b.artifacts.some((a) => a.added !== undefined)) sv.lastBackup.added = b.artifacts.reduce((n, a) => n + (a.added ?? 0), 0);
+    }
     const drill = drills[name];
     if (drill) sv.lastDrill = drill;
     if (s?.revert) {

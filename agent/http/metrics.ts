@@ -18,6 +18,7 @@ export function createMetrics() {
   const rollbacks = new Counter({ name: 'gitops_agent_rollbacks_total', help: 'Updates rolled back, by service', labelNames: ['service'], registers: [registry] });
   const backupSize = new Gauge({ name: 'gitops_agent_backup_size_bytes', help: 'Size of the last backup, by service', labelNames: ['service'], registers: [registry] });
   const backupDuration = new Gauge({ name: 'gitops_agent_backup_duration_seconds', help: 'Duration of the last backup, by service', labelNames: ['service'], registers: [registry] });
+  const backupAdded = new Gauge({ name: 'gitops_agent_backup_added_bytes', help: 'What the last backup added to the restic repository after deduplication, by service', labelNames: ['service'], registers: [registry] });
   const backupLast = new Gauge({ name: 'gitops_agent_backup_last_success_timestamp_seconds', help: 'When the last backup completed, by service (Unix time)', labelNames: ['service'], registers: [registry] });
   const drillLast = new Gauge({ name: 'gitops_agent_drill_last_timestamp_seconds', help: 'When the last restore drill ran, by service (Unix time)', labelNames: ['service'], registers: [registry] });
   const drillOk = new Gauge({ name: 'gitops_agent_drill_success', help: '1 when the last restore drill passed, by service', labelNames: ['service'], registers: [registry] });
@@ -43,6 +44,7 @@ export function createMetrics() {
       backupSize.set({ service: m.service }, totalBytes(m));
       backupDuration.set({ service: m.service }, Math.max(0, (Date.parse(m.finishedAt) - Date.parse(m.createdAt)) / 1000));
       backupLast.set({ service: m.service }, Date.parse(m.finishedAt) / 1000);
+      if (m.artifacts.some((a) => a.added !== undefined)) backupAdded.set({ service: m.service }, m.artifacts.reduce((n, a) => n + (a.added ?? 0), 0));
     },
     observeDrill(d: DrillResult) {
       drillLast.set({ service: d.service }, Date.parse(d.at) / 1000);

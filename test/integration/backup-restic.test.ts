@@ -85,6 +85,9 @@ describe('restic repository', () => {
     expect(dump.added).toBeLessThan(dump.bytes / 4);
     expect(volume.added).toBeLessThan(volume.bytes / 4);
     expect((await listBackups(f)).map((b) => b.id)).toEqual([two!.id, one!.id]);
+    const status = await f.status();
+    expect(status.services.find((x) => x.name === 'db')?.lastBackup).toMatchObject({ id: two!.id, format: 'restic', added: dump.added + volume.added });
+    expect((await f.run('status')).stdout).toMatch(/db: last manual backup \S+ at .*, [\d.]+ MiB \([\d.]+ MiB new in the repository\)/);
   });
 
   it('a pg_dump that fails half-way leaves no snapshot, and the update is aborted with nothing changed', async () => {
