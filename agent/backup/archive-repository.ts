@@ -128,7 +128,7 @@ export function createArchiveRepository(store: BackupStore, docker: DockerPort, 
       try {
         await docker.putArchive(into.container, posix.dirname(target), tar);
       } catch (err) {
-        throw new AgentError('BACKUP_FAILED', `restore of ${target} from ${a.file} failed: ${errorMessage(err)}`, { cause: err, data: { target } });
+        throw new AgentError('BACKUP_FAILED', `restore of ${target} from ${a.file} failed: ${errorMessage(err)}`, { cause: err, data: { target, emptied: a.kind === 'volume' } });
       }
       log.debug({ service: m.service, backup: m.id, target }, 'Archive extracted');
     },

@@ -71,8 +71,9 @@ async function drillDump(ctx: BackupDeps, desired: DesiredState, m: BackupManife
   const database = a.database ?? 'postgres';
   const { body, done } = await ctx.repo.open(m, a);
   let output = '';
-  let code: number;
-  let stderr: string;
+  let code = -1;
+  let stderr = '';
+  let read: unknown;
   try {
     const run = await ctx.docker.runStream(
       {
@@ -92,11 +93,12 @@ async function drillDump(ctx: BackupDeps, desired: DesiredState, m: BackupManife
     stderr = run.stderr();
   } finally {
     body.destroy();
+    // always: it releases the repository, and kills restic if the scratch server stopped reading
+    read = await done().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
   }
-  const read = await done().then(
-    () => undefined,
-    (err: unknown) => err,
-  );
   if (code !== 0) throw new AgentError('BACKUP_FAILED', `the dump of ${database} did not restore into a scratch ${image}: exit ${code}: ${stderr.trim().split('\n').slice(-3).join('; ')}${read ? `; reading it failed: ${errorMessage(read)}` : ''}`);
   if (read) throw new AgentError('BACKUP_FAILED', `reading the dump of ${database} failed: ${errorMessage(read)}`);
   const lines = output.trim().split('\n').filter(Boolean);

@@ -13,6 +13,7 @@ import { newBackupId } from './manifest.js';
 import { type BackupManifest, type BackupReason } from '../model/backup.js';
 import { restoreDatabase, restoreFiles, verifyBeforeRestore } from './restore.js';
 import { applyRetention } from './retention.js';
+import { mountedVolumes } from './tx-backup.js';
 
 export interface OperationDeps {
   backup: BackupDeps;
@@ -30,7 +31,7 @@ const STOP_TIMEOUT_MS = 30_000;
  * from the running database; volumes and paths from the stopped container (consistency `stop`,
  * the default; it is started again and must pass its health gate) or live.
  */
-export async function backupService(deps: OperationDeps, desired: DesiredState, service: string, reason: BackupReason, signal?: AbortSignal): Promise<BackupManifest> {
+export async function backupService(deps: OperationDeps, desired: DesiredState, service: string, reason: BackupReason, signal?: AbortSignal, keep: readonly string[] = []): Promise<BackupManifest> {
   const d = desired.services[service];
   const spec = d?.agent.backup;
   if (!d || !spec) throw new AgentError('USAGE', `service ${service} has no x-agent.backup block in the desired state`);
@@ -38,13 +39,13 @@ export async function backupService(deps: OperationDeps, desired: DesiredState, 
   return withServiceLock(deps, service, `${reason} backup`, async () => {
     const c = await mustFind(ctx, desired.stack, service);
     await ctx.repo.check(signal);
-    const protectedIds = await inFlight(deps);
+    const protectedIds = new Set([...(await inFlight(deps)), ...keep]);
     await removeIncomplete(ctx, service, protectedIds);
     // Before the backup, as in an update (the backup about to be made is one of the `keep`).
     await applyRetention(ctx.repo, { host: ctx.host, stack: desired.stack, service }, desired.backups, ctx.clock.now(), protectedIds, ctx.log);
     const id = newBackupId(ctx.clock.now());
     const startedAt = isoTime(ctx.clock);
-    const subject: BackupSubject = { service, spec, containerId: c.id, image: c.image, specHash: d.hash, revision: desired.revision, volumeNames: volumeNames(desired, service) };
+    const subject: BackupSubject = { service, spec, containerId: c.id, image: c.image, specHash: d.hash, revision: desired.revision, volumeNames: { ...volumeNames(desired, service), ...mountedVolumes(spec, c.mounts) } };
     if (spec.postgres) subject.dbContainerId = (await mustFind(ctx, desired.stack, spec.postgres.service, true)).id;
     const ref = refOf(ctx, subject, id, reason);
     const artifacts = spec.postgres ? [await dumpDatabase(ctx, subject, ref, signal)] : [];
@@ -80,7 +81,8 @@ export async function restoreService(deps: OperationDeps, desired: DesiredState,
   if (!d) throw new AgentError('USAGE', `service ${m.service} is not in the desired state of stack ${desired.stack}`);
   const ctx: BackupDeps = { ...deps.backup, stack: m.stack };
   await verifyBeforeRestore(ctx, m, m.artifacts);
-  const safety = opts.safetyBackup && d.agent.backup ? await backupService(deps, desired, m.service, 'pre-restore') : undefined;
+  // The backup being restored is never the one the safety backup's retention deletes.
+  const safety = opts.safetyBackup && d.agent.backup ? await backupService(deps, desired, m.service, 'pre-restore', undefined, [m.id]) : undefined;
   return withServiceLock(deps, m.service, `restore of backup ${m.id}`, async () => {
     const c = await mustFind(ctx, desired.stack, m.service);
     const files = m.artifacts.some((a) => a.kind === 'volume' || a.kind === 'path');
@@ -88,10 +90,14 @@ export async function restoreService(deps: OperationDeps, desired: DesiredState,
       await ctx.docker.stopContainer(c.id, d.spec.stopGracePeriodMs ?? STOP_TIMEOUT_MS);
       try {
         await restoreFiles(ctx, m, { id: c.id, image: c.image });
-      } finally {
-        // A restore that failed before its volume was emptied leaves the data as it was: serve it again.
-        await ctx.docker.startContainer(c.id);
+      } catch (err) {
+        // Failed before a volume was emptied: the data is as it was, serve it again. After: the
+        // service stays stopped rather than run on a half-restored volume.
+        if ((err as AgentError).data?.emptied !== true) await ctx.docker.startContainer(c.id);
+        else ctx.log.error({ service: m.service, backup: m.id }, 'The restore failed after a volume was emptied: the service is left stopped');
+        throw err;
       }
+      await ctx.docker.startContainer(c.id);
     }
     const dump = m.artifacts.find((a) => a.kind === 'postgres-dump');
     const coveredByVolume = dump?.dbService === m.service && m.artifacts.some((a) => a.kind === 'volume');

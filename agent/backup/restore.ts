@@ -39,7 +39,15 @@ export async function restoreDatabase(ctx: BackupDeps, m: BackupManifest, dbCont
   const user = dump.user ?? 'postgres';
   await waitForDatabase(ctx, dbContainer, user);
   const { body, done } = await ctx.repo.open(m, dump);
-  const { output, exitCode } = await ctx.docker.execStream(dbContainer, ['pg_restore', '--clean', '--if-exists', '--no-owner', '--single-transaction', '-U', user, '-d', dump.database ?? 'postgres'], { stdin: body });
+  let exec: Awaited<ReturnType<BackupDeps['docker']['execStream']>>;
+  try {
+    exec = await ctx.docker.execStream(dbContainer, ['pg_restore', '--clean', '--if-exists', '--no-owner', '--single-transaction', '-U', user, '-d', dump.database ?? 'postgres'], { stdin: body });
+  } catch (err) {
+    body.destroy();
+    await done().catch(() => undefined);
+    throw err;
+  }
+  const { output, exitCode } = exec;
   const demux = createDockerDemux({});
   let failure: unknown;
   try {

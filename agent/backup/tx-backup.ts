@@ -1,4 +1,5 @@
 import { isoTime } from '../core/clock.js';
+import type { ContainerInfo } from '../model/actual.js';
 import { asContainerId, type ContainerId } from '../core/ids.js';
 import { serviceContainer } from '../observe/observe.js';
 import type { BackupPolicy, BackupSpec } from '../model/desired.js';
@@ -23,7 +24,9 @@ export function createTxBackup(ctx: BackupDeps, policy: BackupPolicy, journals: 
   const subject = async (j: Journal): Promise<BackupSubject> => {
     const spec = specOf(j) as BackupSpec;
     const old = j.old as NonNullable<Journal['old']>;
-    const s: BackupSubject = { service: j.service, spec, containerId: asContainerId(old.containerId), image: old.image, specHash: old.hash, revision: j.revision, volumeNames: volumeNames(j) };
+    // The volumes the old container mounts: the data being replaced (a new spec may name a new volume at the same path).
+    const running = await ctx.docker.inspectContainer(old.containerId);
+    const s: BackupSubject = { service: j.service, spec, containerId: asContainerId(old.containerId), image: old.image, specHash: old.hash, revision: j.revision, volumeNames: { ...volumeNames(j), ...mountedVolumes(spec, running?.mounts) } };
     if (spec.postgres) s.dbContainerId = await dbContainer(j, spec.postgres.service);
     return s;
   };
@@ -112,3 +115,13 @@ function volumeNames(j: Journal): Record<string, string> {
   return out;
 }
 
+
+/** Volume key -> engine name, from what a container actually mounts at each target. */
+export function mountedVolumes(spec: BackupSpec, mounts: ContainerInfo['mounts'] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const t of spec.targets) {
+    const m = mounts?.find((x) => x.type === 'volume' && x.target === t.target);
+    if (t.kind === 'volume' && m?.source) out[t.name] = m.source;
+  }
+  return out;
+}

@@ -114,7 +114,7 @@ export async function createBackupRepository(config: AgentConfig, docker: Docker
     const { createResticRepository } = await import('../backup/restic/restic-repository.js');
     const s3 = b.s3
       ? {
-          url: `s3:${b.s3.endpoint.replace(/\/+$/, '')}/${b.s3.bucket}/${(b.s3.prefix ?? 'gitops-agent').replace(/^\/+|\/+$/g, '')}`,
+          url: `s3:${b.s3.endpoint.replace(/\/+$/, '')}/${b.s3.bucket}/${(b.s3.prefix ?? `gitops-agent/${config.host}`).replace(/^\/+|\/+$/g, '')}`,
           ...(b.s3.region ? { region: b.s3.region } : {}),
           ...(b.s3.caCertFile ? { caCertFile: b.s3.caCertFile } : {}),
           // The agent's own AWS chain (environment, shared files, instance role), resolved when restic needs it.

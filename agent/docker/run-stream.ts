@@ -53,6 +53,12 @@ export async function runStreamed(docker: Docker, req: StreamRunRequest, signal?
     // Only our half ends: the output keeps flowing until the process exits.
     input.pipe(stream, { end: false });
     input.on('end', () => stream.end());
+    // A process that exits before reading all of its input: the producer is stopped too, and
+    // the process's own message (not a broken pipe) is what the caller reads.
+    stream.once('close', () => {
+      input.unpipe(stream);
+      if (!input.readableEnded) input.destroy();
+    });
   }
   const kill = () => void c.kill().catch(() => undefined);
   signal?.addEventListener('abort', kill, { once: true });
@@ -60,6 +66,9 @@ export async function runStreamed(docker: Docker, req: StreamRunRequest, signal?
   return {
     stdout,
     stderr: () => demux.stderrText(),
+    kill: async () => {
+      await c.kill().catch(() => undefined);
+    },
     wait() {
       waited ??= (async () => {
         try {

@@ -124,6 +124,8 @@ export interface StreamRun {
   stderr(): string;
   /** Its exit code, once it has exited and the container is removed. */
   wait(): Promise<number>;
+  /** Stops it at once (SIGKILL); `wait` then resolves. */
+  kill(): Promise<void>;
 }
 
 /** The engine as read-only commands (`status`, `plan`) see it: nothing that changes a container. */

@@ -36,6 +36,9 @@ const CACHE_VOLUME = 'gitops-agent-restic-cache';
 const PASSWORD_PATH = '/tmp/.restic-password';
 const AWS_CREDENTIALS_PATH = '/tmp/.aws-credentials';
 const CA_PATH = '/tmp/.restic-ca.pem';
+// restic says "Is there a repository at the following location?" after any error reading the
+// config (a 403, DNS, TLS): only S3's own "no such key" means there is none to open.
+const MISSING_REPOSITORY = /specified key does not exist|NoSuchKey|key does not exist/i;
 const OUTPUT_LIMIT = 64 * 1024 * 1024;
 
 export interface ResticResult {
@@ -77,20 +80,22 @@ export class ResticCli {
     if (!exists) {
       if (!this.options.owner) throw new AgentError('BACKUP_FAILED', `no restic repository at ${dir} yet: the agent creates it with its first backup`);
       if (!this.options.s3) await mkdir(dir, { recursive: true, mode: 0o700 });
-      if (!existsSync(passwordFile)) {
-        await writeFileAtomic(passwordFile, `${randomBytes(32).toString('base64url')}\n`, 0o600);
+      // A new password is kept only once the repository it opens exists: never one for a
+      // repository that failed to be created, which an operator might escrow.
+      const generated = existsSync(passwordFile) ? undefined : Buffer.from(`${randomBytes(32).toString('base64url')}\n`);
+      const r = await this.collect(await this.start(['init'], {}, generated));
+      if (r.code !== 0) throw this.failure('cannot create the restic repository', r);
+      if (generated) {
+        await writeFileAtomic(passwordFile, generated.toString(), 0o600);
         this.log.warn({ passwordFile, repository: this.where }, 'Generated the restic repository password: keep a copy outside this host (without it the backups cannot be read)');
       }
-      const r = await this.run(['init']);
-      if (r.code !== 0) throw this.failure('cannot create the restic repository', r);
       this.log.info({ repository: this.where }, 'Created the restic repository');
     } else {
       if (!existsSync(passwordFile)) throw new AgentError('BACKUP_FAILED', `cannot open the restic repository ${this.where}: its password file ${passwordFile} is missing (restore it from your escrow copy)`, { data: { passwordFile } });
-      // A killed agent may have left its restic container running: it would hold a live lock.
-      // Once it is gone, a lock in the repository is a killed run's (this process owns the state
-      // directory, and readers take none): it would block check and prune until removed.
+      // restic containers a killed agent left, exited: removed (they hold the password file).
+      // A lock left in the repository blocks check and prune: removed when no restic runs.
       if (this.options.owner) {
-        await this.removeOrphans();
+        await this.removeExited();
         // (in S3, looking costs what removing costs: a run, so it is removed without looking)
         if (this.options.s3) await this.unlock(false);
         else if ((await readdir(join(dir, 'locks')).catch(() => [])).length > 0) await this.unlock(true);
@@ -116,7 +121,18 @@ export class ResticCli {
     return this.options.s3?.url ?? this.options.dir;
   }
 
+  /**
+   * Removes the repository's locks, only when no restic container runs on the engine: this
+   * process runs one operation at a time (none now), so a lock is then a killed run's. One that
+   * runs (the agent's or a command's beside it) keeps its lock; the operation waiting for it
+   * fails and is retried later. A repository is per host: locks of other hosts are not seen.
+   */
   private async unlock(seen: boolean): Promise<boolean> {
+    const running = await this.docker.listContainers({ [LABELS.managed]: 'true', 'io.gitops-agent.role': RESTIC_ROLE });
+    if (running.some((c) => c.status === 'running' || c.status === 'created' || c.status === 'restarting')) {
+      if (seen) this.log.warn({ repository: this.where, running: running.length }, 'The restic repository is locked by a restic that still runs; not removing its lock');
+      return false;
+    }
     if (seen) this.log.warn({ repository: this.where }, 'Removing the restic lock a killed run left');
     const r = await this.collect(await this.start(['unlock', '--remove-all'], {}));
     if (r.code !== 0) this.log.error({ repository: this.where, err: this.failure('unlock', r).message }, 'Cannot remove the restic lock');
@@ -172,14 +188,22 @@ export class ResticCli {
     let stdout = '';
     let pending = '';
     run.stdout.setEncoding('utf8');
-    for await (const chunk of run.stdout as AsyncIterable<string>) {
-      if (stdout.length < OUTPUT_LIMIT) stdout += chunk;
-      if (onLine) {
-        pending += chunk;
-        const lines = pending.split('\n');
-        pending = lines.pop() ?? '';
-        for (const l of lines) if (l.trim()) onLine(l);
+    try {
+      for await (const chunk of run.stdout as AsyncIterable<string>) {
+        // read line by line, the output is not kept beyond what an error message needs
+        if (stdout.length < (onLine ? 64 * 1024 : OUTPUT_LIMIT)) stdout += chunk;
+        if (onLine) {
+          pending += chunk;
+          const lines = pending.split('\n');
+          pending = lines.pop() ?? '';
+          for (const l of lines) if (l.trim()) onLine(l);
+        }
       }
+    } catch (err) {
+      // the output broke (the engine's connection): restic is stopped and its container removed
+      await run.kill();
+      await run.wait().catch(() => undefined);
+      throw err;
     }
     if (onLine && pending.trim()) onLine(pending);
     const code = await run.wait();
@@ -191,16 +215,18 @@ export class ResticCli {
     if (!existsSync(this.options.passwordFile)) {
       // Without a password nothing can be read: a new repository, unless restic finds one.
       const probe = await this.collect(await this.start(['cat', 'config'], {}, Buffer.from('-\n')));
-      return !/Is there a repository at the following location|does not exist|NoSuchKey|key does not exist/i.test(probe.stderr);
+      return !MISSING_REPOSITORY.test(probe.stderr);
     }
     const r = await this.collect(await this.start(['cat', 'config']));
     if (r.code === 0) return true;
-    if (/Is there a repository at the following location|does not exist|NoSuchKey|key does not exist/i.test(r.stderr)) return false;
+    if (MISSING_REPOSITORY.test(r.stderr)) return false;
     throw this.failure(`cannot open the restic repository ${this.options.s3?.url ?? ''}`, r);
   }
 
-  private async removeOrphans(): Promise<void> {
+  private async removeExited(): Promise<void> {
     for (const c of await this.docker.listContainers({ [LABELS.managed]: 'true', 'io.gitops-agent.role': RESTIC_ROLE })) {
+      // (a minute after it exited: the process that ran it, beside this one, has removed it by then)
+      if ((c.status !== 'exited' && c.status !== 'dead') || Date.now() - Date.parse(c.finishedAt) < 60_000) continue;
       this.log.warn({ container: c.id.slice(0, 12), status: c.status }, 'Removing a restic container a killed agent left');
       await this.docker.removeContainer(c.id);
     }

@@ -20,6 +20,8 @@ import { MANIFEST_ARTIFACT, artifactTags, parseTags, snapshotPath, stdinName, ty
  * `--stdin`), tagged with stack, service, artifact, image, revision and reason. The manifest
  * is a snapshot of its own, made last: a backup exists once it is there.
  */
+const LIST_TTL_MS = 10_000;
+
 export function createResticRepository(docker: DockerPort, options: ResticOptions & { manifestCache: string }, log: Logger): BackupRepository {
   const cli = new ResticCli(docker, options, log);
 
@@ -42,11 +44,14 @@ export function createResticRepository(docker: DockerPort, options: ResticOption
     return summary;
   };
 
-  // Every snapshot of the agent, listed once and reused until this process writes to the
-  // repository again (each restic run costs its key derivation, about half a second).
+  // Every snapshot of the agent, listed once and reused for a few seconds (the steps of one
+  // backup), until this process writes to the repository again: each restic run costs its key
+  // derivation, about half a second. Another process's writes are seen after LIST_TTL_MS.
   let listed: ResticSnapshot[] | undefined;
+  let listedAt = 0;
   const snapshots = async (tags: string[]): Promise<ResticSnapshot[]> => {
-    if (!listed) {
+    if (!listed || Date.now() - listedAt > LIST_TTL_MS) {
+      listedAt = Date.now();
       const r = await cli.run(['snapshots', '--json', '--no-lock', '--tag', 'gitops-agent']);
       if (r.code !== 0) throw cli.failure(`cannot open the restic repository ${cli.where}`, r);
       listed = (JSON.parse(r.stdout || '[]') as ResticSnapshot[] | null) ?? [];
@@ -192,12 +197,19 @@ export function createResticRepository(docker: DockerPort, options: ResticOption
           const scratch = `gitops-agent-restore-${randomBytes(4).toString('hex')}`;
           const path = snapshotPath(m.stack, m.service, a.file);
           await docker.ensureVolume(scratch, { [LABELS.managed]: 'true', [LABELS.stack]: m.stack, 'io.gitops-agent.role': 'restore-scratch' });
+          let keepScratch = false;
           try {
             const r = await cli.run(['restore', a.snapshot, '--target', '/'], { mounts: [volumeMount(scratch, path, false)] });
             if (r.code !== 0) throw cli.failure(`restore of ${a.file} of backup ${m.id}`, r);
-            await clearVolume(docker, { image: into.image, volumeName: into.volumeName, target, stack: m.stack, copyFrom: scratch });
+            try {
+              await clearVolume(docker, { image: into.image, volumeName: into.volumeName, target, stack: m.stack, copyFrom: scratch });
+            } catch (err) {
+              // The volume may be half-filled: the restored, verified data stays where it is.
+              keepScratch = true;
+              throw new AgentError('BACKUP_FAILED', `${errorMessage(err)}; the restored data of ${a.file} is kept in volume ${scratch}: copy it into ${into.volumeName} by hand`, { cause: err, data: { volume: into.volumeName, scratch, emptied: true } });
+            }
           } finally {
-            await docker.removeVolume(scratch).catch((err: unknown) => log.warn({ volume: scratch, err: errorMessage(err) }, 'Could not remove a restore scratch volume'));
+            if (!keepScratch) await docker.removeVolume(scratch).catch((err: unknown) => log.warn({ volume: scratch, err: errorMessage(err) }, 'Could not remove a restore scratch volume'));
           }
           return;
         }
@@ -214,13 +226,15 @@ export function createResticRepository(docker: DockerPort, options: ResticOption
 
     open: async (m, a) => {
       if (!a.snapshot) throw new AgentError('BACKUP_FAILED', `backup ${m.id}: ${a.file} has no restic snapshot`);
-      // Held for as long as the caller reads: released by `done`.
+      // The chain is held for as long as the caller reads, until `done`, which always releases
+      // it: a reader that stops early (pg_restore failing) gets restic killed, not blocked.
       let release: () => void = () => undefined;
       const held = new Promise<void>((r) => (release = r));
+      const kill = new AbortController();
       const started = new Promise<Awaited<ReturnType<ResticCli['start']>>>((resolve, reject) => {
         void cli.exclusive(async () => {
           try {
-            resolve(await cli.start(['dump', '--no-lock', a.snapshot as string, `/${stdinName(m.stack, m.service, a.file)}`]));
+            resolve(await cli.start(['dump', '--no-lock', a.snapshot as string, `/${stdinName(m.stack, m.service, a.file)}`], { signal: kill.signal }));
           } catch (err) {
             reject(err);
             return;
@@ -233,8 +247,12 @@ export function createResticRepository(docker: DockerPort, options: ResticOption
         body: run.stdout,
         async done() {
           try {
+            if (!run.stdout.readableEnded) {
+              kill.abort();
+              run.stdout.resume();
+            }
             const code = await run.wait();
-            if (code !== 0) throw cli.failure(`reading ${a.file} of backup ${m.id}`, { code, stdout: '', stderr: run.stderr() });
+            if (code !== 0 && !kill.signal.aborted) throw cli.failure(`reading ${a.file} of backup ${m.id}`, { code, stdout: '', stderr: run.stderr() });
           } finally {
             release();
           }
@@ -247,17 +265,20 @@ export function createResticRepository(docker: DockerPort, options: ResticOption
         if (!a.snapshot) return { files: 0, bytes: 0, problem: `${a.file} has no restic snapshot` };
         const path = a.kind === 'volume' ? snapshotPath(m.stack, m.service, a.file) : `/${stdinName(m.stack, m.service, a.file)}.tar`;
         // what the snapshot holds
-        const ls = await cli.run(['ls', '--json', '--no-lock', a.snapshot], signal ? { signal } : {});
-        if (ls.code !== 0) return { files: 0, bytes: 0, problem: cli.failure('restic ls', ls).message };
         let files = 0;
         let bytes = 0;
-        for (const line of ls.stdout.split('\n')) {
-          const node = parseLine(line);
-          if (node?.struct_type === 'node' && node.type === 'file' && typeof node.size === 'number') {
-            files++;
-            bytes += node.size;
-          }
-        }
+        // counted line by line: a volume of a million files is a long listing
+        const ls = await cli.run(['ls', '--json', '--no-lock', a.snapshot], {
+          ...(signal ? { signal } : {}),
+          onLine(line) {
+            const node = parseLine(line);
+            if (node?.struct_type === 'node' && node.type === 'file' && typeof node.size === 'number') {
+              files++;
+              bytes += node.size;
+            }
+          },
+        });
+        if (ls.code !== 0) return { files: 0, bytes: 0, problem: cli.failure('restic ls', ls).message };
         // what a restore gives, into a scratch volume, each file read back and compared
         const scratch = `gitops-agent-drill-${randomBytes(4).toString('hex')}`;
         const mountAt = a.kind === 'volume' ? path : '/drill';
