@@ -129,7 +129,9 @@ describe('agent run, backups to a local store', { timeout: 300_000 }, () => {
     const change: StackChange = { db: { env: { TUNING: 'b' }, stabilization: '1s' } };
     const free = await s.fillStore(16 * 1024);
     try {
-      await s.push('Tune PostgreSQL again', change);
+      // A retention that keeps every backup: the one it runs before the backup, which deletes the
+      // oldest to stay within `keep`, would free the space this test takes away.
+      await s.push('Tune PostgreSQL again', { db: { ...change.db, keep: 50 } });
       const full = await s.settle('the backup to fail', (v) => lastTx(v, 'db')?.code === 'BACKUP_FAILED', { inSync: false });
       expect(lastTx(full, 'db')).toMatchObject({ result: 'failed', failedPhase: 'backup' });
       expect(lastTx(full, 'db')?.reason).toMatch(/disk full/);

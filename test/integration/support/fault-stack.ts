@@ -38,6 +38,8 @@ export interface WebSpec {
 }
 export interface DbSpec {
   image: string;
+  /** The stack's `x-agent.backups.retention.keep` (default 2). */
+  keep?: number;
   stabilization?: string;
   env?: Record<string, string>;
   entrypoint?: string[];
@@ -183,7 +185,7 @@ export class FaultStack {
     return [
       `name: ${this.f.stack}`,
       'x-agent:',
-      '  backups: {retention: {keep: 2}}',
+      `  backups: {retention: {keep: ${s.db.keep ?? 2}}}`,
       'services:',
       '  db:',
       `    image: ${s.db.image}`,
