@@ -69,9 +69,11 @@ export async function dumpDatabase(ctx: BackupDeps, s: BackupSubject, ref: Backu
       () => err,
       (e: unknown) => e,
     );
-    // pg_dump failing makes the repository fail too (restic refuses an empty snapshot): say pg_dump's reason
+    // pg_dump failing makes the repository fail too (restic refuses an empty snapshot): then say
+    // pg_dump's own reason. A store that failed (a full disk) breaks pg_dump's pipe instead: say the store's.
     const dumpCode = await Promise.race([exitCode(), new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000).unref())]);
-    if (dumpCode !== undefined && dumpCode > 0) throw new AgentError('BACKUP_FAILED', `pg_dump of ${pg.database} exited with code ${dumpCode}: ${demux.stderrText().trim() || 'no output'}`, { cause, data: { exitCode: dumpCode } });
+    const own = demux.stderrText().trim();
+    if (dumpCode !== undefined && dumpCode > 0 && own !== '' && !/broken pipe|could not write|EPIPE/i.test(own)) throw new AgentError('BACKUP_FAILED', `pg_dump of ${pg.database} exited with code ${dumpCode}: ${demux.stderrText().trim() || 'no output'}`, { cause, data: { exitCode: dumpCode } });
     throw new AgentError('BACKUP_FAILED', `pg_dump of ${pg.database} failed: ${describeIo(cause)}${demux.stderrText() ? `: ${demux.stderrText()}` : ''}`, { cause });
   }
   const code = await exitCode();
