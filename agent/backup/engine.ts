@@ -124,7 +124,11 @@ export function manifestFor(ctx: BackupDeps, s: BackupSubject, id: string, reaso
 /** Deletes the leftovers of backups that never got their manifest (an interrupted backup), except `keep`. */
 export async function removeIncomplete(ctx: BackupDeps, service: string, keep: ReadonlySet<string>): Promise<string[]> {
   const removed = await ctx.repo.removeIncomplete({ host: ctx.host, stack: ctx.stack, service }, keep);
-  if (removed.length > 0) ctx.log.warn({ service, backups: removed }, 'Removed incomplete backups');
+  if (removed.length > 0) {
+    ctx.log.warn({ service, backups: removed }, 'Removed incomplete backups');
+    // restic: the data they had written is freed by the next prune
+    await ctx.repo.maintain();
+  }
   return removed;
 }
 

@@ -67,6 +67,6 @@ export interface BackupRepository {
    * compared with the snapshot's file list; archives: every byte hashed and every tar entry checked.
    */
   drillFiles(m: BackupManifest, a: Artifact, signal?: AbortSignal): Promise<{ files: number; bytes: number; problem?: string }>;
-  /** Frees space left by removed and interrupted backups (restic: `prune`); a no-op when there is none to free. */
+  /** Frees space left by removed and interrupted backups (restic: `prune`, at most once a day); a no-op when there is none to free. */
   maintain(signal?: AbortSignal): Promise<void>;
 }

@@ -129,6 +129,37 @@ describe('restic repository', () => {
     expect((await restic(['check'])).code).toBe(0);
   });
 
+  it('lists from the repository directory and its index without running restic, sees what changed beside it, and a wrong password refuses the next update', async () => {
+    await deployDbStack(f, pg, dbPort, 100);
+    const made = await f.run('backup create', ['db', '--json']);
+    expect(made.code, made.stderr).toBe(EXIT.ok);
+    const resticRuns = (stderr: string) => stderr.split('\n').filter((l) => l.includes('"msg":"restic"')).map((l) => (JSON.parse(l) as { command: string }).command);
+    const list = async () => {
+      const r = await f.run('backup list', ['--json'], { AGENT_LOG_LEVEL: 'debug' });
+      expect(r.code, r.stderr).toBe(EXIT.ok);
+      return { ids: (JSON.parse(r.stdout) as { id: string }[]).map((b) => b.id), runs: resticRuns(r.stderr) };
+    };
+    // the snapshots this agent made are in its index: nothing to ask restic
+    expect(await list()).toEqual({ ids: [JSON.parse(made.stdout).backups[0].id], runs: [] });
+    // a snapshot forgotten beside the agent is gone from the directory: still nothing to ask
+    const manifest = (await snapshots()).find((s) => s.tags.includes('artifact=manifest'))!;
+    expect((await restic(['forget', manifest.short_id])).code).toBe(0);
+    expect(await list()).toEqual({ ids: [], runs: [] });
+    // one the index does not know (made beside it): restic lists the repository once, then the index knows it
+    expect((await restic(['backup', '--host', 'elsewhere', '/pw'])).code).toBe(0);
+    expect(await list()).toEqual({ ids: [], runs: ['snapshots'] });
+    expect(await list()).toEqual({ ids: [], runs: [] });
+
+    // the password file replaced: the repository no longer opens, and a stateful update is refused before it starts
+    const containers = await f.containers();
+    writeFileSync(join(f.stateDir, 'restic-password'), 'not-the-password\n', { mode: 0o600 });
+    f.writeDesired(dbStackYaml(f, pg, dbPort, { env: { CHANGED: '1' } }));
+    const r = await f.run('apply');
+    expect(r.code, r.stdout + r.stderr).toBe(EXIT.updateFailed);
+    expect(r.stdout).toMatch(/cannot open the restic repository .*wrong password|cannot open the restic repository .*no key found/);
+    expect(await f.containers()).toEqual(containers);
+  });
+
   it('a lock left by a killed restic is removed, and the next backup and check succeed', async () => {
     await deployDbStack(f, pg, dbPort, 100);
     expect((await f.run('backup create', ['db'])).code).toBe(EXIT.ok);

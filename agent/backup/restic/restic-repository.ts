@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
@@ -21,11 +21,12 @@ import { MANIFEST_ARTIFACT, artifactTags, parseTags, snapshotPath, stdinName, ty
  * is a snapshot of its own, made last: a backup exists once it is there.
  */
 const LIST_TTL_MS = 10_000;
+const PRUNE_EVERY_MS = 24 * 3600_000;
 
 export function createResticRepository(docker: DockerPort, options: ResticOptions & { manifestCache: string }, log: Logger): BackupRepository {
   const cli = new ResticCli(docker, options, log);
 
-  const backup = async (b: BackupRef, file: string, args: string[], extra: { mounts?: ReturnType<typeof volumeMount>[]; stdin?: Readable; signal?: AbortSignal }, onProgress?: ProgressListener): Promise<ResticSummary> => {
+  const backup = async (b: BackupRef, file: string, path: string, args: string[], extra: { mounts?: ReturnType<typeof volumeMount>[]; stdin?: Readable; signal?: AbortSignal }, onProgress?: ProgressListener): Promise<ResticSummary> => {
     changed();
     let summary: ResticSummary | undefined;
     const r = await cli.run(['backup', '--json', '--host', options.host, ...artifactTags(b, file).flatMap((t) => ['--tag', t]), ...args], {
@@ -41,24 +42,90 @@ export function createResticRepository(docker: DockerPort, options: ResticOption
       if (summary?.snapshot_id) await cli.run(['forget', summary.snapshot_id]).catch(() => undefined);
       throw cli.failure(`backup of ${file} of ${b.service}`, r);
     }
+    await made(summary.snapshot_id, b, file, path);
     return summary;
   };
 
-  // Every snapshot of the agent, listed once and reused for a few seconds (the steps of one
-  // backup), until this process writes to the repository again: each restic run costs its key
-  // derivation, about half a second. Another process's writes are seen after LIST_TTL_MS.
+  // Every snapshot of the agent. restic needs a run for this, about a second (its key
+  // derivation and a container), so a local repository is listed from its `snapshots/`
+  // directory (one file per snapshot, named by its id) and an index in the state directory of
+  // what each snapshot is (its tags, written when this agent made it or listed it): restic runs
+  // only when the directory holds a snapshot the index does not know. In S3 the listing is
+  // reused for a few seconds (the steps of one backup), until this process writes again.
+  const indexFile = join(options.manifestCache, 'snapshots.json');
+  let index: { snapshots: Map<string, ResticSnapshot>; opened?: string } | undefined;
   let listed: ResticSnapshot[] | undefined;
   let listedAt = 0;
-  const snapshots = async (tags: string[]): Promise<ResticSnapshot[]> => {
-    if (!listed || Date.now() - listedAt > LIST_TTL_MS) {
-      listedAt = Date.now();
-      const r = await cli.run(['snapshots', '--json', '--no-lock', '--tag', 'gitops-agent']);
-      if (r.code !== 0) throw cli.failure(`cannot open the restic repository ${cli.where}`, r);
-      listed = (JSON.parse(r.stdout || '[]') as ResticSnapshot[] | null) ?? [];
+  const loadIndex = async (): Promise<NonNullable<typeof index>> => {
+    if (!index) {
+      let raw: { snapshots?: ResticSnapshot[]; opened?: string } = {};
+      const text = await readFile(indexFile, 'utf8').catch(() => undefined);
+      try {
+        if (text) raw = JSON.parse(text) as typeof raw;
+      } catch {
+        log.warn({ file: indexFile }, 'The restic snapshot index is unreadable: listing the repository again');
+      }
+      const snaps = Array.isArray(raw.snapshots) ? raw.snapshots.filter((x) => typeof x?.id === 'string') : [];
+      index = { snapshots: new Map(snaps.map((x) => [x.id, x])), ...(typeof raw.opened === 'string' ? { opened: raw.opened } : {}) };
     }
-    return listed.filter((s) => tags.every((t) => (s.tags ?? []).includes(t)));
+    return index;
+  };
+  const saveIndex = async (snaps: Iterable<ResticSnapshot>, opened = index?.opened): Promise<void> => {
+    index = { snapshots: new Map([...snaps].map((x) => [x.id, x])), ...(opened ? { opened } : {}) };
+    // Written by readers too (`status`, `backup list`), atomically: an entry is a fact about a
+    // snapshot, which never changes, and one lost to a concurrent write costs a restic run.
+    try {
+      await mkdir(options.manifestCache, { recursive: true, mode: 0o700 });
+      await writeFileAtomic(indexFile, `${JSON.stringify({ opened: index.opened, snapshots: [...index.snapshots.values()] })}\n`, 0o600);
+    } catch (err) {
+      log.debug({ file: indexFile, err: errorMessage(err) }, 'Cannot write the restic snapshot index');
+    }
+  };
+  /** The ids of the local repository's snapshots, from its directory; undefined in S3. */
+  const snapshotFiles = async (): Promise<string[] | undefined> => {
+    if (options.s3) return undefined;
+    const names = await readdir(join(options.dir, 'snapshots')).catch(() => undefined);
+    return names?.filter((n) => /^[0-9a-f]{64}$/.test(n));
+  };
+  const snapshots = async (tags: string[], fresh = false): Promise<ResticSnapshot[]> => {
+    const only = (all: ResticSnapshot[]) => all.filter((s) => ['gitops-agent', ...tags].every((t) => (s.tags ?? []).includes(t)));
+    const files = await snapshotFiles();
+    if (!fresh) {
+      const known = files && (await loadIndex()).snapshots;
+      if (known && files.every((id) => known.has(id))) return only(files.map((id) => known.get(id) as ResticSnapshot));
+      if (!files && listed && Date.now() - listedAt <= LIST_TTL_MS) return only(listed);
+    }
+    listedAt = Date.now();
+    // every snapshot, the agent's or not: the index must know each file of the directory
+    const r = await cli.run(['snapshots', '--json', '--no-lock']);
+    if (r.code !== 0) throw cli.failure(`cannot open the restic repository ${cli.where}`, r);
+    listed = (JSON.parse(r.stdout || '[]') as ResticSnapshot[] | null) ?? [];
+    if (files) await saveIndex(listed);
+    return only(listed);
+  };
+  /**
+   * What opened the local repository the last time restic did: its key files and the password.
+   * The same key files and the same password open it again, so `check` needs no restic run. A
+   * SHA-256 of the password, a random 32 bytes, tells nothing of it.
+   */
+  const openedBy = async (): Promise<string | undefined> => {
+    if (options.s3) return undefined;
+    const keys = await readdir(join(options.dir, 'keys')).catch(() => undefined);
+    const password = await readFile(options.passwordFile).catch(() => undefined);
+    if (!keys || !password) return undefined;
+    return createHash('sha256').update(password).update('\0').update(keys.sort().join(',')).digest('hex');
   };
   const changed = () => (listed = undefined);
+  /** A snapshot this process just made, added to the index so the next listing needs no restic run. */
+  const made = async (shortId: string, b: BackupRef, file: string, path: string): Promise<void> => {
+    const files = await snapshotFiles();
+    const id = files?.find((f) => f.startsWith(shortId));
+    if (!files || !id) return;
+    const known = (await loadIndex()).snapshots;
+    known.set(id, { id, short_id: id.slice(0, 8), time: new Date().toISOString(), hostname: options.host, paths: [path], tags: artifactTags(b, file) });
+    const present = new Set(files);
+    await saveIndex([...known.values()].filter((x) => present.has(x.id)));
+  };
 
   const readManifest = async (snap: ResticSnapshot): Promise<BackupManifest | undefined> => {
     // Cached by short id, as `backup --json` names the snapshot it made
@@ -98,8 +165,12 @@ export function createResticRepository(docker: DockerPort, options: ResticOption
     check: (signal) =>
       cli.exclusive(async () => {
         await cli.open(signal);
+        const token = await openedBy();
+        if (token && (await loadIndex()).opened === token) return;
         changed();
-        await snapshots([]);
+        // a listing by restic, which opens the repository with the password (and refreshes the index)
+        await snapshots([], true);
+        if (token) await saveIndex((await loadIndex()).snapshots.values(), token);
       }),
 
     saveStream: (b, file, body, signal, onProgress) =>
@@ -107,7 +178,8 @@ export function createResticRepository(docker: DockerPort, options: ResticOption
         await cli.open(signal);
         const hash = createHashingStream();
         body.on('error', (err) => hash.destroy(err));
-        const s = await backup(b, file, ['--stdin', '--stdin-filename', stdinName(b.stack, b.service, file)], { stdin: body.pipe(hash), ...(signal ? { signal } : {}) }, onProgress);
+        const name = stdinName(b.stack, b.service, file);
+        const s = await backup(b, file, `/${name}`, ['--stdin', '--stdin-filename', name], { stdin: body.pipe(hash), ...(signal ? { signal } : {}) }, onProgress);
         return { bytes: hash.bytes(), sha256: hash.digest(), compression: 'restic' as const, snapshot: s.snapshot_id, added: s.data_added };
       }),
 
@@ -116,11 +188,12 @@ export function createResticRepository(docker: DockerPort, options: ResticOption
         await cli.open(signal);
         if ('volumeName' in from) {
           const path = snapshotPath(b.stack, b.service, file);
-          const s = await backup(b, file, [path], { mounts: [volumeMount(from.volumeName, path, true)], ...(signal ? { signal } : {}) }, onProgress);
+          const s = await backup(b, file, path, [path], { mounts: [volumeMount(from.volumeName, path, true)], ...(signal ? { signal } : {}) }, onProgress);
           return { bytes: s.total_bytes_processed, files: s.total_files_processed, compression: 'restic' as const, snapshot: s.snapshot_id, added: s.data_added };
         }
         const tar = await docker.getArchive(from.container, from.path);
-        const s = await backup(b, file, ['--stdin', '--stdin-filename', `${stdinName(b.stack, b.service, file)}.tar`], { stdin: tar, ...(signal ? { signal } : {}) }, onProgress);
+        const name = `${stdinName(b.stack, b.service, file)}.tar`;
+        const s = await backup(b, file, `/${name}`, ['--stdin', '--stdin-filename', name], { stdin: tar, ...(signal ? { signal } : {}) }, onProgress);
         return { bytes: s.total_bytes_processed, compression: 'restic' as const, snapshot: s.snapshot_id, added: s.data_added };
       }),
 
@@ -130,7 +203,8 @@ export function createResticRepository(docker: DockerPort, options: ResticOption
       cli.exclusive(async () => {
         const text = `${JSON.stringify(m, null, 2)}\n`;
         const ref: BackupRef = { id: m.id, host: m.host, stack: m.stack, service: m.service, reason: m.reason, image: m.image, ...(m.revision ? { revision: m.revision } : {}) };
-        const s = await backup(ref, MANIFEST_ARTIFACT, ['--stdin', '--stdin-filename', stdinName(m.stack, m.service, `${MANIFEST_ARTIFACT}.json`)], { stdin: Readable.from([Buffer.from(text)]) });
+        const name = stdinName(m.stack, m.service, `${MANIFEST_ARTIFACT}.json`);
+        const s = await backup(ref, MANIFEST_ARTIFACT, `/${name}`, ['--stdin', '--stdin-filename', name], { stdin: Readable.from([Buffer.from(text)]) });
         await mkdir(options.manifestCache, { recursive: true, mode: 0o700 });
         await writeFileAtomic(join(options.manifestCache, `${s.snapshot_id.slice(0, 8)}.json`), text, 0o600);
       }),
@@ -304,12 +378,22 @@ export function createResticRepository(docker: DockerPort, options: ResticOption
         }
       }),
 
+    // `prune` rewrites the packs that hold forgotten data: minutes on a large repository, so at
+    // most once a day (forgotten data stays until then), by the owner.
     maintain: (signal) =>
       cli.exclusive(async () => {
         if (!options.owner) return;
+        const file = join(options.manifestCache, 'pruned.json');
+        const last = await readFile(file, 'utf8').then((t) => Date.parse((JSON.parse(t) as { at?: string }).at ?? ''), () => NaN);
+        if (Date.now() - last < PRUNE_EVERY_MS) {
+          log.debug({ repository: cli.where, lastPrune: new Date(last).toISOString() }, 'restic prune is due a day after the last one');
+          return;
+        }
         await cli.open(signal);
         const r = await cli.run(['prune'], signal ? { signal } : {});
         if (r.code !== 0) throw cli.failure('restic prune', r);
+        await mkdir(options.manifestCache, { recursive: true, mode: 0o700 });
+        await writeFileAtomic(file, `${JSON.stringify({ at: new Date().toISOString() })}\n`, 0o600);
         log.info({ repository: cli.where }, 'restic repository pruned');
       }),
   };
