@@ -28,6 +28,22 @@ export interface FormatFigures {
   updateDowntimeMs: number;
   agentPeakRssMiB: number;
   resticPeakMiB?: number;
+  /** restic format: the time of restic's own runs within each command (the agent's debug timings), and what they were. */
+  resticRuns?: { unchanged: ResticRuns; changed: ResticRuns; update: ResticRuns };
+}
+
+export interface ResticRuns {
+  ms: number;
+  commands: string[];
+}
+
+/** The restic runs of a command, from its debug log: `{"msg":"restic","command":...,"ms":...}`. */
+function resticRuns(stderr: string): ResticRuns {
+  const runs = stderr
+    .split('\n')
+    .filter((l) => l.includes('"msg":"restic"'))
+    .map((l) => JSON.parse(l) as { command: string; ms: number });
+  return { ms: runs.reduce((n, r) => n + r.ms, 0), commands: runs.map((r) => r.command) };
 }
 
 export interface BackupBenchResult {
@@ -113,7 +129,7 @@ export async function benchBackup(log: (s: string) => void): Promise<BackupBench
         `name: bench-${format}\nservices:\n  data:\n    image: ${images['1.0.0'].pinned}\n    network_mode: host\n    init: true\n    environment: {PORT: "${PORTS[format]}", CHANGED: "${changed}"}\n    volumes: ["bulk:/data"]\n    x-agent:\n      backup: {volumes: [bulk], consistency: stop}\n      health: {timeout: 30s, stabilization: 1s}\nvolumes:\n  bulk: {}\n`;
       writeFileSync(join(source, 'stack.yaml'), stack('0'));
       const args = (cmd: string[]) => [CLI, ...cmd, '--source', source, '--state-dir', join(dir, 'state'), '--docker-host', engine.dockerHost];
-      const env = { AGENT_LOG_LEVEL: 'warn', AGENT_HOST_NAME: 'bench', AGENT_BACKUP_DIR: join(dir, 'backups'), ...(format === 'restic' ? { AGENT_BACKUP_RESTIC_IMAGE: restic.pinned } : { AGENT_BACKUP_FORMAT: 'archive' }) };
+      const env = { AGENT_LOG_LEVEL: format === 'restic' ? 'debug' : 'warn', AGENT_HOST_NAME: 'bench', AGENT_BACKUP_DIR: join(dir, 'backups'), ...(format === 'restic' ? { AGENT_BACKUP_RESTIC_IMAGE: restic.pinned } : { AGENT_BACKUP_FORMAT: 'archive' }) };
       const run = async (cmd: string[]) => {
         const { value, peakMiB } = await resticPeak(engine.docker, () => measure(process.execPath, args(cmd), env));
         if (value.code !== 0) throw new Error(`${cmd.join(' ')} failed: ${value.stderr}`);
@@ -138,7 +154,10 @@ export async function benchBackup(log: (s: string) => void): Promise<BackupBench
       const restore = await run(['restore', latest, '--yes', '--no-safety-backup']);
       const all = [first, unchanged, changed, update, restore];
       const f: FormatFigures = { firstMs: first.ms, unchangedMs: unchanged.ms, changedMs: changed.ms, restoreMs: restore.ms, storedBytes, updateDowntimeMs, agentPeakRssMiB: Math.max(...all.map((m) => m.maxRssKiB / 1024)) };
-      if (format === 'restic') f.resticPeakMiB = Math.max(...all.map((m) => m.resticMiB));
+      if (format === 'restic') {
+        f.resticPeakMiB = Math.max(...all.map((m) => m.resticMiB));
+        f.resticRuns = { unchanged: resticRuns(unchanged.stderr), changed: resticRuns(changed.stderr), update: resticRuns(update.stderr) };
+      }
       log(`${format}: first ${(f.firstMs / 1000).toFixed(1)} s, unchanged ${(f.unchangedMs / 1000).toFixed(1)} s, 1 % changed ${(f.changedMs / 1000).toFixed(1)} s, restore ${(f.restoreMs / 1000).toFixed(1)} s, stored ${mib(storedBytes)} MiB, update downtime ${updateDowntimeMs} ms`);
       return { f, volume };
     };

@@ -25,6 +25,7 @@ function backupSection(r: BackupBenchResult): string {
     `| first backup | ${s(r.restic.firstMs)} | ${s(r.archive.firstMs)} | ${s(t.firstMs)} | |`,
     `| again, nothing changed | ${s(r.restic.unchangedMs)} | ${s(r.archive.unchangedMs)} | ${s(t.unchangedMs)} | < 3 s |`,
     `| again, 1 % of the files rewritten | ${s(r.restic.changedMs)} | ${s(r.archive.changedMs)} | ${s(t.changedMs)} | < 3 s |`,
+    ...(r.restic.resticRuns ? [`| of which restic's own runs (unchanged; 1 % changed; the update's backup) | ${[r.restic.resticRuns.unchanged, r.restic.resticRuns.changed, r.restic.resticRuns.update].map((x) => `${s(x.ms)} (${x.commands.join(', ') || 'none'})`).join('; ')} | - | - | |`] : []),
     `| restore (\`agent restore\`: stop, restore, start, health gate; peer: \`tar -xzf\` into an empty folder) | ${s(r.restic.restoreMs)} | ${s(r.archive.restoreMs)} | ${s(t.restoreMs)} | |`,
     `| space taken by the three backups | ${mib(r.restic.storedBytes)} MiB | ${mib(r.archive.storedBytes)} MiB | ${mib(t.storedBytes)} MiB | |`,
     `| HTTP downtime of an update (old stopped, its volume backed up with 1 % changed, new started), probed every 20 ms | ${r.restic.updateDowntimeMs} ms | ${r.archive.updateDowntimeMs} ms | ${s(t.stopBackupStartMs)} (tar \\| gzip alone, as a stop-backup-start would add) | < 3 s |`,

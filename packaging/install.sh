@@ -9,6 +9,8 @@
 #   3. /usr/local/bin/agent runs it with this Node;
 #   4. /etc/systemd/system/gitops-agent.service, /etc/gitops-agent/ with config.yaml from
 #      config.example.yaml (only if there is no config.yaml) and an empty agent.env (only if absent);
+#      on a fresh config.yaml, the restic image built from /usr/bin/restic on the engine
+#      (`agent backup restic-image`, DOCKER_HOST honoured) as backup.restic.image;
 #   5. systemctl daemon-reload, and a restart when the service is running (it lets the
 #      transaction in flight finish first). It never enables or starts the service by itself.
 #
@@ -88,9 +90,11 @@ install -m 0644 packaging/gitops-agent.service "$unit_dir/gitops-agent.service"
 etc="$destdir/etc/gitops-agent"
 install -d -m 0750 "$etc"
 install -m 0644 packaging/config.example.yaml "$etc/config.example.yaml"
+fresh_config=0
 if [ ! -e "$etc/config.yaml" ]; then
   install -m 0640 packaging/config.example.yaml "$etc/config.yaml"
   log "wrote /etc/gitops-agent/config.yaml from the example: edit it (the source at least)"
+  fresh_config=1
 else
   log "kept the existing /etc/gitops-agent/config.yaml (the new example is config.example.yaml beside it)"
 fi
@@ -107,6 +111,16 @@ EOF
   chmod 0600 "$etc/agent.env"
 fi
 install -d -m 0700 "$destdir/var/lib/gitops-agent"
+
+# 4b: backups in a restic repository (the reference deployment), with an image built on the
+# engine from this host's restic (Debian's package), pinned by its id: on a fresh configuration
+if [ "$fresh_config" = 1 ]; then
+  if [ -x /usr/bin/restic ] && "$node_bin" "$target/dist/agent/cli/main.js" backup restic-image --write-config "$etc/config.yaml"; then
+    log "backups: restic, with the image added to config.yaml; the repository password is generated with the first backup: escrow it (docs/install.md)"
+  else
+    log "backups: plain archives until backup.restic.image is set (apt-get install restic, then: agent backup restic-image --write-config /etc/gitops-agent/config.yaml)"
+  fi
+fi
 
 # 5: systemd
 if [ -z "$destdir" ] && [ -d /run/systemd/system ]; then

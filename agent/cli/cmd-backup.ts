@@ -1,4 +1,9 @@
+import { appendFile, readFile } from 'node:fs/promises';
+import Docker from 'dockerode';
 import { findBackup } from '../backup/catalog.js';
+import { DEFAULT_RESTIC_BINARY, buildLocalResticImage } from '../backup/restic/local-image.js';
+import type { AgentConfig } from '../config/config.js';
+import { dockerConnectOptions } from '../docker/dockerode-adapter.js';
 import { totalBytes } from '../backup/manifest.js';
 import { type BackupManifest } from '../model/backup.js';
 import { backupService, restoreService } from '../backup/operations.js';
@@ -89,3 +94,23 @@ function formatManifests(ms: BackupManifest[]): string {
   );
 }
 
+
+/**
+ * Builds the restic image from the host's restic binary on the agent's engine and prints its id,
+ * the value of `backup.restic.image`; `--write-config` adds it to a configuration file that has
+ * no `backup:` section yet (packaging/install.sh does, on a fresh install).
+ */
+export async function backupResticImageCommand(config: AgentConfig, opts: { binary?: string; writeConfig?: string; json?: boolean }, out: (s: string) => void): Promise<void> {
+  const docker = new Docker(dockerConnectOptions(config.docker.host));
+  const image = await buildLocalResticImage(docker, opts.binary ? { binary: opts.binary } : {});
+  let written = false;
+  if (opts.writeConfig) {
+    const text = await readFile(opts.writeConfig, 'utf8');
+    if (/^backup\s*:/m.test(text)) throw new ExitError(EXIT.usage, `${opts.writeConfig} has a backup: section already: set backup.restic.image: ${image.id} in it by hand`);
+    await appendFile(opts.writeConfig, `${text.endsWith('\n') ? '' : '\n'}\n# restic ${image.version} from this host's ${opts.binary ?? DEFAULT_RESTIC_BINARY}, built by \`agent backup restic-image\` (${image.ref})\nbackup:\n  restic:\n    image: ${image.id}\n`);
+    written = true;
+  }
+  if (opts.json) return out(JSON.stringify({ ...image, ...(written ? { config: opts.writeConfig } : {}) }, null, 2));
+  out(`${image.ref}: restic ${image.version}, image ${image.id}`);
+  out(written ? `added backup.restic.image to ${opts.writeConfig}` : `set in the configuration:\n  backup:\n    restic:\n      image: ${image.id}`);
+}

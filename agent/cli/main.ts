@@ -2,14 +2,14 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { AgentError, errorMessage } from '../core/errors.js';
-import type { ConfigOverrides } from '../config/config.js';
+import { loadConfig, type ConfigOverrides } from '../config/config.js';
 import { formatIssues } from './format.js';
 import { applyCommand } from './cmd-apply.js';
 import { planCommand } from './cmd-plan.js';
 import { runCommand } from './cmd-run.js';
 import { statusCommand } from './cmd-status.js';
 import { validateCommand } from './cmd-validate.js';
-import { backupCreateCommand, backupDrillCommand, backupListCommand, backupVerifyCommand, restoreCommand } from './cmd-backup.js';
+import { backupCreateCommand, backupDrillCommand, backupListCommand, backupResticImageCommand, backupVerifyCommand, restoreCommand } from './cmd-backup.js';
 import { EXIT, ExitError, exitCodeFor } from './exit-codes.js';
 import { createReadOnlyRuntime, createRuntime } from './runtime.js';
 import type { ValidationIssue } from '../model/issues.js';
@@ -128,6 +128,11 @@ async function main(argv: string[]): Promise<number> {
     .argument('<id>', 'backup id (see backup list)')
     .option('--json', 'print the result as JSON')
     .action(async (id: string, o) => backupVerifyCommand(await createReadOnlyRuntime(overrides(o), { defaultLogLevel: 'warn' }), id, { json: o.json }, out));
+  common(backup.command('restic-image').description("build the restic image from this host's restic binary (Debian's restic) on the engine, and print its id for backup.restic.image"))
+    .option('--binary <path>', 'the restic binary (default /usr/bin/restic)')
+    .option('--write-config <file>', 'add backup.restic.image to this configuration file (one without a backup: section)')
+    .option('--json', 'print the result as JSON')
+    .action(async (o) => backupResticImageCommand(await loadConfig(overrides(o)), { binary: o.binary, writeConfig: o.writeConfig, json: o.json }, out));
   common(program.command('restore').description("restore a service's data from a backup (stops it, restores, starts it, health gate)"))
     .argument('<id>', 'backup id (see backup list)')
     .option('--yes', 'do it: the current data is replaced')

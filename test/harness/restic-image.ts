@@ -9,11 +9,9 @@
  * container id otherwise: no parent snapshot is found and `forget` groups break).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { posix } from 'node:path';
-import { Readable } from 'node:stream';
+import { existsSync } from 'node:fs';
 import type Docker from 'dockerode';
-import { pack } from 'tar-stream';
+import { resticRootfs } from '../../agent/backup/restic/local-image.js';
 import { drain, pushImage } from './docker-util.js';
 import { registryDigest } from './postgres.js';
 
@@ -36,44 +34,6 @@ export function resticRef(registryHost: string): string {
   return `${registryHost}/${RESTIC_REPOSITORY}:${RESTIC_VERSION}`;
 }
 
-/** Absolute paths of the shared libraries (and the loader) `ldd` lists for `bin`. */
-function sharedLibraries(bin: string): string[] {
-  const out = execFileSync('ldd', [bin], { encoding: 'utf8' });
-  const libs = new Set<string>();
-  for (const line of out.split('\n')) {
-    // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)"
-    const m = /=>\s*(\/\S+)/.exec(line) ?? /^\s*(\/\S+)/.exec(line);
-    if (m?.[1]) libs.add(m[1]);
-    else if (/=>\s*not found/.test(line)) throw new Error(`restic image: ldd ${bin}: ${line.trim()}`);
-  }
-  if (libs.size === 0) throw new Error(`restic image: ldd ${bin} listed no libraries:\n${out}`);
-  return [...libs].sort();
-}
-
-/** The rootfs as a tar stream: regular files only (symlinks resolved), owned by root. */
-function rootfsTar(): Readable {
-  const mtime = statSync(RESTIC_BIN).mtime; // fixed per installed package: the same layer every run
-  const files: { name: string; from: string; mode: number }[] = [
-    { name: 'restic', from: RESTIC_BIN, mode: 0o755 },
-    ...sharedLibraries(RESTIC_BIN).map((lib) => ({ name: lib.slice(1), from: lib, mode: 0o755 })),
-  ];
-  const dirs = new Set<string>();
-  for (const f of files) {
-    for (let d = posix.dirname(f.name); d !== '.'; d = posix.dirname(d)) dirs.add(d);
-  }
-  const tar = pack();
-  const owner = { uid: 0, gid: 0, uname: 'root', gname: 'root', mtime };
-  tar.entry({ name: 'tmp', type: 'directory', mode: 0o1777, ...owner });
-  for (const d of [...dirs].sort()) tar.entry({ name: d, type: 'directory', mode: 0o755, ...owner });
-  for (const f of files) {
-    const content = readFileSync(f.from); // follows symlinks (libc.so.6, the loader)
-    tar.entry({ name: f.name, type: 'file', mode: f.mode, size: content.length, ...owner }, content);
-  }
-  tar.finalize();
-  // streamx is not a Node Readable: wrapped, in byte mode
-  return Readable.from(tar, { objectMode: false });
-}
-
 /** Import the rootfs as `ref` in `docker` (no registry involved). */
 async function importResticImage(docker: Docker, ref: string): Promise<void> {
   if (!existsSync(RESTIC_BIN)) throw new Error(`restic image: ${RESTIC_BIN} not found: install restic (scripts/ensure-host.sh)`);
@@ -82,7 +42,7 @@ async function importResticImage(docker: Docker, ref: string): Promise<void> {
     throw new Error(`restic image: the host's restic is ${version ?? 'of unknown version'}, the image is tagged ${RESTIC_VERSION}`);
   }
   const colon = ref.lastIndexOf(':');
-  const stream = await docker.importImage(rootfsTar(), {
+  const stream = await docker.importImage(resticRootfs(RESTIC_BIN), {
     repo: ref.slice(0, colon),
     tag: ref.slice(colon + 1),
     changes: ['ENTRYPOINT ["/restic"]'],

@@ -160,6 +160,33 @@ describe('restic repository', () => {
     expect(await f.containers()).toEqual(containers);
   });
 
+  it("an image built by `agent backup restic-image` from the host's restic, pinned by its id, goes into a fresh configuration and backs up", async () => {
+    const config = join(mkdtempSync(join(tmpdir(), 'restic-image-')), 'config.yaml');
+    writeFileSync(config, `stateDir: ${f.stateDir}\n#backup:\n#  dir: /srv/backups\n`);
+    const built = await f.run('backup restic-image', ['--write-config', config, '--json']);
+    expect(built.code, built.stderr).toBe(EXIT.ok);
+    const image = JSON.parse(built.stdout) as { id: string; ref: string; version: string };
+    expect(image).toMatchObject({ id: expect.stringMatching(/^sha256:[0-9a-f]{64}$/), ref: 'gitops-agent/restic:0.14.0', version: '0.14.0' });
+    expect(readFileSync(config, 'utf8')).toMatch(new RegExp(`\\nbackup:\\n  restic:\\n    image: ${image.id}\\n$`));
+    // the same binary gives the same image; a configuration with a backup: section is left alone
+    const again = await f.run('backup restic-image', ['--write-config', config]);
+    expect(again.code).toBe(EXIT.usage);
+    expect(again.stderr).toContain(`has a backup: section already: set backup.restic.image: ${image.id} in it by hand`);
+
+    delete f.gitEnv.AGENT_BACKUP_RESTIC_IMAGE;
+    await deployDbStack(f, pg, dbPort, 100);
+    const r = await f.run('backup create', ['db', '--json', '--config', config]);
+    expect(r.code, r.stderr).toBe(EXIT.ok);
+    const made = JSON.parse(r.stdout).backups[0] as { id: string; format: string };
+    expect(made.format).toBe('restic');
+    expect((await snapshots()).filter((s) => s.tags.includes(`backup=${made.id}`))).toHaveLength(3);
+    // the image gone from the engine: nothing to pull it from, and the error says how to make it again
+    await h.docker.getImage(image.id).remove({ force: true });
+    const gone = await f.run('backup create', ['db', '--config', config]);
+    expect(gone.code).not.toBe(EXIT.ok);
+    expect(gone.stdout + gone.stderr).toMatch(/the restic image sha256:[0-9a-f]{64} is not on this engine: build it again with `agent backup restic-image`/);
+  });
+
   it('a lock left by a killed restic is removed, and the next backup and check succeed', async () => {
     await deployDbStack(f, pg, dbPort, 100);
     expect((await f.run('backup create', ['db'])).code).toBe(EXIT.ok);

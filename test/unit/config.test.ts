@@ -39,6 +39,17 @@ describe('loadConfig', () => {
     await expect(loadConfig({ config: file(content) }, {})).rejects.toThrow(message);
   });
 
+  it('takes a restic image pinned by digest or a local one by its image id, nothing looser', async () => {
+    const id = `sha256:${'a'.repeat(64)}`;
+    for (const image of [`registry.example.org/restic/restic:0.14.0@${id}`, id]) {
+      const c = await loadConfig({ config: file(`backup: {restic: {image: "${image}"}}\n`) }, {});
+      expect(c.backup).toMatchObject({ kind: 'restic', image });
+    }
+    for (const image of ['restic/restic:0.14.0', 'sha256:abc', `x${id}`]) {
+      await expect(loadConfig({ config: file(`backup: {restic: {image: "${image}"}}\n`) }, {})).rejects.toThrow(/backup.restic.image: must match pattern/);
+    }
+  });
+
   it('refuses a bad environment override by name', async () => {
     await expect(loadConfig({}, { AGENT_CONCURRENCY: 'lots' })).rejects.toThrow(/AGENT_CONCURRENCY must be a whole number/);
     await expect(loadConfig({}, { AGENT_PRUNE: 'maybe' })).rejects.toThrow(/AGENT_PRUNE must be true or false/);

@@ -75,7 +75,11 @@ export class ResticCli {
   async open(signal?: AbortSignal): Promise<void> {
     if (this.opened) return;
     const { dir, passwordFile, image } = this.options;
-    if (!(await this.docker.hasImage(image))) await this.docker.pullImage(image, signal ? { signal } : {});
+    if (!(await this.docker.hasImage(image))) {
+      // An image id names a local image: there is nothing to pull it from.
+      if (image.startsWith('sha256:')) throw new AgentError('BACKUP_FAILED', `the restic image ${image} is not on this engine: build it again with \`agent backup restic-image\` and set backup.restic.image to the id it prints`);
+      await this.docker.pullImage(image, signal ? { signal } : {});
+    }
     const exists = this.options.s3 ? await this.s3Exists() : existsSync(join(dir, 'config'));
     if (!exists) {
       if (!this.options.owner) throw new AgentError('BACKUP_FAILED', `no restic repository at ${dir} yet: the agent creates it with its first backup`);
