@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
@@ -10,7 +11,8 @@ import { AgentError, errorMessage } from '../../core/errors.js';
  * A restic image made on the host's engine from the host's own restic binary (Debian's
  * `restic` package): /restic, the shared libraries `ldd` lists for it (Debian's restic links
  * glibc and nothing else) and an empty /tmp (1777). No shell, no registry: it is pinned by its
- * image id, a digest of its content (`sha256:...`), which the engine runs as it is.
+ * image id, a digest of its content (`sha256:...`), which the engine runs as it is. Built again
+ * only when the binary changed (its sha256 is the image's comment).
  */
 export const DEFAULT_RESTIC_BINARY = '/usr/bin/restic';
 
@@ -84,7 +86,15 @@ export async function buildLocalResticImage(docker: Docker, opts: { binary?: str
   const ref = opts.ref ?? `gitops-agent/restic:${version}`;
   const colon = ref.lastIndexOf(':');
   const [repo, tag] = colon > ref.lastIndexOf('/') ? [ref.slice(0, colon), ref.slice(colon + 1)] : [ref, 'latest'];
-  const stream = await docker.importImage(resticRootfs(binary), { repo, tag, changes: ['ENTRYPOINT ["/restic"]'] });
+  // The image records which binary it holds: made again only when that binary changed (the
+  // engine gives every import a new id, its creation time being part of it).
+  const comment = `restic ${version}, sha256 ${createHash('sha256').update(readFileSync(binary)).digest('hex')} of ${binary}`;
+  const existing = await docker
+    .getImage(`${repo}:${tag}`)
+    .inspect()
+    .catch(() => undefined);
+  if (existing?.Comment === comment) return { ref: `${repo}:${tag}`, id: existing.Id, version };
+  const stream = await docker.importImage(resticRootfs(binary), { repo, tag, message: comment, changes: ['ENTRYPOINT ["/restic"]'] });
   const out = await new Promise<string>((resolve, reject) => {
     let text = '';
     stream.on('data', (d: Buffer) => (text += d.toString()));
