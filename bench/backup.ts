@@ -27,7 +27,10 @@ export interface FormatFigures {
   /** HTTP downtime of an update of the service (stop-consistency backup of its volume, 1 % changed). */
   updateDowntimeMs: number;
   agentPeakRssMiB: number;
+  /** restic's resident memory (anonymous + mapped), sampled. */
   resticPeakMiB?: number;
+  /** The peak of restic's memory cgroup: the page cache of the files it read included. */
+  resticCgroupPeakMiB?: number;
   /** restic format: the time of restic's own runs within each command (the agent's debug timings), and what they were. */
   resticRuns?: { unchanged: ResticRuns; changed: ResticRuns; update: ResticRuns };
 }
@@ -78,36 +81,53 @@ function du(path: string): number {
   return total;
 }
 
-/** Samples the memory cgroup peak of the agent's restic containers while `fn` runs (cgroup v1 or v2). */
-async function resticPeak<T>(docker: Docker, fn: () => Promise<T>): Promise<{ value: T; peakMiB: number }> {
+/**
+ * Samples the memory of the agent's restic containers every 50 ms while `fn` runs, from their
+ * memory cgroup (v1 under the engine's cgroup parent, or v2): the resident memory of restic
+ * (anonymous + mapped file pages: `rss` + `mapped_file`, v2 `anon` + `file_mapped`), and the
+ * cgroup's own peak, which counts the page cache of every file restic read as well.
+ */
+async function resticPeak<T>(docker: Docker, fn: () => Promise<T>): Promise<{ value: T; peakMiB: number; cgroupPeakMiB: number }> {
   let peak = 0;
+  let cgroupPeak = 0;
   let running = true;
+  const read = (f: string) => {
+    try {
+      return readFileSync(f, 'utf8');
+    } catch {
+      return undefined;
+    }
+  };
+  const stat = (text: string, key: string) => Number(new RegExp(`^${key} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
   const sample = (async () => {
     while (running) {
       const list = await docker.listContainers({ filters: { label: ['io.gitops-agent.role=restic'] } }).catch(() => []);
       for (const c of list) {
-        // cgroup v1 under the engine's cgroup parent (the private engine has its own), or v2
-        const parents = (() => {
+        const v1 = (() => {
           try {
-            return readdirSync('/sys/fs/cgroup/memory').map((d) => `/sys/fs/cgroup/memory/${d}/${c.Id}/memory.max_usage_in_bytes`);
+            return readdirSync('/sys/fs/cgroup/memory').map((d) => `/sys/fs/cgroup/memory/${d}/${c.Id}`);
           } catch {
             return [];
           }
         })();
-        for (const f of [...parents, `/sys/fs/cgroup/system.slice/docker-${c.Id}.scope/memory.peak`, `/sys/fs/cgroup/docker/${c.Id}/memory.peak`]) {
-          try {
-            peak = Math.max(peak, Number(readFileSync(f, 'utf8').trim()));
-            break;
-          } catch {
-            // not this cgroup layout
-          }
+        for (const dir of v1) {
+          const text = read(`${dir}/memory.stat`);
+          if (!text) continue;
+          peak = Math.max(peak, stat(text, 'rss') + stat(text, 'mapped_file'));
+          cgroupPeak = Math.max(cgroupPeak, Number(read(`${dir}/memory.max_usage_in_bytes`) ?? 0));
+        }
+        for (const dir of [`/sys/fs/cgroup/system.slice/docker-${c.Id}.scope`, `/sys/fs/cgroup/docker/${c.Id}`]) {
+          const text = read(`${dir}/memory.stat`);
+          if (!text) continue;
+          peak = Math.max(peak, stat(text, 'anon') + stat(text, 'file_mapped'));
+          cgroupPeak = Math.max(cgroupPeak, Number(read(`${dir}/memory.peak`) ?? 0));
         }
       }
       await new Promise((r) => setTimeout(r, 50));
     }
   })();
   try {
-    return { value: await fn(), peakMiB: peak / 1024 / 1024 };
+    return { value: await fn(), peakMiB: peak / 1024 / 1024, cgroupPeakMiB: cgroupPeak / 1024 / 1024 };
   } finally {
     running = false;
     await sample;
@@ -131,9 +151,9 @@ export async function benchBackup(log: (s: string) => void): Promise<BackupBench
       const args = (cmd: string[]) => [CLI, ...cmd, '--source', source, '--state-dir', join(dir, 'state'), '--docker-host', engine.dockerHost];
       const env = { AGENT_LOG_LEVEL: format === 'restic' ? 'debug' : 'warn', AGENT_HOST_NAME: 'bench', AGENT_BACKUP_DIR: join(dir, 'backups'), ...(format === 'restic' ? { AGENT_BACKUP_RESTIC_IMAGE: restic.pinned } : { AGENT_BACKUP_FORMAT: 'archive' }) };
       const run = async (cmd: string[]) => {
-        const { value, peakMiB } = await resticPeak(engine.docker, () => measure(process.execPath, args(cmd), env));
+        const { value, peakMiB, cgroupPeakMiB } = await resticPeak(engine.docker, () => measure(process.execPath, args(cmd), env));
         if (value.code !== 0) throw new Error(`${cmd.join(' ')} failed: ${value.stderr}`);
-        return { ...value, resticMiB: peakMiB };
+        return { ...value, resticMiB: peakMiB, resticCgroupMiB: cgroupPeakMiB };
       };
       await run(['apply']);
       const volume = join(engine.dir, 'data', 'volumes', `bench-${format}_bulk`, '_data');
@@ -156,6 +176,7 @@ export async function benchBackup(log: (s: string) => void): Promise<BackupBench
       const f: FormatFigures = { firstMs: first.ms, unchangedMs: unchanged.ms, changedMs: changed.ms, restoreMs: restore.ms, storedBytes, updateDowntimeMs, agentPeakRssMiB: Math.max(...all.map((m) => m.maxRssKiB / 1024)) };
       if (format === 'restic') {
         f.resticPeakMiB = Math.max(...all.map((m) => m.resticMiB));
+        f.resticCgroupPeakMiB = Math.max(...all.map((m) => m.resticCgroupMiB));
         f.resticRuns = { unchanged: resticRuns(unchanged.stderr), changed: resticRuns(changed.stderr), update: resticRuns(update.stderr) };
       }
       log(`${format}: first ${(f.firstMs / 1000).toFixed(1)} s, unchanged ${(f.unchangedMs / 1000).toFixed(1)} s, 1 % changed ${(f.changedMs / 1000).toFixed(1)} s, restore ${(f.restoreMs / 1000).toFixed(1)} s, stored ${mib(storedBytes)} MiB, update downtime ${updateDowntimeMs} ms`);

@@ -3,7 +3,7 @@ import { noProjectFiles } from '../ports/project-files.js';
 import { injectedArchive } from './inject.js';
 import { randomBytes } from 'node:crypto';
 import { isoTime } from '../core/clock.js';
-import { AgentError, classOf, toAgentError } from '../core/errors.js';
+import { AgentError, classOf, errorMessage, toAgentError } from '../core/errors.js';
 import { asContainerId, type ContainerId } from '../core/ids.js';
 import { LABELS, containerName, previousContainerName } from '../core/labels.js';
 import { networkHash } from '../desired/normalize-networks.js';
@@ -184,6 +184,7 @@ async function backupFiles(deps: TxDeps, j: Journal, signal?: AbortSignal): Prom
   if (j.backup && !j.backup.complete) {
     await deps.backup.complete(j, j.backup, signal);
     j.backup.complete = true;
+    j.backup.committed = false;
     await deps.journals.write(j);
   }
   return 'rename-old';
@@ -227,7 +228,28 @@ async function ensureNetworks(deps: TxDeps, j: Journal, target: JournalNew): Pro
 
 async function startNew(deps: TxDeps, j: Journal): Promise<TxPhase> {
   await deps.docker.startContainer(newContainerId(j));
+  // The backup's manifest, out of the downtime window: the new version is starting.
+  await commitBackup(deps, j);
   return 'health-gate';
+}
+
+/**
+ * Writes the manifest of the transaction's backup once its artifacts are all taken (again after
+ * a crash: idempotent). Tried after the new container starts, as a rollback begins, and before
+ * the old container is removed. The transaction does not wait for the store: the journal holds
+ * what the backup is, for the rollback. A backup whose manifest could never be written is not
+ * listed, and the next backup of the service removes its data.
+ */
+async function commitBackup(deps: TxDeps, j: Journal): Promise<void> {
+  if (!j.backup?.complete || j.backup.committed !== false) return;
+  try {
+    await deps.backup.commit(j, j.backup);
+  } catch (err) {
+    deps.log.warn({ service: j.service, tx: j.txId, backup: j.backup.id, err: errorMessage(err) }, 'Could not write the manifest of the backup taken before the update (tried again before the transaction ends)');
+    return;
+  }
+  j.backup.committed = true;
+  await deps.journals.write(j);
 }
 
 async function healthGate(deps: TxDeps, j: Journal, signal?: AbortSignal): Promise<TxPhase> {
@@ -242,11 +264,14 @@ async function healthGate(deps: TxDeps, j: Journal, signal?: AbortSignal): Promi
 }
 
 async function removeOld(deps: TxDeps, j: Journal): Promise<TxPhase> {
+  await commitBackup(deps, j);
   await deps.docker.removeContainer(asContainerId(mustOld(j).containerId));
   return 'finish';
 }
 
 async function rollbackRemoveNew(deps: TxDeps, j: Journal): Promise<TxPhase> {
+  // A backup taken for this update stays listed after the rollback, as the data before it.
+  await commitBackup(deps, j);
   const leftovers = await deps.docker.listContainers({ [LABELS.txId]: j.txId });
   for (const c of leftovers.filter((x) => x.id !== j.old?.containerId)) {
     if (j.failure && j.failure.logs === undefined) {

@@ -15,8 +15,9 @@ import { AgentError } from '../core/errors.js';
 
 /**
  * The backup steps of update transactions, for services with `x-agent.backup`: the database
- * dump before anything changes, volumes and paths from the stopped old container, the manifest
- * last, then retention (never deleting a backup an in-flight transaction depends on).
+ * dump and retention before anything changes (never deleting a backup an in-flight transaction
+ * depends on), volumes and paths from the stopped old container, the manifest once the new
+ * container has started.
  */
 export function createTxBackup(ctx: BackupDeps, policy: BackupPolicy, journals: JournalReader): TxBackup {
   const specOf = (j: Journal): BackupSpec | undefined => j.new?.agent.backup;
@@ -80,7 +81,10 @@ export function createTxBackup(ctx: BackupDeps, policy: BackupPolicy, journals: 
       const s = await subject(j);
       const files = await archiveTargets(bctx, s, refOf(bctx, s, b.id, 'update'), signal);
       b.artifacts = [...b.artifacts.filter((a) => a.kind === 'postgres-dump'), ...files];
-      await writeManifest(bctx, manifestOf(j, b));
+    },
+
+    async commit(j, b) {
+      await writeManifest({ ...ctx, stack: j.stack }, manifestOf(j, b));
     },
 
     async restoreFiles(j, b) {

@@ -71,8 +71,13 @@ export interface JournalBackup {
   id: string;
   startedAt: string;
   artifacts: Artifact[];
-  /** The manifest is written: the backup exists. */
+  /** Every artifact is taken. */
   complete: boolean;
+  /**
+   * false: the manifest is still to be written (after the new container starts). Absent in a
+   * journal of a version that wrote it with the artifacts: written already.
+   */
+  committed?: boolean;
   restoreOnRollback: boolean;
 }
 

@@ -283,19 +283,38 @@ describe('crash at any journal step, then resume: exactly one version runs', () 
 });
 
 describe('backups in the transaction', () => {
-  it('backs up before the change: the dump while the old version runs, files once it is stopped', async () => {
+  it('backs up before the change: the dump while the old version runs, files once it is stopped, the manifest once the new one has started', async () => {
     await deployV1();
     docker.addImage(V2);
     const b = new FakeTxBackup(false);
     txBackup = b;
     docker.calls.length = 0;
+    let atCommit: string[] = [];
+    b.onCommit = () => (atCommit = [...docker.calls]);
     const out = await runTransaction(deps(), await updateRequest(), record);
     expect(out.record).toMatchObject({ result: 'succeeded', backup: 'b1' });
-    expect(b.calls).toEqual(['begin', 'complete']);
+    expect(b.calls).toEqual(['begin', 'complete', 'commit']);
     const stopAt = docker.calls.findIndex((c) => c.startsWith('stopContainer'));
     const renameAt = docker.calls.findIndex((c) => c.startsWith('renameContainer'));
     expect(stopAt).toBeGreaterThan(-1);
     expect(renameAt).toBeGreaterThan(stopAt);
+    // out of the downtime window: the new container was started before the manifest was written
+    expect(atCommit.slice(renameAt).some((c) => c.startsWith('startContainer'))).toBe(true);
+  });
+
+  it.each([
+    ['healthy', 'succeeded', ['begin', 'complete', 'commit', 'commit'], V2],
+    ['crash', 'rolled-back', ['begin', 'complete', 'commit', 'commit', 'restoreFiles', 'restoreDatabase'], V1],
+  ] as const)('a manifest the store refuses does not hold up an update (%s) or its rollback: tried again before the end, the journal has the backup', async (behaviour, result, calls, running) => {
+    await deployV1();
+    docker.addImage(V2, behaviour === 'crash' ? 'crash' : undefined);
+    const b = new FakeTxBackup(true);
+    b.failCommit = backupFailure('store unreachable');
+    txBackup = b;
+    const out = await runTransaction(deps(), await updateRequest(), record);
+    expect(out.record.result).toBe(result);
+    expect(b.calls).toEqual(calls);
+    expect(docker.snapshot()).toEqual([{ name: 's-web-1', status: 'running', image: running }]);
   });
 
   it('a failing backup before the change aborts the update: nothing stopped, not held', async () => {
@@ -333,7 +352,7 @@ describe('backups in the transaction', () => {
     const out = await runTransaction(deps(), await updateRequest(), record);
     expect(out.record.result).toBe('rolled-back');
     expect(out.record.reason).toContain('data restored from backup b1');
-    expect(b.calls).toEqual(['begin', 'complete', 'restoreFiles', 'restoreDatabase']);
+    expect(b.calls).toEqual(['begin', 'complete', 'commit', 'restoreFiles', 'restoreDatabase']);
   });
 
   it('without restoreOnRollback the data is left as the new version left it', async () => {
@@ -342,7 +361,7 @@ describe('backups in the transaction', () => {
     const b = new FakeTxBackup(false);
     txBackup = b;
     expect((await runTransaction(deps(), await updateRequest(), record)).record.result).toBe('rolled-back');
-    expect(b.calls).toEqual(['begin', 'complete']);
+    expect(b.calls).toEqual(['begin', 'complete', 'commit']);
   });
 
   it('data that cannot be restored: the old version still starts, and the result is rollback-failed', async () => {

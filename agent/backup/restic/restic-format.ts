@@ -25,7 +25,7 @@ export interface ResticSummary {
 }
 
 /** A restic tag holds no comma (it separates tags) and no whitespace: anything else is replaced. */
-function tagValue(v: string): string {
+export function tagValue(v: string): string {
   return v.replace(/[,\s]/g, '_');
 }
 

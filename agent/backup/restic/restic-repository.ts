@@ -12,7 +12,7 @@ import { writeFileAtomic } from '../../state/atomic-file.js';
 import { clearVolume } from '../clear-volume.js';
 import { createHashingStream } from '../streams/hash.js';
 import { ResticCli, type ResticOptions } from './restic-cli.js';
-import { MANIFEST_ARTIFACT, artifactTags, parseTags, snapshotPath, stdinName, type ResticSnapshot, type ResticSummary } from './restic-format.js';
+import { MANIFEST_ARTIFACT, artifactTags, parseTags, snapshotPath, stdinName, tagValue, type ResticSnapshot, type ResticSummary } from './restic-format.js';
 
 /**
  * Backups in a restic repository: every artifact a snapshot (a volume read from a mount of
@@ -201,6 +201,8 @@ export function createResticRepository(docker: DockerPort, options: ResticOption
 
     commit: (m) =>
       cli.exclusive(async () => {
+        // once per backup: a transaction resumed after a crash may commit again
+        if ((await snapshots([`backup=${tagValue(m.id)}`, `artifact=${MANIFEST_ARTIFACT}`])).length > 0) return;
         const text = `${JSON.stringify(m, null, 2)}\n`;
         const ref: BackupRef = { id: m.id, host: m.host, stack: m.stack, service: m.service, reason: m.reason, image: m.image, ...(m.revision ? { revision: m.revision } : {}) };
         const name = stdinName(m.stack, m.service, `${MANIFEST_ARTIFACT}.json`);

@@ -11,6 +11,9 @@ export class FakeTxBackup implements TxBackup {
   failBegin?: AgentError;
   failComplete?: AgentError;
   failRestoreFiles?: AgentError;
+  failCommit?: AgentError;
+  /** Called as the manifest is committed (to see what had happened by then). */
+  onCommit?: () => void;
   constructor(
     private readonly restoreOnRollback: boolean,
     private readonly dumpOfOtherService = true,
@@ -31,6 +34,12 @@ export class FakeTxBackup implements TxBackup {
   async complete(): Promise<void> {
     this.calls.push('complete');
     if (this.failComplete) throw this.failComplete;
+  }
+
+  async commit(): Promise<void> {
+    this.calls.push('commit');
+    this.onCommit?.();
+    if (this.failCommit) throw this.failCommit;
   }
 
   async restoreFiles(): Promise<void> {
