@@ -15,9 +15,73 @@ export interface ParsedFile {
 export interface ParseLimits {
   maxFileBytes: number;
   maxAliasCount: number;
+  /** How deep maps and lists may nest (Compose files need about 6). */
+  maxDepth: number;
 }
 
-export const DEFAULT_PARSE_LIMITS: ParseLimits = { maxFileBytes: 1024 * 1024, maxAliasCount: 100 };
+export const DEFAULT_PARSE_LIMITS: ParseLimits = { maxFileBytes: 1024 * 1024, maxAliasCount: 100, maxDepth: 64 };
+
+/** Key names that would reach an object's prototype wherever a map becomes an object. */
+const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * What is refused before the YAML parser runs: a directive (`%YAML 1.1` reads `yes` as true,
+ * `%TAG` renames types; the files are read as YAML 1.2, as Compose reads them), and flow
+ * collections (`[`, `{`) nested deeper than `maxDepth`. Every bracket counts, in quotes and
+ * comments too: an upper bound of what the parser would recurse into, which no quoting can
+ * hide from it (a file needs more than `maxDepth` unclosed brackets in its text to be refused).
+ */
+export function preflight(text: string, maxDepth: number): { line: number; column: number; message: string } | undefined {
+  let line = 1;
+  let column = 0;
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    column++;
+    if (c === 10) {
+      line++;
+      column = 0;
+    } else if (c === 37 /* % */ && column === 1) {
+      const name = /^%(\S*)/.exec(text.slice(i, i + 40))?.[1] ?? '';
+      return { line, column, message: `the YAML directive %${name} is refused: the file is read as YAML 1.2, as Compose reads it (remove the directive and its ---)` };
+    } else if (c === 91 /* [ */ || c === 123 /* { */) {
+      if (++depth > maxDepth) return { line, column, message: `lists and maps nest deeper than ${maxDepth} levels here (or the text holds that many unclosed [ and {); refusing the file` };
+    } else if ((c === 93 /* ] */ || c === 125) /* } */ && depth > 0) {
+      depth--;
+    }
+  }
+  return undefined;
+}
+
+/** After parsing: nesting deeper than `maxDepth`, an alias inside the node it names (a cycle), a key that reaches the prototype. */
+function shapeIssue(doc: Document.Parsed, maxDepth: number): { offset: number; message: string } | undefined {
+  let found: { offset: number; message: string } | undefined;
+  visit(doc, {
+    Pair(_key, pair, path) {
+      if (isScalar(pair.key) && PROTOTYPE_KEYS.has(String(pair.key.value))) {
+        found = { offset: pair.key.range?.[0] ?? 0, message: `the key "${String(pair.key.value)}" is refused: it names a JavaScript object's prototype` };
+        return visit.BREAK;
+      }
+      // maps and lists on the way here (a pair sits between a map and its value)
+      if (path.filter((n) => isMap(n) || isSeq(n)).length > maxDepth) {
+        found = { offset: pair.key && (pair.key as Node).range ? ((pair.key as Node).range as [number, number, number])[0] : 0, message: `maps and lists nest deeper than ${maxDepth} levels here; refusing the file` };
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+    Alias(_key, alias) {
+      const target = alias.resolve(doc);
+      const [from, to] = [target?.range?.[0], target?.range?.[1]];
+      const at = alias.range?.[0] ?? 0;
+      if (from !== undefined && to !== undefined && at >= from && at < to) {
+        found = { offset: at, message: `the alias *${alias.source} is inside the node its anchor names: a cycle` };
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  return found;
+}
 
 /**
  * Parses one YAML file keeping positions. Returns the issues instead of throwing so that every
@@ -29,6 +93,10 @@ export function parseYamlFile(file: SourceFile, limits: ParseLimits = DEFAULT_PA
   if (bytes > limits.maxFileBytes) {
     return { issues: [at(1, 1, `file is ${formatBytes(bytes)}; the limit is ${formatBytes(limits.maxFileBytes)}`)] };
   }
+  // Before the parser: nesting it would recurse into (20 KiB of `[` exhaust its memory) and
+  // directives that change how the values are read.
+  const before = preflight(file.content, limits.maxDepth);
+  if (before) return { issues: [at(before.line, before.column, before.message)] };
   const lines = new LineCounter();
   // merge: Compose files use YAML's merge key (`<<: *defaults`), a YAML 1.1 feature.
   const doc = parseDocument(file.content, { lineCounter: lines, prettyErrors: true, uniqueKeys: true, strict: true, version: '1.2', merge: true });
@@ -46,6 +114,11 @@ export function parseYamlFile(file: SourceFile, limits: ParseLimits = DEFAULT_PA
   });
   if (issues.length > 0) return { issues };
   if (doc.contents === null) return { issues: [at(1, 1, 'file is empty; it must hold a `services:` map')] };
+  const shape = shapeIssue(doc, limits.maxDepth);
+  if (shape) {
+    const pos = lines.linePos(shape.offset);
+    return { issues: [at(pos.line, pos.col, shape.message)] };
+  }
   let value: unknown;
   try {
     value = doc.toJS({ maxAliasCount: limits.maxAliasCount });

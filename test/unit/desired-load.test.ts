@@ -108,6 +108,14 @@ const INVALID: [string, string, [string, number, string][]][] = [
   ['bad service name', `services:\n  "bad name":\n    image: a:1@${DIGEST}\n`, [['/services/bad name', 2, 'invalid name']]],
   ['empty file', '', [['', 1, 'empty']]],
   ['alias bomb', `x-a: &a [1,1,1,1,1,1,1,1,1,1]\nx-b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nx-c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nx-d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\nx-e: [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nservices: {}\n`, [['', 2, 'alias']]],
+  // refused before the parser, which 20 KiB of `[` would run out of memory
+  ['flow nesting deeper than 64', `services: {}\nx-deep: ${'['.repeat(10_000)}${']'.repeat(10_000)}\n`, [['', 2, 'nest deeper than 64']]],
+  ['a %YAML 1.1 directive (yes would read as true)', '%YAML 1.1\n---\nservices: {}\n', [['', 1, 'directive %YAML is refused']]],
+  ['a %TAG directive', '%TAG !e! tag:example.com,2000:\n---\nservices: {}\n', [['', 1, 'directive %TAG is refused']]],
+  ['a __proto__ key', svc('    labels:\n      __proto__: {polluted: "yes"}\n'), [['', 5, 'names a JavaScript object\'s prototype']]],
+  ['a constructor key', 'services:\n  constructor:\n    image: x\n', [['', 2, 'prototype']]],
+  ['an alias inside its own anchor', `services: {}\nx-loop: &loop [1, *loop]\n`, [['', 2, 'a cycle']]],
+  ['block nesting deeper than 64', `services: {}\n${Array.from({ length: 70 }, (_, i) => `${' '.repeat(i)}k${i}:`).join('\n')} 1\n`, [['', 66, 'nest deeper than 64']]],
 ];
 
 describe('loadDesiredState: invalid input is refused with file, line and a plain message', () => {

@@ -30,6 +30,30 @@ describe('checkPolicies', () => {
   });
 });
 
+describe('a renovate.json of the wrong shape is refused, located, never a crash', () => {
+  it.each([
+    ['null', 'null', [undefined], /must hold an object/],
+    ['a list', '[]', [undefined], /must hold an object/],
+    ['packageRules null', '{"packageRules": null}', [undefined], /packageRules must be a list of rules/],
+    ['a rule that is not an object', '{"packageRules": [null, 3]}', [0, 1], /packageRules\[\d\] must be an object/],
+    ['non-string patterns', '{"packageRules": [{"matchPackageNames": [1, {"a": 2}], "automerge": true}]}', [0], /packageRules\[0\]\.matchPackageNames must be a list of strings/],
+    ['automerge not a boolean', '{"automerge": "yes"}', [undefined], /automerge must be true or false/],
+    ['a backreference (RE2 has none)', '{"packageRules": [{"matchPackageNames": ["/(a)\\\\1/"]}]}', [0], /is not a pattern RE2 accepts/],
+    ['an unknown regex flag', '{"packageRules": [{"matchPackageNames": ["/nginx/x"]}]}', [0], /unknown flag x/],
+  ])('%s', (_name, json, rules, message) => {
+    const problems = checkPolicies(reference.state, json);
+    expect(problems.map((p) => p.rule)).toEqual(rules);
+    for (const p of problems) expect(p.message).toMatch(message);
+  });
+
+  it('patterns that backtrack for ages in a JavaScript regex are matched in linear time', () => {
+    const name = `docker.io/${'a'.repeat(5000)}!`;
+    for (const pattern of ['/(a+)+$/', '/^(a|aa)+$/', `docker.io/${'*a'.repeat(30)}*b`, `${'**a'.repeat(20)}**b`]) {
+      expect(patternMatches(pattern, name)).toBe(false);
+    }
+  });
+});
+
 describe('patternMatches (Renovate pattern forms)', () => {
   it.each([
     ['/(^|/)nginx$/', 'docker.io/library/nginx', true],
