@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
-import { errorMessage } from '../core/errors.js';
+import { AgentError, errorMessage } from '../core/errors.js';
 import type { DesiredState } from '../model/desired.js';
 import { healthRoute, type Liveness } from '../http/health.js';
-import { reply, startHttpServer, type Route } from '../http/server.js';
-import { pushedBranch, verifyWebhookSignature } from '../http/webhook.js';
+import { readFile } from 'node:fs/promises';
+import { reply, startHttpServer, withBearerToken, type Route } from '../http/server.js';
+import { createReplayGuard, deliveryId, pushedBranch, verifyWebhookSignature } from '../http/webhook.js';
 import { createLoop } from '../reconcile/loop.js';
 import { reconcileOnce } from '../reconcile/reconcile.js';
 import { runJob } from '../schedule/jobs.js';
@@ -13,6 +14,8 @@ import type { Runtime } from './runtime.js';
 import { wireNotifications } from './notifications.js';
 
 export const WEBHOOK_PATH = '/hooks/git';
+/** A push event's payload: Gitea's and GitHub's are a few KiB to a few hundred with many commits. */
+export const WEBHOOK_MAX_BODY_BYTES = 512 * 1024;
 
 /**
  * `agent run`: reconcile at start, on every change of the source (directory watch, or webhook
@@ -88,7 +91,10 @@ export async function runCommand(rt: Runtime, signals: { signal: AbortSignal; tx
     }
     if (rt.config.http.listen) {
       const routes: Route[] = [webhookRoute(rt, await rt.webhookSecret(), () => loop.trigger('webhook'), log), healthRoute(() => liveness, rt.config.reconcile.intervalMs, () => rt.clock.now())];
-      if (metrics) routes.push(metrics.route());
+      if (metrics) {
+        const tokenFile = rt.config.http.metricsTokenFile;
+        routes.push(tokenFile ? withBearerToken(metrics.route(), await readSecretFile(tokenFile, 'metrics token')) : metrics.route());
+      }
       const server = await startHttpServer(rt.config.http.listen, routes, log);
       cleanups.push(server.close);
     }
@@ -110,15 +116,24 @@ function pendingCount(r: ReconcileReport): number {
 /** POST /hooks/git: a push event signed with the shared secret triggers an immediate sync. */
 export function webhookRoute(rt: Runtime, secret: string | undefined, trigger: () => void, log: Logger): Route {
   if (!secret) log.warn('No webhook secret configured: webhook calls are refused (set webhook.secretFile)');
+  const replays = rt.config.webhook.rejectReplays ? createReplayGuard(() => rt.clock.now()) : undefined;
   return {
     method: 'POST',
     path: WEBHOOK_PATH,
+    maxBodyBytes: WEBHOOK_MAX_BODY_BYTES,
     handle(req, body, res) {
       if (!secret) return reply(res, 401, { error: 'webhook secret not configured on the agent' });
       const verdict = verifyWebhookSignature(req.headers, body, secret);
       if (!verdict.ok) {
         log.warn({ reason: verdict.reason, remote: req.socket.remoteAddress }, 'Webhook refused');
         return reply(res, 401, { error: verdict.reason });
+      }
+      if (replays) {
+        const id = deliveryId(req.headers);
+        if (!id || !replays.accept(id)) {
+          log.warn({ delivery: id ?? null, remote: req.socket.remoteAddress }, id ? 'Webhook refused: a replayed delivery' : 'Webhook refused: no delivery id');
+          return reply(res, 409, { error: id ? 'delivery already seen' : 'a delivery id header is required' });
+        }
       }
       const branch = pushedBranch(body);
       if (branch && rt.source.branch && branch !== rt.source.branch) return reply(res, 202, { accepted: false, reason: `push to ${branch}, tracking ${rt.source.branch}` });
@@ -127,4 +142,17 @@ export function webhookRoute(rt: Runtime, secret: string | undefined, trigger: (
       return reply(res, 202, { accepted: true });
     },
   };
+}
+
+/** A secret kept in a file (one line; the trailing newline is not part of it). */
+async function readSecretFile(file: string, what: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new AgentError('CONFIG_INVALID', `cannot read the ${what} file ${file}: ${errorMessage(err)}`, { cause: err, data: { file } });
+  }
+  const value = text.replace(/\r?\n$/, '');
+  if (!value) throw new AgentError('CONFIG_INVALID', `the ${what} file ${file} is empty`, { data: { file } });
+  return value;
 }

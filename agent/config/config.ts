@@ -53,10 +53,12 @@ export interface AgentConfig {
   reconcile: { intervalMs: number; jitter: number; concurrency: number; prune?: boolean };
   /** KEY=VALUE file whose variables `${VAR}` in the desired state may use (secrets). */
   envFile?: string;
-  http: { listen?: { host: string; port: number } };
+  /** The listener; `metricsTokenFile`: `/metrics` wants `Authorization: Bearer <its content>`. */
+  http: { listen?: { host: string; port: number }; metricsTokenFile?: string };
   /** Archives in a local directory or S3, or a restic repository in a local directory. */
   backup: { kind: 'local'; dir: string } | ({ kind: 's3' } & S3StoreOptions) | { kind: 'restic'; dir: string; image: string; passwordFile: string; s3?: ResticS3 };
-  webhook: { secretFile?: string; secretEnv?: string };
+  /** `rejectReplays`: a delivery id seen in the last 24 h is refused. */
+  webhook: { secretFile?: string; secretEnv?: string; rejectReplays?: boolean };
   notifications?: NotificationsConfig;
   logLevel: string;
 }
@@ -142,8 +144,8 @@ function resolveConfig(raw: RawConfig, env: NodeJS.ProcessEnv): AgentConfig {
     docker?: { host?: string; config?: string };
     reconcile?: { interval?: string; concurrency?: number; prune?: boolean };
     envFile?: string;
-    http?: { listen?: string };
-    webhook?: { secretFile?: string; secretEnv?: string };
+    http?: { listen?: string; metricsTokenFile?: string };
+    webhook?: { secretFile?: string; secretEnv?: string; rejectReplays?: boolean };
     log?: { level?: string };
     notifications?: NotificationsConfig;
     backup?: { format?: 'restic' | 'archive'; dir?: string; restic?: { image: string; passwordFile?: string; s3?: ResticS3 }; s3?: { bucket: string; prefix?: string; region?: string; endpoint?: string; forcePathStyle?: boolean; serverSideEncryption?: 'AES256' | 'aws:kms'; kmsKeyId?: string; partSizeMiB?: number } };
@@ -159,7 +161,7 @@ function resolveConfig(raw: RawConfig, env: NodeJS.ProcessEnv): AgentConfig {
     source: { kind: 'dir', path: resolve(r.source?.dir ?? 'desired-state'), ...(r.source?.renovateConfig ? { renovateConfig: resolve(r.source.renovateConfig) } : {}) },
     docker: { configPath: r.docker?.config ?? dockerConfigPath(env) },
     reconcile: { intervalMs, jitter: 0.1, concurrency: r.reconcile?.concurrency ?? 2 },
-    http: {},
+    http: { ...(r.http?.metricsTokenFile ? { metricsTokenFile: resolve(r.http.metricsTokenFile) } : {}) },
     backup: { kind: 'local', dir: resolve(r.backup?.dir ?? join(resolve(r.stateDir ?? DEFAULT_STATE_DIR), STATE_FILES.backups)) },
     webhook: { ...r.webhook },
     logLevel: r.log?.level ?? 'info',

@@ -35,3 +35,38 @@ export function pushedBranch(body: Buffer): string | undefined {
     return undefined;
   }
 }
+
+/** The delivery id forges send with each webhook call (a redelivery resends the same). */
+const DELIVERY_HEADERS = ['x-github-delivery', 'x-gitea-delivery', 'x-forgejo-delivery', 'x-gogs-delivery'] as const;
+
+export function deliveryId(headers: IncomingHttpHeaders): string | undefined {
+  for (const name of DELIVERY_HEADERS) {
+    const raw = headers[name];
+    const value = (Array.isArray(raw) ? raw[0] : raw)?.trim();
+    if (value) return value.slice(0, 200);
+  }
+  return undefined;
+}
+
+/**
+ * Replay protection: the delivery ids of accepted calls, kept 24 h (at most `max`, the oldest
+ * dropped first). A signed call replayed by whoever captured it is refused as seen.
+ */
+export function createReplayGuard(now: () => number, max = 10_000, ttlMs = 24 * 3600_000) {
+  const seen = new Map<string, number>();
+  return {
+    /** True the first time an id is offered within the TTL; false for a replay. */
+    accept(id: string): boolean {
+      const t = now();
+      for (const [k, at] of seen) {
+        if (t - at < ttlMs && seen.size < max) break;
+        seen.delete(k);
+      }
+      const at = seen.get(id);
+      if (at !== undefined && t - at < ttlMs) return false;
+      seen.delete(id);
+      seen.set(id, t);
+      return true;
+    },
+  };
+}

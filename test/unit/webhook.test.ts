@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { pushedBranch, verifyWebhookSignature } from '../../agent/http/webhook.js';
+import { createReplayGuard, deliveryId, pushedBranch, verifyWebhookSignature } from '../../agent/http/webhook.js';
+import { requestPath } from '../../agent/http/server.js';
 import { redactText, redactUrl, resolveGitCredentials } from '../../agent/source/git/credentials.js';
 
 const body = Buffer.from('{"ref":"refs/heads/main"}');
@@ -48,5 +49,38 @@ describe('credentials never shown', () => {
   it('redacts URLs and secret values from texts', () => {
     expect(redactUrl('https://bot:pw@git.example/x.git')).toBe('https://***@git.example/x.git');
     expect(redactText('fetch https://bot:pw@h/x failed; password=hunter22 in output', ['hunter22'])).toBe('fetch https://***@h/x failed; password=[redacted] in output');
+  });
+});
+
+describe('replay protection and request paths', () => {
+  it('accepts a delivery id once within 24 h, again after, and forgets the oldest beyond its size', () => {
+    let now = 0;
+    const guard = createReplayGuard(() => now, 3);
+    expect(guard.accept('a')).toBe(true);
+    expect(guard.accept('a')).toBe(false);
+    now += 24 * 3600_000;
+    expect(guard.accept('a')).toBe(true);
+    for (const id of ['b', 'c', 'd']) expect(guard.accept(id)).toBe(true);
+    // 'a' was the oldest of four: dropped, so it is new again
+    expect(guard.accept('a')).toBe(true);
+    expect(guard.accept('d')).toBe(false);
+  });
+
+  it('reads the delivery id of each forge', () => {
+    expect(deliveryId({ 'x-github-delivery': ' 72d3162e ' })).toBe('72d3162e');
+    expect(deliveryId({ 'x-gitea-delivery': 'f6266f16' })).toBe('f6266f16');
+    expect(deliveryId({})).toBeUndefined();
+  });
+
+  it.each([
+    ['/hooks/git', '/hooks/git'],
+    ['/hooks/git?x=1', '/hooks/git'],
+    ['//', undefined],
+    ['//evil/x', undefined],
+    ['http://[::1', undefined],
+    ['*', undefined],
+    ['', undefined],
+  ])('the path of %j is %j', (target, path) => {
+    expect(requestPath(target)).toBe(path);
   });
 });
