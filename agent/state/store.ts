@@ -46,8 +46,8 @@ export const STATE_FILES = {
 
 const DOCUMENTS: Record<StateDocumentName, { file: string; mode: number }> = {
   notifier: { file: 'notifier.json', mode: 0o600 },
-  jobs: { file: 'jobs.json', mode: 0o644 },
-  drills: { file: 'drills.json', mode: 0o644 },
+  jobs: { file: 'jobs.json', mode: 0o600 },
+  drills: { file: 'drills.json', mode: 0o600 },
 };
 
 /** The state directory on disk: atomic, fsync'd writes; state.json is 0644 and never holds secrets. */
@@ -70,6 +70,9 @@ export class StateStore implements StatePort {
   async init(): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     await chmod(this.dir, 0o700).catch(() => undefined);
+    // Every state file is 0600: the ones an earlier version wrote 0644 (state, history, jobs,
+    // drills) are tightened here; each is rewritten 0600 from now on.
+    for (const file of [STATE_FILES.state, STATE_FILES.history, ...Object.values(DOCUMENTS).map((d) => d.file)]) await chmod(join(this.dir, file), 0o600).catch(() => undefined);
   }
 
   async load(): Promise<AgentState> {
@@ -84,7 +87,7 @@ export class StateStore implements StatePort {
   }
 
   async save(state: AgentState): Promise<void> {
-    await writeFileAtomic(join(this.dir, STATE_FILES.state), `${JSON.stringify(state, null, 2)}\n`, 0o644);
+    await writeFileAtomic(join(this.dir, STATE_FILES.state), `${JSON.stringify(state, null, 2)}\n`, 0o600);
   }
 
   async loadApplied(): Promise<Record<string, AppliedRecord>> {
@@ -115,13 +118,13 @@ export class StateStore implements StatePort {
     const path = join(this.dir, STATE_FILES.history);
     let lines: string[];
     try {
-      await appendFile(path, `${JSON.stringify(record)}\n`, { mode: 0o644 });
+      await appendFile(path, `${JSON.stringify(record)}\n`, { mode: 0o600 });
       lines = (await readFile(path, 'utf8')).split('\n').filter(Boolean);
     } catch (err) {
       throw new AgentError('STATE_IO', `cannot append to ${path}: ${(err as Error).message}`, { cause: err, data: { path } });
     }
     // Compact when twice over the limit, so appends stay cheap and the file stays bounded.
-    if (lines.length > this.historyLimit * 2) await writeFileAtomic(path, `${lines.slice(-this.historyLimit).join('\n')}\n`, 0o644);
+    if (lines.length > this.historyLimit * 2) await writeFileAtomic(path, `${lines.slice(-this.historyLimit).join('\n')}\n`, 0o600);
   }
 
   async readHistory(limit = 50): Promise<TransactionRecord[]> {
