@@ -15,7 +15,7 @@ import { observeStack } from '../observe/observe.js';
 import { planChanges } from '../plan/plan.js';
 import type { DockerReader } from '../ports/docker.js';
 import type { DesiredSource } from '../ports/source.js';
-import { imageName, imageTag, parseQuarantineRules } from '../renovate/quarantine.js';
+import { imageName, parseQuarantineRules, quarantines } from '../renovate/quarantine.js';
 
 /** What reading, validating and planning need: read-only, so `agent plan` and `agent status` use it too. */
 export interface AssessDeps {
@@ -96,9 +96,10 @@ function loadCached(deps: AssessDeps, snapshot: SourceSnapshot, env: Env): LoadR
 export function quarantinedServices(desired: DesiredState, snapshot: SourceSnapshot): QuarantineEntry[] {
   const out: QuarantineEntry[] = [];
   for (const rule of parseQuarantineRules(snapshot.renovateConfig?.content)) {
-    const users = Object.values(desired.services).filter((s) => imageName(s.spec.image) === rule.image);
+    // the image's users, and any service pinning the failed build's digest under another name
+    const users = Object.values(desired.services).filter((s) => imageName(s.spec.image) === rule.image || quarantines(rule, s.spec.image));
     if (users.length === 0) out.push({ image: rule.image, version: rule.version, description: rule.description, blocking: false });
-    for (const s of users) out.push({ service: s.name, image: rule.image, version: rule.version, description: rule.description, blocking: imageTag(s.spec.image) === rule.version });
+    for (const s of users) out.push({ service: s.name, image: rule.image, version: rule.version, description: rule.description, blocking: quarantines(rule, s.spec.image) });
   }
   return out;
 }

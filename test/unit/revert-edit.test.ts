@@ -51,13 +51,23 @@ describe('quarantine rules in renovate.json', () => {
     const config = JSON.parse(once) as { extends: string[]; packageRules: Record<string, unknown>[] };
     expect(config.extends).toEqual(['config:recommended']);
     expect(config.packageRules[0]).toEqual({ matchPackageNames: ['x'], automerge: true });
-    expect(config.packageRules[1]).toEqual({ description: `${QUARANTINE_MARK} web 1.23.0 failed`, matchDatasources: ['docker'], matchDepNames: ['docker.io/library/nginx'], allowedVersions: '!/^1\\.23\\.0$/' });
+    expect(config.packageRules[1]).toEqual({ description: `${QUARANTINE_MARK} web 1.23.0 failed [digest sha256:${'e'.repeat(64)}]`, matchDatasources: ['docker'], matchDepNames: ['docker.io/library/nginx'], allowedVersions: '!/^1\\.23\\.0$/' });
     expect(once.endsWith('}\n')).toBe(true);
     const rules = parseQuarantineRules(once);
-    expect(rules).toEqual([{ image: 'docker.io/library/nginx', version: '1.23.0', description: 'web 1.23.0 failed' }]);
+    expect(rules).toEqual([{ image: 'docker.io/library/nginx', version: '1.23.0', digest: `sha256:${'e'.repeat(64)}`, description: 'web 1.23.0 failed' }]);
     expect(findQuarantine(rules, 'docker.io/library/nginx:1.23.0@sha256:' + 'f'.repeat(64))).toBeDefined();
     expect(findQuarantine(rules, 'docker.io/library/nginx:1.23.1')).toBeUndefined();
     expect(findQuarantine(rules, 'nginx:1.23.0')).toBeUndefined();
+    // the failed build pinned under another tag, or another name, is still refused
+    expect(findQuarantine(rules, `docker.io/library/nginx:1.23.0-fixed@sha256:${'e'.repeat(64)}`)).toBeDefined();
+    expect(findQuarantine(rules, `mirror.example/nginx:stable@sha256:${'e'.repeat(64)}`)).toBeDefined();
+    expect(findQuarantine(rules, `docker.io/library/nginx:1.23.1@sha256:${'f'.repeat(64)}`)).toBeUndefined();
+  });
+
+  it('reads renovate.json by shape: rules of the wrong shape are not the agent\'s, and nothing throws', () => {
+    for (const json of ['null', '[]', '{"packageRules": {}}', '{"packageRules": [null, 3, "x"]}', `{"packageRules": [{"description": 5}, {"description": "${QUARANTINE_MARK} x", "allowedVersions": 7, "matchDepNames": [1]}]}`]) {
+      expect(parseQuarantineRules(json), json).toEqual([]);
+    }
   });
 
   it('ignores rules people wrote, and broken JSON', () => {
