@@ -137,8 +137,9 @@ async function main(argv: string[]): Promise<number> {
     .argument('<id>', 'backup id (see backup list)')
     .option('--yes', 'do it: the current data is replaced')
     .option('--no-safety-backup', 'do not back up the current data first')
+    .option('--from-host <host>', "restore a backup another host made (a shared store): that host's name")
     .option('--json', 'print the result as JSON')
-    .action(async (id: string, o) => restoreCommand(await createRuntime(overrides(o), { defaultLogLevel: 'warn' }), id, { yes: o.yes, safetyBackup: o.safetyBackup !== false, json: o.json }, out));
+    .action(async (id: string, o) => restoreCommand(await createRuntime(overrides(o), { defaultLogLevel: 'warn' }), id, { yes: o.yes, safetyBackup: o.safetyBackup !== false, json: o.json, ...(o.fromHost ? { fromHost: o.fromHost } : {}) }, out));
 
   try {
     await program.parseAsync(argv);

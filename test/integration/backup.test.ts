@@ -63,7 +63,11 @@ describe.each(['restic', 'archive'] as const)('backup and restore with a real Po
     await psql(dbPort, 'DROP TABLE items');
     const refused = await f.run('restore', [made!.id]);
     expect(refused.code).toBe(EXIT.usage);
-    const restored = await f.run('restore', [made!.id, '--yes']);
+    // another host's backup (a shared store) only by name
+    const elsewhere = await f.run('restore', [made!.id, '--yes'], { AGENT_HOST_NAME: 'other-host' });
+    expect(elsewhere.code).toBe(EXIT.usage);
+    expect(elsewhere.stderr).toContain(`backup ${made!.id} was made on host test-host, not on this one (other-host): add --from-host test-host to restore it here`);
+    const restored = await f.run('restore', [made!.id, '--yes', '--from-host', 'test-host'], { AGENT_HOST_NAME: 'other-host' });
     expect(restored.code, restored.stdout + restored.stderr).toBe(EXIT.ok);
     expect(restored.stdout).toMatch(/restored from backup .*the previous data is in backup/);
     await waitForPostgres(dbPort);
