@@ -119,9 +119,12 @@ export function createResticRepository(docker: DockerPort, options: ResticOption
   /** A snapshot this process just made, added to the index so the next listing needs no restic run. */
   const made = async (shortId: string, b: BackupRef, file: string, path: string): Promise<void> => {
     const files = await snapshotFiles();
-    const id = files?.find((f) => f.startsWith(shortId));
-    if (!files || !id) return;
+    if (!files) return;
     const known = (await loadIndex()).snapshots;
+    // the new file with that prefix; if two share it (8 hex digits), the next listing asks restic
+    const candidates = files.filter((f) => f.startsWith(shortId) && !known.has(f));
+    const id = candidates.length === 1 ? candidates[0] : undefined;
+    if (!id) return;
     known.set(id, { id, short_id: id.slice(0, 8), time: new Date().toISOString(), hostname: options.host, paths: [path], tags: artifactTags(b, file) });
     const present = new Set(files);
     await saveIndex([...known.values()].filter((x) => present.has(x.id)));
