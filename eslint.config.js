@@ -11,6 +11,7 @@ const LAYERS = [
   ['core'], // errors, ids, clock, labels, image references: depends on nothing
   ['model'], // the nouns every layer shares: types only
   ['ports'], // the interfaces of the outside world: engine, Git, source, backup store
+  ['policy'], // the operator's policy and its check of a normalised desired state (pure)
   ['desired', 'state', 'docker', 'source'], // the loader; the adapters of the state directory, the engine, the source
   ['observe', 'plan', 'health', 'renovate'], // engine -> actual state; the pure planner; the health gate; renovate.json
   ['backup'], // backups, their store adapters, restores

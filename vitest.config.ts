@@ -27,6 +27,8 @@ export default defineConfig({
           include: ['test/integration/**/*.test.ts'],
           environment: 'node',
           globalSetup: ['test/harness/global-setup.ts'],
+          // a permissive operator policy for the test stacks (host network, /tmp binds)
+          setupFiles: ['test/harness/test-policy-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 300_000,
           pool: 'forks',

@@ -9,6 +9,8 @@ import { resolve } from 'node:path';
 import { benchBackup, type BackupBenchResult } from './backup.js';
 import { benchCompose, type ComposeBenchResult } from './compose.js';
 import { mib } from './lib.js';
+// The benchmark stacks run on the host network: the test suite's permissive policy, in AGENT_POLICY_FILE.
+import '../test/harness/test-policy-setup.js';
 
 const DOC = resolve(import.meta.dirname, '../docs/benchmarks.md');
 const only = process.env.BENCH_ONLY;

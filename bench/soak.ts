@@ -16,6 +16,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { containerName } from '../agent/core/labels.js';
 import type { StatusView } from '../agent/cli/status-view.js';
+// The soak stack runs on the host network: the test suite's permissive policy, in AGENT_POLICY_FILE.
+import '../test/harness/test-policy-setup.js';
 import { startTestEngine } from '../test/harness/engine.js';
 import { GitWorkspace } from '../test/harness/git-repo.js';
 import { startGitServer } from '../test/harness/git-server.js';

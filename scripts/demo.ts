@@ -30,6 +30,10 @@ async function main(): Promise<number> {
   const root = mkdtempSync(join(tmpdir(), 'agent-demo-'));
   const sourceDir = join(root, 'desired-state');
   const stateDir = join(root, 'state');
+  // The operator's policy (docs/security.md): the defaults, plus the host network the demo's
+  // services listen on (127.0.0.1 only), which a fresh install refuses.
+  const policyFile = join(root, 'policy.yaml');
+  writeFileSync(policyFile, 'networkModes: [bridge, none, service, host]\n');
   mkdirSync(sourceDir);
   let engine: TestEngine | undefined;
   const registry = await startRegistry();
@@ -56,7 +60,7 @@ async function main(): Promise<number> {
     const ports = { api: await freePort(), web: await freePort() };
     const agent = (...args: string[]) => {
       process.stdout.write(`\n$ agent ${args.join(' ')}\n`);
-      const r = spawnSync(process.execPath, [CLI, ...args, '--source', sourceDir, '--state-dir', stateDir, '--docker-host', dockerHost as string], { stdio: ['ignore', 'inherit', 'pipe'], env: { ...process.env, AGENT_LOG_LEVEL: 'fatal', AGENT_BACKUP_RESTIC_IMAGE: restic.pinned } });
+      const r = spawnSync(process.execPath, [CLI, ...args, '--source', sourceDir, '--state-dir', stateDir, '--docker-host', dockerHost as string], { stdio: ['ignore', 'inherit', 'pipe'], env: { ...process.env, AGENT_LOG_LEVEL: 'fatal', AGENT_BACKUP_RESTIC_IMAGE: restic.pinned, AGENT_POLICY_FILE: policyFile } });
       const stderr = r.stderr.toString().trim();
       if (stderr) process.stdout.write(`${stderr}\n`);
       process.stdout.write(`(exit code ${r.status})\n`);

@@ -20,7 +20,7 @@ import type { ReadOnlyRuntime, Runtime } from './runtime.js';
 /** The desired state as the agent would apply it now: backups need its `x-agent.backup` blocks. */
 export async function loadDesired(rt: ReadOnlyRuntime): Promise<DesiredState> {
   const snapshot = await rt.source.read();
-  const r = loadDesiredState(snapshotInput(snapshot, { env: await rt.env(), defaultStack: rt.config.stack, roots: projectRootsIn(rt.config.stateDir), profiles: rt.config.profiles, composeFiles: rt.config.composeFiles, rootLabel: rt.source.location }));
+  const r = loadDesiredState(snapshotInput(snapshot, { env: await rt.env(), defaultStack: rt.config.stack, roots: projectRootsIn(rt.config.stateDir), policy: rt.config.policy, profiles: rt.config.profiles, composeFiles: rt.config.composeFiles, rootLabel: rt.source.location }));
   if (!r.ok) throw new AgentError('DESIRED_INVALID', `the desired state is invalid:\n${formatIssues(r.issues)}`, { data: { issues: r.issues } });
   return r.state;
 }

@@ -24,7 +24,7 @@ function policyIssues(desired: DesiredState, renovate: { path: string; content: 
 export async function validateCommand(rt: ReadOnlyRuntime, opts: { dir?: string; json?: boolean; allowUnset?: boolean }, out: (s: string) => void): Promise<void> {
   const source = opts.dir ? createLocalDirSource(opts.dir) : rt.source;
   const snapshot = await source.read();
-  const input = snapshotInput(snapshot, { env: await rt.env(), defaultStack: rt.config.stack, roots: projectRootsIn(rt.config.stateDir), profiles: rt.config.profiles, composeFiles: rt.config.composeFiles, rootLabel: source.location });
+  const input = snapshotInput(snapshot, { env: await rt.env(), defaultStack: rt.config.stack, roots: projectRootsIn(rt.config.stateDir), policy: rt.config.policy, profiles: rt.config.profiles, composeFiles: rt.config.composeFiles, rootLabel: source.location });
   const result = loadDesiredState(opts.allowUnset ? { ...input, allowUnset: true } : input);
   const issues = result.ok ? [...result.warnings, ...policyIssues(result.state, snapshot.renovateConfig)] : result.issues;
   const valid = issues.every((i) => i.severity === 'warning');

@@ -189,7 +189,7 @@ async function createBase(config: AgentConfig, overrides: ConfigOverrides, optio
 }
 
 function assessDepsOf(b: Base, docker: DockerReader): AssessDeps {
-  const deps: AssessDeps = { drills: () => b.store.readDocument<Record<string, DrillResult>>('drills'), clock: b.clock, source: b.source, docker, env: b.env, defaultStack: b.config.stack, roots: projectRootsIn(b.config.stateDir), profiles: b.config.profiles, composeFiles: b.config.composeFiles, log: b.log, loadCache: b.loadCache };
+  const deps: AssessDeps = { drills: () => b.store.readDocument<Record<string, DrillResult>>('drills'), clock: b.clock, source: b.source, docker, env: b.env, defaultStack: b.config.stack, roots: projectRootsIn(b.config.stateDir), policy: b.config.policy, profiles: b.config.profiles, composeFiles: b.config.composeFiles, log: b.log, loadCache: b.loadCache };
   if (b.config.reconcile.prune !== undefined) deps.prune = b.config.reconcile.prune;
   return deps;
 }

@@ -14,6 +14,7 @@ import type { NotificationsConfig } from '../notify/config.js';
 import { STATE_FILES } from '../state/store.js';
 import { parseEnvFile } from '../desired/env-file.js';
 import { ENV_OVERRIDES, setPath, type RawConfig } from './env-overrides.js';
+import { globMatch, resolvePolicy, type OperatorPolicy } from '../policy/policy.js';
 
 export interface GitSourceConfig {
   kind: 'git';
@@ -53,6 +54,8 @@ export interface AgentConfig {
   reconcile: { intervalMs: number; jitter: number; concurrency: number; prune?: boolean };
   /** KEY=VALUE file whose variables `${VAR}` in the desired state may use (secrets). */
   envFile?: string;
+  /** Variables of the agent's environment `${VAR}` may also read (globs); the agent's own are never among them. */
+  interpolation: { allowEnv: string[]; ownVariables: string[] };
   /** The listener; `metricsTokenFile`: `/metrics` wants `Authorization: Bearer <its content>`. */
   http: { listen?: { host: string; port: number }; metricsTokenFile?: string };
   /** Archives in a local directory or S3, or a restic repository in a local directory. */
@@ -61,6 +64,8 @@ export interface AgentConfig {
   webhook: { secretFile?: string; secretEnv?: string; rejectReplays?: boolean };
   notifications?: NotificationsConfig;
   logLevel: string;
+  /** What the desired state may ask of this host (agent/policy/policy.ts); the defaults when the configuration has none. */
+  policy: OperatorPolicy;
 }
 
 /** Flags given on the command line; they win over the environment, which wins over the file. */
@@ -119,7 +124,27 @@ export async function loadConfig(overrides: ConfigOverrides, env: NodeJS.Process
     if (overrides.gitUrl === undefined) delete (raw.source as RawConfig).git;
   }
   validate(raw, path);
-  return resolveConfig(raw, env);
+  const config = resolveConfig(raw, env);
+  config.policy = await policyOf(raw, path, config);
+  return config;
+}
+
+/** `policy:` of the configuration, or the file `policyFile` names; the agent's own files are denied paths. */
+async function policyOf(raw: RawConfig, path: string | undefined, config: AgentConfig): Promise<OperatorPolicy> {
+  const r = raw as { policy?: Record<string, unknown>; policyFile?: string };
+  const own = {
+    stateDir: config.stateDir,
+    ...(config.backup.kind !== 's3' ? { backupDir: config.backup.dir } : {}),
+    files: [path, config.envFile, config.docker.configPath, config.webhook.secretFile, config.http.metricsTokenFile, config.backup.kind === 'restic' ? config.backup.passwordFile : undefined, config.source.kind === 'git' ? config.source.auth?.passwordFile : undefined, config.source.kind === 'git' ? config.source.signing?.keyFile : undefined, config.docker.host?.startsWith('unix://') ? config.docker.host.slice('unix://'.length) : undefined]
+      .filter((f): f is string => typeof f === 'string' && f !== '')
+      .map((f) => resolve(f)),
+  };
+  if (r.policy && r.policyFile) throw new AgentError('CONFIG_INVALID', `invalid configuration${path ? ` in ${path}` : ''}: policy and policyFile are both set: keep one`);
+  if (!r.policyFile) return resolvePolicy(r.policy, path ?? 'the configuration', own);
+  const file = resolve(r.policyFile);
+  const value = await readConfigFile(file);
+  own.files.push(file);
+  return resolvePolicy(value, file, own);
 }
 
 function validate(raw: RawConfig, path: string | undefined): void {
@@ -165,7 +190,12 @@ function resolveConfig(raw: RawConfig, env: NodeJS.ProcessEnv): AgentConfig {
     backup: { kind: 'local', dir: resolve(r.backup?.dir ?? join(resolve(r.stateDir ?? DEFAULT_STATE_DIR), STATE_FILES.backups)) },
     webhook: { ...r.webhook },
     logLevel: r.log?.level ?? 'info',
+    policy: resolvePolicy(undefined, '', { stateDir: resolve(r.stateDir ?? DEFAULT_STATE_DIR), files: [] }),
+    interpolation: { allowEnv: (raw as { interpolation?: { allowEnv?: string[] } }).interpolation?.allowEnv ?? [], ownVariables: ownVariables(raw) },
   };
+  for (const name of config.interpolation.allowEnv) {
+    if (!name.includes('*') && isOwnVariable(name, config.interpolation.ownVariables)) throw new AgentError('CONFIG_INVALID', `interpolation.allowEnv: ${name} is one of the agent's own variables (its configuration or credentials): the desired state may never read it`);
+  }
   const g = r.source?.git;
   if (g?.url) {
     config.source = {
@@ -228,14 +258,41 @@ async function readConfigFile(path: string): Promise<RawConfig> {
   return value as RawConfig;
 }
 
-/** Variables for `${VAR}` in the desired state: the agent's environment, then the env file. */
+/** Prefixes of the agent's own variables: its configuration and the credentials of its clients. */
+const OWN_PREFIXES = ['AGENT_', 'AWS_', 'RESTIC_', 'DOCKER_', 'GIT_', 'NODE_', 'SSH_', 'GNUPG', 'GPG_'];
+
+/** Variables the configuration names as holding a secret (`secretEnv`, `passwordEnv`...). */
+function ownVariables(raw: RawConfig): string[] {
+  const out: string[] = [];
+  const walk = (v: unknown): void => {
+    if (!v || typeof v !== 'object') return;
+    for (const [k, x] of Object.entries(v)) {
+      if (typeof x === 'string' && /Env$/.test(k)) out.push(x);
+      else walk(x);
+    }
+  };
+  walk(raw);
+  return out;
+}
+
+function isOwnVariable(name: string, own: readonly string[]): boolean {
+  return own.includes(name) || OWN_PREFIXES.some((p) => name.startsWith(p));
+}
+
+/**
+ * Variables for `${VAR}` in the desired state: the env file, and the variables of the agent's
+ * environment `interpolation.allowEnv` names. Never the agent's own (its configuration, the
+ * credentials of Git, S3, the webhook): whoever writes the desired state could otherwise copy
+ * them into a container's environment.
+ */
 export async function loadInterpolationEnv(config: AgentConfig, env: NodeJS.ProcessEnv = process.env): Promise<Record<string, string | undefined>> {
-  if (!config.envFile) return { ...env };
+  const allowed = Object.fromEntries(Object.entries(env).filter(([name]) => config.interpolation.allowEnv.some((g) => globMatch(g, name)) && !isOwnVariable(name, config.interpolation.ownVariables)));
+  if (!config.envFile) return allowed;
   let text: string;
   try {
     text = await readFile(config.envFile, 'utf8');
   } catch (err) {
     throw new AgentError('CONFIG_INVALID', `cannot read env file ${config.envFile}: ${(err as Error).message}`, { cause: err });
   }
-  return { ...env, ...parseEnvFile(text) };
+  return { ...allowed, ...parseEnvFile(text) };
 }

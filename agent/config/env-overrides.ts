@@ -64,6 +64,8 @@ export const ENV_OVERRIDES: Override[] = [
   { env: 'AGENT_CONCURRENCY', path: ['reconcile', 'concurrency'], parse: int },
   { env: 'AGENT_PRUNE', path: ['reconcile', 'prune'], parse: bool },
   { env: 'AGENT_ENV_FILE', path: ['envFile'], parse: text },
+  { env: 'AGENT_POLICY_FILE', path: ['policyFile'], parse: text },
+  { env: 'AGENT_INTERPOLATE_ENV', path: ['interpolation', 'allowEnv'], parse: list },
   { env: 'AGENT_HTTP_LISTEN', path: ['http', 'listen'], parse: text },
   { env: 'AGENT_WEBHOOK_SECRET_FILE', path: ['webhook', 'secretFile'], parse: text },
   { env: 'AGENT_WEBHOOK_SECRET_ENV', path: ['webhook', 'secretEnv'], parse: text },

@@ -118,7 +118,7 @@ function matchingBrace(text: string, open: number): number {
 }
 
 function unsetMessage(name: string): string {
-  return `variable ${name} is not set; set it in the agent's environment or give a default with \${${name}:-...}`;
+  return `variable ${name} is not set; set it in the env file (envFile), allow it from the agent's environment (interpolation.allowEnv), or give a default with \${${name}:-...}`;
 }
 
 function preview(text: string): string {

@@ -16,6 +16,8 @@ import { ProjectIndex, projectRootsIn, type ProjectRoots } from './project-files
 import { validateAgainstSchema } from './schema-validate.js';
 import { checkServices } from './semantic.js';
 import type { ContainerSpec, DesiredService, DesiredState, NetworkSpec, VolumeSpec } from '../model/desired.js';
+import { checkPolicy } from '../policy/check.js';
+import type { OperatorPolicy } from '../policy/policy.js';
 
 export interface LoadInput {
   files: SourceFile[];
@@ -41,6 +43,8 @@ export interface LoadInput {
   tree?: ProjectTree;
   /** Where repository files are copied and data directories made (in the state directory); by default under /var/lib/gitops-agent. */
   roots?: ProjectRoots;
+  /** The operator's policy, checked after normalisation: each violation is an error (every caller of the agent passes the configuration's). */
+  policy?: OperatorPolicy;
 }
 
 export type LoadResult =
@@ -215,8 +219,18 @@ export function loadDesiredState(given: LoadInput): LoadResult {
     }
   }
 
-  const errors = issues.filter((i) => i.severity !== 'warning');
-  if (errors.length > 0) return { ok: false, issues: sortIssues(issues) };
+  if (input.policy) {
+    const denied = policyIssues(input.policy, { stack, services, volumes, networks, usedNetworks, jobs, valid, origin, stackFile });
+    // The loader's warning about a missing digest is the policy's error now, said once.
+    const unpinned = new Set(denied.filter((d) => d.policy?.endsWith('requireDigest')).map((d) => `${d.file}:${d.pointer}`));
+    for (let i = issues.length - 1; i >= 0; i--) if (issues[i]!.severity === 'warning' && unpinned.has(`${issues[i]!.file}:${issues[i]!.pointer}`) && issues[i]!.message.includes('not pinned by digest')) issues.splice(i, 1);
+    issues.push(...denied);
+  }
+
+  // Messages name the variables, never their values (a secret must not reach status or a notification).
+  const named = namingValues(issues, [...variables].map((v) => [v, input.env[v]] as const));
+  const errors = named.filter((i) => i.severity !== 'warning');
+  if (errors.length > 0) return { ok: false, issues: sortIssues(named) };
   const prune = valid.some((fv) => (fv.value['x-agent'] as { prune?: boolean } | undefined)?.prune === true);
   const sorted = Object.fromEntries(Object.keys(services).sort().map((k) => [k, services[k] as DesiredService]));
   return {
@@ -224,15 +238,16 @@ export function loadDesiredState(given: LoadInput): LoadResult {
     // Like Compose, only the networks a service joins are created.
     state: { stack, revision: input.revision, services: sorted, volumes, networks: Object.fromEntries([...usedNetworks].sort().map((k) => [k, networks[k] as NetworkSpec])), backups, jobs, files: valid.map((v) => v.parsed.path) },
     prune,
-    warnings: sortIssues(issues),
+    warnings: sortIssues(named),
     // Values of the variables the desired state uses: kept out of every text the agent writes.
     secrets: [...[...variables].map((v) => input.env[v]), ...secretValues].filter((v): v is string => v !== undefined && v.length >= 4),
   };
 }
 
 /** The input of `loadDesiredState` for what a source read: its files, its `.env`, the files it refused. */
-export function snapshotInput(snapshot: SourceSnapshot, o: { env: Env; defaultStack: string; roots: ProjectRoots; rootLabel?: string; profiles?: readonly string[]; composeFiles?: readonly string[] }): LoadInput {
+export function snapshotInput(snapshot: SourceSnapshot, o: { env: Env; defaultStack: string; roots: ProjectRoots; policy: OperatorPolicy | undefined; rootLabel?: string; profiles?: readonly string[]; composeFiles?: readonly string[] }): LoadInput {
   return {
+    ...(o.policy ? { policy: o.policy } : {}),
     roots: o.roots,
     ...(snapshot.tree ? { tree: snapshot.tree } : {}),
     files: snapshot.files,
@@ -245,6 +260,33 @@ export function snapshotInput(snapshot: SourceSnapshot, o: { env: Env; defaultSt
     ...(o.profiles && o.profiles.length > 0 ? { profiles: o.profiles } : {}),
     ...(o.composeFiles && o.composeFiles.length > 0 ? { composeFiles: o.composeFiles } : {}),
   };
+}
+
+/** Each value of a variable in the messages replaced by the variable's name (`${NAME}`), longest first. */
+function namingValues(issues: ValidationIssue[], vars: (readonly [string, string | undefined])[]): ValidationIssue[] {
+  const pairs = vars.filter((p): p is readonly [string, string] => p[1] !== undefined && p[1] !== '').sort((a, b) => b[1].length - a[1].length);
+  if (pairs.length === 0) return issues;
+  return issues.map((i) => {
+    let message = i.message;
+    for (const [name, value] of pairs) message = value.length >= 4 ? message.split(value).join(`\${${name}}`) : message.split(`"${value}"`).join(`"\${${name}}"`);
+    return message === i.message ? i : { ...i, message };
+  });
+}
+
+/** The policy's findings, located in the file that asks for each thing. */
+function policyIssues(policy: OperatorPolicy, s: { stack: string; services: Record<string, DesiredService>; volumes: Record<string, VolumeSpec>; networks: Record<string, NetworkSpec>; usedNetworks: Set<string>; jobs: DesiredState['jobs']; valid: FileValue[]; origin: Map<string, FileValue>; stackFile: FileValue | undefined }): ValidationIssue[] {
+  const rawService = (name: string) => (s.origin.get(name)?.value.services as Record<string, Record<string, unknown>> | undefined)?.[name];
+  const networks = Object.fromEntries([...s.usedNetworks].map((k) => [k, s.networks[k] as NetworkSpec]));
+  const containers = new Set(Object.values(s.services).map((svc) => svc.spec.containerName ?? containerName(s.stack, svc.name)));
+  const findings = checkPolicy(policy, { stack: s.stack, services: s.services, raw: rawService, volumes: s.volumes, networks, jobs: s.jobs, containers });
+  return findings.map((f) => {
+    const [head, key] = f.path;
+    const fv = head === 'services' ? s.origin.get(String(key)) : head === 'x-agent' ? s.stackFile : s.valid.find((v) => (key === undefined ? v.value[head as string] !== undefined : (v.value[head as string] as Record<string, unknown> | undefined)?.[key as string] !== undefined));
+    const parsed = (fv ?? s.valid[0])?.parsed;
+    const message = `denied by the operator's policy (${f.setting}, ${policy.origin}): ${f.message}`;
+    const issue: ValidationIssue = parsed ? issueAt(parsed, f.path, message) : { file: '.', line: 1, column: 1, pointer: '', message };
+    return { ...issue, policy: f.setting };
+  });
 }
 
 export function hashSpec(spec: ContainerSpec): SpecHash {
@@ -316,7 +358,11 @@ function mergeVolumes(files: FileValue[], stack: string, issues: ValidationIssue
   for (const fv of files) {
     const vols = (fv.value.volumes ?? {}) as Record<string, { name?: string; external?: boolean; labels?: Record<string, unknown> | string[]; driver?: string; driver_opts?: Record<string, unknown> } | null>;
     for (const [key, v] of Object.entries(vols)) {
-      const spec: VolumeSpec = { name: v?.name ?? `${stack}_${key}`, external: v?.external ?? false, labels: labelsOf(v?.labels) };
+      // As Compose names them: an existing (external) volume is the key itself unless named.
+      const ext = v?.external as unknown;
+      const external = ext === true || (typeof ext === 'object' && ext !== null);
+      const externalName = typeof ext === 'object' && ext !== null ? (ext as { name?: string }).name : undefined;
+      const spec: VolumeSpec = { name: externalName ?? v?.name ?? (external ? key : `${stack}_${key}`), external, labels: labelsOf(v?.labels) };
       if ((v?.driver && v.driver !== 'local') || v?.driver_opts) spec.driver = { name: v.driver ?? 'local', options: Object.fromEntries(Object.entries(v.driver_opts ?? {}).map(([k, o]) => [k, String(o)])) };
       const device = spec.driver?.options.device;
       // The engine would read a relative device against its own working directory.

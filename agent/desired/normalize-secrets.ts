@@ -46,7 +46,7 @@ export function normalizeSecretsAndConfigs(raw: Raw, base: (string | number)[], 
       }
       const content = typeof def.environment === 'string' ? ctx.env[def.environment] : typeof def.content === 'string' ? def.content : undefined;
       if (content === undefined && ctx.allowUnset && typeof def.environment === 'string') return report(at, `${kind} "${ref.source}" comes from the variable ${def.environment}, which is not set: left out (--allow-unset)`, 'warning');
-      if (content === undefined) return report(at, typeof def.environment === 'string' ? `${kind} "${ref.source}" comes from the variable ${def.environment}, which is not set in the agent's environment` : `${kind} "${ref.source}" has no file, environment${kind === 'config' ? ' or content' : ''}`);
+      if (content === undefined) return report(at, typeof def.environment === 'string' ? `${kind} "${ref.source}" comes from the variable ${def.environment}, which is not set in the env file or the allowed environment (interpolation.allowEnv)` : `${kind} "${ref.source}" has no file, environment${kind === 'config' ? ' or content' : ''}`);
       if (kind === 'secret' || typeof def.environment === 'string') ctx.secretValues?.add(content);
       files.push({ kind, name: ref.source, target, content, uid: owner.uid, gid: owner.gid, mode: owner.mode });
     });

@@ -149,10 +149,10 @@ function normalizeEnvironment(value: unknown, path: (string | number)[], env: En
   const out: Record<string, string> = {};
   const set = (key: string, v: unknown, at: (string | number)[]) => {
     if (v === null || v === undefined) {
-      // Compose: a name without a value passes the variable through from the agent's environment.
+      // Compose: a name without a value passes the variable through (here: the env file, or an allowed variable of the agent's environment).
       const passed = env[key];
       if (passed === undefined && allowUnset) report(at, `environment variable ${key} has no value and is not set: left out (--allow-unset)`, 'warning');
-      else if (passed === undefined) report(at, `environment variable ${key} has no value and is not set in the agent's environment`);
+      else if (passed === undefined) report(at, `environment variable ${key} has no value and is not set in the env file or the allowed environment (interpolation.allowEnv)`);
       else out[key] = passed;
       return;
     }

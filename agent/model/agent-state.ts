@@ -14,6 +14,7 @@ export type ConditionReason =
   | 'ServiceNotRunning'
   | 'DependencyNotReady'
   | 'ValidationFailed'
+  | 'PolicyDenied'
   | 'SourceUnavailable'
   | 'DockerUnavailable'
   | 'SignatureRefused'

@@ -11,6 +11,8 @@ export interface ValidationIssue extends SourceLocation {
   message: string;
   /** Warnings are reported but do not block an apply. */
   severity?: 'error' | 'warning';
+  /** Refused by the operator's policy: the setting that refuses it (`binds`, `networkModes`...). */
+  policy?: string;
 }
 
 export function formatIssue(issue: ValidationIssue): string {

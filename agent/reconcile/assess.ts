@@ -16,6 +16,7 @@ import { planChanges } from '../plan/plan.js';
 import type { DockerReader } from '../ports/docker.js';
 import type { DesiredSource } from '../ports/source.js';
 import { imageName, parseQuarantineRules, quarantines } from '../renovate/quarantine.js';
+import type { OperatorPolicy } from '../policy/policy.js';
 
 /** What reading, validating and planning need: read-only, so `agent plan` and `agent status` use it too. */
 export interface AssessDeps {
@@ -27,6 +28,8 @@ export interface AssessDeps {
   defaultStack: string;
   /** Where the repository's files are copied and the stack's data directories made. */
   roots: ProjectRoots;
+  /** The operator's policy: a desired state that breaks it is refused, whoever committed it. */
+  policy: OperatorPolicy | undefined;
   /** The Compose files of the project, in order (`-f`). */
   composeFiles?: readonly string[];
   /** Active Compose profiles. */
@@ -82,10 +85,10 @@ export async function assess(deps: AssessDeps, applied: Readonly<Record<string, 
 }
 
 function loadCached(deps: AssessDeps, snapshot: SourceSnapshot, env: Env): LoadResult {
-  const input = snapshotInput(snapshot, { env, defaultStack: deps.defaultStack, roots: deps.roots, rootLabel: deps.source.location, ...(deps.profiles ? { profiles: deps.profiles } : {}), ...(deps.composeFiles ? { composeFiles: deps.composeFiles } : {}) });
+  const input = snapshotInput(snapshot, { env, defaultStack: deps.defaultStack, roots: deps.roots, policy: deps.policy, rootLabel: deps.source.location, ...(deps.profiles ? { profiles: deps.profiles } : {}), ...(deps.composeFiles ? { composeFiles: deps.composeFiles } : {}) });
   if (!deps.loadCache) return loadDesiredState(input);
   // The files themselves are in the key (not only the revision): a cache can never be stale.
-  const key = createHash('sha256').update(JSON.stringify([input.files, input.revision, Object.entries(input.env).sort(), input.defaultStack, input.rootLabel, input.refusedFiles ?? [], input.dotEnv ?? null, input.profiles ?? [], input.tree ?? null, input.roots, input.composeFiles ?? []])).digest('hex');
+  const key = createHash('sha256').update(JSON.stringify([input.files, input.revision, Object.entries(input.env).sort(), input.defaultStack, input.rootLabel, input.refusedFiles ?? [], input.dotEnv ?? null, input.profiles ?? [], input.tree ?? null, input.roots, input.composeFiles ?? [], input.policy ?? null])).digest('hex');
   if (deps.loadCache.key === key && deps.loadCache.result) return deps.loadCache.result;
   const result = loadDesiredState(input);
   Object.assign(deps.loadCache, { key, result });

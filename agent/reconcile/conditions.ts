@@ -41,8 +41,11 @@ function stalled(state: AgentState): Omit<Condition, 'lastTransitionTime'> {
   if (state.invalid?.kind === 'signature') return { type: 'Stalled', status: 'True', reason: 'SignatureRefused', message: `commit ${state.invalid.revision.slice(0, 12)}: ${state.invalid.issues[0]?.message ?? 'signature refused'}` };
   if (state.invalid) {
     const errors = state.invalid.issues.filter((i) => i.severity !== 'warning');
-    const first = errors[0];
-    return { type: 'Stalled', status: 'True', reason: 'ValidationFailed', message: `desired state ${state.invalid.revision} is invalid (${errors.length} error${errors.length === 1 ? '' : 's'})${first ? `: ${first.file}:${first.line}: ${first.message}` : ''}` };
+    const denied = errors.filter((i) => i.policy !== undefined);
+    // A policy refusal is named first: the fix is in the commit, or in the operator's policy.
+    const first = denied[0] ?? errors[0];
+    const what = denied.length > 0 ? `refused by the operator's policy (${denied.length} violation${denied.length === 1 ? '' : 's'}${errors.length > denied.length ? `, ${errors.length - denied.length} other error${errors.length - denied.length === 1 ? '' : 's'}` : ''})` : `invalid (${errors.length} error${errors.length === 1 ? '' : 's'})`;
+    return { type: 'Stalled', status: 'True', reason: denied.length > 0 ? 'PolicyDenied' : 'ValidationFailed', message: `desired state ${state.invalid.revision} is ${what}${first ? `: ${first.file}:${first.line}: ${first.message}` : ''}` };
   }
   return { type: 'Stalled', status: 'False', reason: 'Succeeded', message: 'desired state is valid' };
 }
@@ -50,7 +53,7 @@ function stalled(state: AgentState): Omit<Condition, 'lastTransitionTime'> {
 function ready(state: AgentState, pending: Plan | undefined, blocked: Blocked | undefined, degraded: { reason: ConditionReason; message: string } | undefined): Omit<Condition, 'lastTransitionTime'> {
   const notReady = (reason: ConditionReason, message: string) => ({ type: 'Ready' as const, status: 'False' as const, reason, message });
   if (blocked) return notReady(blocked.reason, blocked.message);
-  if (state.invalid) return notReady(state.invalid.kind === 'signature' ? 'SignatureRefused' : 'ValidationFailed', 'the newest desired state was refused; nothing was applied, running services are untouched');
+  if (state.invalid) return notReady(state.invalid.kind === 'signature' ? 'SignatureRefused' : state.invalid.issues.some((i) => i.policy !== undefined && i.severity !== 'warning') ? 'PolicyDenied' : 'ValidationFailed', 'the newest desired state was refused; nothing was applied, running services are untouched');
   if (degraded) return notReady(degraded.reason, degraded.message);
   const quarantined = pending ? pending.steps.filter((s) => s.held?.kind === 'quarantined') : [];
   if (quarantined.length > 0) return notReady('Quarantined', quarantined.map((s) => `${s.service}: ${s.held?.reason}; remove the rule to allow it`).join('; '));

@@ -12,7 +12,7 @@ import type { Env } from '../desired/interpolate.js';
 import type { ActualState } from '../model/actual.js';
 import type { AgentState } from '../model/agent-state.js';
 import type { BackupPolicy } from '../model/desired.js';
-import type { ValidationIssue } from '../model/issues.js';
+import { formatIssue, type ValidationIssue } from '../model/issues.js';
 import type { Plan } from '../model/plan.js';
 import type { Blocked, BlockedReason, ReconcileReport, ReconcileResult } from '../model/report.js';
 import type { RevertOutcome } from '../model/revert.js';
@@ -170,8 +170,13 @@ function refuse(pass: Pass, a: Extract<Assessment, { kind: 'refused' | 'invalid'
   pass.state.change((s) => {
     s.invalid = { revision: snapshot.revision, at: isoTime(pass.deps.clock), issues, kind: a.kind === 'refused' ? 'signature' : 'validation' };
   });
-  pass.log.error({ revision: snapshot.revision, errors: issues.filter((i) => i.severity !== 'warning').length, kind: a.kind }, 'Desired state refused; nothing applied');
-  return settle(pass, { result: 'invalid', message: `desired state ${snapshot.revision} ${a.kind === 'refused' ? 'has a refused signature' : 'is invalid'}`, revision: snapshot.revision, issues, ...sourceTrouble(snapshot) });
+  const errors = issues.filter((i) => i.severity !== 'warning');
+  const denied = errors.filter((i) => i.policy !== undefined);
+  // The first refusal, located: a policy violation first, since its fix may be the operator's.
+  const first = denied[0] ?? errors[0];
+  const reason = a.kind === 'refused' ? 'SignatureRefused' : denied.length > 0 ? 'PolicyDenied' : 'ValidationFailed';
+  pass.log.error({ revision: snapshot.revision, errors: errors.length, kind: a.kind, reason, ...(first ? { first: formatIssue(first) } : {}) }, 'Desired state refused; nothing applied');
+  return settle(pass, { result: 'invalid', message: `desired state ${snapshot.revision} ${a.kind === 'refused' ? 'has a refused signature' : denied.length > 0 ? "is refused by the operator's policy" : 'is invalid'}`, revision: snapshot.revision, issues, ...sourceTrouble(snapshot) });
 }
 
 function recordDesired(pass: Pass, a: Extract<Assessment, { kind: 'planned' }>): void {

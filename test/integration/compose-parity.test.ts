@@ -115,7 +115,7 @@ describe.each(FILES)('%s', (name) => {
 
     // The agent: the same file, its plan, its adapter on the same engine.
     const snap = await createLocalDirSource(dir).read();
-    const r = loadDesiredState(snapshotInput(snap, { env: CORPUS_ENV, defaultStack: project, roots: { files: '/srv/parity/files', data: '/srv/parity/data' } }));
+    const r = loadDesiredState(snapshotInput(snap, { env: CORPUS_ENV, defaultStack: project, policy: undefined, roots: { files: '/srv/parity/files', data: '/srv/parity/data' } }));
     if (!r.ok) throw new Error(r.issues.map((i) => `${i.line}: ${i.message}`).join('\n'));
     const docker = createDockerAdapter({ host: h.dockerHost, dockerConfigPath: '/nonexistent' });
     const plan = planChanges({ desired: r.state, actual: { stack: project, services: {} }, applied: {}, held: {}, prune: false });

@@ -108,7 +108,8 @@ describe('nginx -> app -> PostgreSQL, by service name, from Git', () => {
     f.useGit(url, PASSWORD);
     // backups through restic, as the reference deployment configures them
     f.gitEnv.AGENT_BACKUP_RESTIC_IMAGE = f.h.resticImage.pinned;
-    const env = { DB_PASSWORD };
+    // from the agent's environment, as the operator allows it (interpolation.allowEnv)
+    const env = { DB_PASSWORD, AGENT_INTERPOLATE_ENV: 'DB_PASSWORD' };
     const apply = async () => {
       const r = await f.run('apply', [], env);
       return { ...r, all: r.stdout + r.stderr };

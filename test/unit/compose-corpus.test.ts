@@ -30,7 +30,7 @@ describe.each(names)('%s', (name) => {
     const dir = checkoutCorpus(name);
     dirs.push(dir);
     const snap = await createLocalDirSource(dir).read();
-    const r = loadDesiredState(snapshotInput(snap, { env: CORPUS_ENV, defaultStack: name, roots: { files: '/srv/agent/project-files', data: '/srv/agent/project-data' } }));
+    const r = loadDesiredState(snapshotInput(snap, { env: CORPUS_ENV, defaultStack: name, policy: undefined, roots: { files: '/srv/agent/project-files', data: '/srv/agent/project-data' } }));
     const expected = REFUSED[name];
     if (expected) {
       expect(r.ok).toBe(false);

@@ -23,7 +23,7 @@ function write(files: Record<string, string>): void {
 
 async function load(opts: { composeFiles?: string[] } = {}) {
   const snap = await createLocalDirSource(dir).read();
-  return loadDesiredState({ ...snapshotInput(snap, { env: { TAG: '2.0.0' }, defaultStack: 'x', roots: { files: '/srv/f', data: '/srv/d' } }), ...opts });
+  return loadDesiredState({ ...snapshotInput(snap, { env: { TAG: '2.0.0' }, defaultStack: 'x', policy: undefined, roots: { files: '/srv/f', data: '/srv/d' } }), ...opts });
 }
 
 describe('a Compose project of several files', () => {

@@ -18,7 +18,7 @@ function context(files: () => string, cache: LoadCache): AssessDeps {
     read: async (): Promise<SourceSnapshot> => ({ revision: asRevision(`dir:${files().length}`), files: [{ path: 'compose.yaml', content: files() }] }),
     watch: () => () => undefined,
   } as unknown as DesiredSource;
-  return { clock: fakeClock(), source, docker: new FakeDocker(), env: async () => ({}), defaultStack: 'demo', roots: { files: '/srv/agent/project-files', data: '/srv/agent/project-data' }, log: pino({ level: 'silent' }), loadCache: cache };
+  return { clock: fakeClock(), source, docker: new FakeDocker(), env: async () => ({}), defaultStack: 'demo', policy: undefined, roots: { files: '/srv/agent/project-files', data: '/srv/agent/project-data' }, log: pino({ level: 'silent' }), loadCache: cache };
 }
 
 describe('the desired state loaded once per content', () => {

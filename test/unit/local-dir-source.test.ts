@@ -35,7 +35,7 @@ describe('the project .env', () => {
     writeFileSync(join(dir, '.env'), '# the project\'s defaults\nWEB_TAG=1.2.0\nMODE="from-dotenv"\n');
     const snap = await createLocalDirSource(dir).read();
     expect(snap.dotEnv).toEqual({ path: '.env', content: expect.stringContaining('WEB_TAG=1.2.0') });
-    const r = loadDesiredState(snapshotInput(snap, { env: { MODE: 'from-the-agent' }, defaultStack: 'x', roots: { files: '/srv/agent/project-files', data: '/srv/agent/project-data' } }));
+    const r = loadDesiredState(snapshotInput(snap, { env: { MODE: 'from-the-agent' }, defaultStack: 'x', policy: undefined, roots: { files: '/srv/agent/project-files', data: '/srv/agent/project-data' } }));
     expect(r.ok && r.state.services.web?.spec).toMatchObject({ image: expect.stringContaining('web:1.2.0@'), environment: { MODE: 'from-the-agent' } });
     // A changed .env is a new revision of the desired state.
     writeFileSync(join(dir, '.env'), 'WEB_TAG=1.3.0\nMODE=x\n');

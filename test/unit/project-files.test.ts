@@ -24,7 +24,7 @@ const roots = () => ({ files: join(state, 'project-files'), data: join(state, 'p
 async function load() {
   const source = createLocalDirSource(dir);
   const snap = await source.read();
-  const r = loadDesiredState(snapshotInput(snap, { env: {}, defaultStack: 'x', roots: roots() }));
+  const r = loadDesiredState(snapshotInput(snap, { env: {}, defaultStack: 'x', policy: undefined, roots: roots() }));
   if (!r.ok) throw new Error(r.issues.map((i) => `${i.file}:${i.line}: ${i.message}`).join('\n'));
   return { source, snap, web: r.state.services.web! };
 }
@@ -65,7 +65,7 @@ describe('files from the repository', () => {
   it('refuses a symbolic link that leads out of the bound folder, with file and line', async () => {
     symlinkSync('/etc/passwd', join(dir, 'nginx/conf.d/passwd'));
     const snap = await createLocalDirSource(dir).read();
-    const r = loadDesiredState(snapshotInput(snap, { env: {}, defaultStack: 'x', roots: roots() }));
+    const r = loadDesiredState(snapshotInput(snap, { env: {}, defaultStack: 'x', policy: undefined, roots: roots() }));
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.issues.map((i) => `${i.file}:${i.line}: ${i.message}`)).toEqual(['compose.yaml:6: "nginx/conf.d/passwd" is a symbolic link to /etc/passwd, outside "nginx/conf.d": the agent does not follow links out of the folder it binds']);
   });
@@ -98,7 +98,7 @@ describe('env_file', () => {
 `;
   const loadWith = async (envFile: string, env: Record<string, string> = {}) => {
     writeFileSync(join(dir, 'compose.yaml'), stack(envFile));
-    return loadDesiredState(snapshotInput(await createLocalDirSource(dir).read(), { env, defaultStack: 'x', roots: roots() }));
+    return loadDesiredState(snapshotInput(await createLocalDirSource(dir).read(), { env, defaultStack: 'x', policy: undefined, roots: roots() }));
   };
 
   it('sets the variables of the files in order, environment: over them, and keeps their values out of what the agent writes', async () => {
@@ -121,7 +121,7 @@ describe('env_file', () => {
 describe('secrets and configs', () => {
   const loadStack = async (yaml: string, env: Record<string, string> = {}) => {
     writeFileSync(join(dir, 'compose.yaml'), yaml);
-    return loadDesiredState(snapshotInput(await createLocalDirSource(dir).read(), { env, defaultStack: 'x', roots: roots() }));
+    return loadDesiredState(snapshotInput(await createLocalDirSource(dir).read(), { env, defaultStack: 'x', policy: undefined, roots: roots() }));
   };
 
   it('a file is bound read-only where Compose mounts it; environment and content are written into the container, with owner and mode', async () => {
@@ -158,7 +158,7 @@ secrets:
 `);
     expect(r.ok || r.issues.map((i) => `${i.line}: ${i.message}`)).toEqual([
       '4: secret "nope" is not declared under the top-level `secrets:`',
-      "4: secret \"key\" comes from the variable API_KEY, which is not set in the agent's environment",
+      "4: secret \"key\" comes from the variable API_KEY, which is not set in the env file or the allowed environment (interpolation.allowEnv)",
       '7: not supported: an external secret lives in a Swarm cluster; on one host give it a file or an environment variable',
     ]);
   });
@@ -167,7 +167,7 @@ secrets:
 describe('files from the repository: the edges a review found', () => {
   const loadYaml = async (yaml: string, env: Record<string, string> = {}) => {
     writeFileSync(join(dir, 'compose.yaml'), yaml);
-    return loadDesiredState(snapshotInput(await createLocalDirSource(dir).read(), { env, defaultStack: 'x', roots: roots() }));
+    return loadDesiredState(snapshotInput(await createLocalDirSource(dir).read(), { env, defaultStack: 'x', policy: undefined, roots: roots() }));
   };
   const svc = (lines: string) => `services:\n  app:\n    image: reg.example:5000/app:1.0.0@${D}\n${lines}`;
 

@@ -38,6 +38,7 @@ function host(o: { revert?: boolean; secrets?: string[] } = {}) {
     docker,
     env: async () => ({}),
     defaultStack: 'demo',
+    policy: undefined,
     roots: { files: '/srv/agent/project-files', data: '/srv/agent/project-data' },
     log: silent,
     state,

@@ -27,7 +27,7 @@ async function deployed() {
   docker.addImage(IMAGE, 'healthy');
   const state = new MemoryState();
   const source = createGitSource({ repo: git, path: 'desired-state', renovateConfigPath: 'renovate.json', clock });
-  const base = { clock, source, docker, env: async () => ({}), defaultStack: 'demo', roots: { files: '/srv/agent/project-files', data: '/srv/agent/project-data' }, log: silent };
+  const base = { clock, source, docker, env: async () => ({}), defaultStack: 'demo', policy: undefined, roots: { files: '/srv/agent/project-files', data: '/srv/agent/project-data' }, log: silent };
   const deps: ReconcileDeps = { ...base, state, concurrency: 1, txBackup: () => noBackup, failpoint: noFailpoints, gate: (id, o, s) => runHealthGate({ docker, clock, pollMs: 100 }, id, o, s), newTxId: () => '20261201T100000Z-000001', secrets: async () => [] };
   expect((await reconcileOnce(deps)).result).toBe('succeeded');
   const backups: BackupRepository = { location: 'memory', list: async () => [] } as unknown as BackupRepository;

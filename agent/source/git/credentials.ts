@@ -58,9 +58,26 @@ export function redactUrl(url: string): string {
   }
 }
 
-/** Removes every occurrence of the given secrets (and URL user info) from a text meant for people. */
+/**
+ * Removes every occurrence of the given secrets (and URL user info) from a text meant for people:
+ * as written, URL-encoded, and base64-encoded (at any alignment inside a longer base64 text, as
+ * in an `Authorization: Basic` header).
+ */
 export function redactText(text: string, secrets: readonly string[]): string {
   let out = text.replace(/(https?:\/\/)[^/\s@]+@/g, '$1***@');
-  for (const s of secrets) if (s.length >= 4) out = out.split(s).join('[redacted]');
+  const forms = [...new Set(secrets.filter((s) => s.length >= 4).flatMap(secretForms))].sort((a, b) => b.length - a.length);
+  for (const f of forms) out = out.split(f).join('[redacted]');
+  return out;
+}
+
+/** A secret as written, URL-encoded, and the base64 characters it alone determines at each of the three alignments. */
+export function secretForms(secret: string): string[] {
+  const bytes = Buffer.from(secret, 'utf8');
+  const out = [secret, encodeURIComponent(secret)];
+  for (let k = 0; k < 3; k++) {
+    const b64 = Buffer.concat([Buffer.alloc(k), bytes]).toString('base64');
+    const form = b64.slice(Math.ceil((8 * k) / 6), Math.floor((8 * (k + bytes.length)) / 6));
+    if (form.length >= 6) out.push(form);
+  }
   return out;
 }

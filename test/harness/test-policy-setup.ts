@@ -1,0 +1,29 @@
+/**
+ * The integration suite's operator policy: the test stacks run on the host network and bind
+ * temporary directories, which the default policy refuses (test/integration/policy.test.ts
+ * runs the agent with the default one). Every agent a test starts inherits AGENT_POLICY_FILE.
+ */
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const PERMISSIVE_POLICY = `# written by test/harness/test-policy-setup.ts
+requireDigest: false
+binds: [/]
+networkModes: [bridge, none, service, container, host]
+networkDrivers: ['*']
+externalNetworks: ['*']
+allowRootUser: true
+allowPrivileged: true
+capabilities: [ALL]
+devices: [/dev]
+allowHostNamespaces: true
+securityOptions: ['*']
+jobImages: {allow: ['*'], requireDigest: false}
+volumes: {names: ['*'], drivers: ['*']}
+probeHosts: ['*']
+`;
+
+const file = join(tmpdir(), `gadt-test-policy-${process.pid}.yaml`);
+writeFileSync(file, PERMISSIVE_POLICY);
+process.env.AGENT_POLICY_FILE = file;
