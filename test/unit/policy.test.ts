@@ -179,7 +179,7 @@ describe('interpolation reads the env file and the variables the operator allows
 
 describe('secrets by name, never by value', () => {
   it('a message about an interpolated value names the variable instead of quoting it', () => {
-    const r = loadDesiredState({ files: [{ path: 'compose.yaml', content: web('    image: "${IMAGE_REF}"\n    user: "${RUN_AS}"\n').replace(/    image: reg[^\n]*\n/, '') }], revision: rev, env: { IMAGE_REF: 'Not_An/Image:hunter2-secret', RUN_AS: 'root' }, defaultStack: 'test', policy: DEFAULT });
+    const r = loadDesiredState({ files: [{ path: 'compose.yaml', content: web('    image: "${IMAGE_REF}"\n    user: "${RUN_AS}"\n').replace(/ {4}image: reg[^\n]*\n/, '') }], revision: rev, env: { IMAGE_REF: 'Not_An/Image:hunter2-secret', RUN_AS: 'root' }, defaultStack: 'test', policy: DEFAULT });
     const text = r.ok ? '' : r.issues.map((i) => i.message).join('\n');
     expect(text).toMatch(/\$\{IMAGE_REF\}/);
     expect(text).toMatch(/"user: \$\{RUN_AS\}"/);
