@@ -152,7 +152,7 @@ interface Base {
   store: StateStore;
   backups: BackupRepository;
   source: DesiredSource;
-  git?: { repo: GitPort; config: GitSourceConfig };
+  git?: { repo: GitPort; config: GitSourceConfig; verifyTip?: (tip: string) => Promise<string | undefined> };
   env(): Promise<Env>;
   secrets(): Promise<string[]>;
   loadCache: LoadCache;
@@ -182,8 +182,16 @@ async function createBase(config: AgentConfig, overrides: ConfigOverrides, optio
     const signature = git.verify ? await import('../source/git/signature.js') : undefined;
     const trustedKeys = git.verify && signature ? await signature.loadTrustedKeys(git.verify.publicKeyFiles) : undefined;
     const verify = trustedKeys && signature ? (payload: string, sig: string | undefined) => signature.verifyCommitSignature(payload, sig, trustedKeys) : undefined;
-    base.source = createGitSource({ repo, path: git.path, renovateConfigPath: git.renovateConfig, clock, offline: source.offline, ...(verify ? { verify } : {}) });
+    base.source = createGitSource({ repo, path: git.path, renovateConfigPath: git.renovateConfig, clock, offline: source.offline, ...(verify ? { verify, allowRewind: git.verify?.allowRewind === true } : {}) });
     base.git = { repo, config: git };
+    if (verify) {
+      const { verifyChain } = await import('../source/git/chain.js');
+      // A revert is built only on a tip verified from the last verified commit: the agent never signs on top of what it has not verified.
+      base.git.verifyTip = async (tip) => {
+        const v = await verifyChain(repo, await repo.trustedBase(), tip, { verify, allowRewind: git.verify?.allowRewind === true });
+        return v.ok ? undefined : v.reason;
+      };
+    }
   }
   return base;
 }
@@ -234,7 +242,7 @@ export async function createRuntime(overrides: ConfigOverrides, options: Runtime
     const git = b.git;
     if (git?.config.revert) {
       const signer = git.config.signing ? await (await import('../source/git/signature.js')).loadCommitSigner(git.config.signing.keyFile, git.config.signing.passphraseFile) : undefined;
-      deps.revert = { repo: git.repo, path: git.config.path, renovateConfigPath: git.config.renovateConfig, identity: git.config.author, maxAttempts: git.config.revertAttempts, host: config.host, profiles: config.profiles, composeFiles: config.composeFiles, ...(signer ? { signer } : {}) };
+      deps.revert = { repo: git.repo, path: git.config.path, renovateConfigPath: git.config.renovateConfig, identity: git.config.author, maxAttempts: git.config.revertAttempts, host: config.host, profiles: config.profiles, composeFiles: config.composeFiles, ...(signer ? { signer } : {}), ...(git.verifyTip ? { verifyTip: git.verifyTip } : {}) };
     }
     return deps;
   };

@@ -26,7 +26,7 @@ export interface GitSourceConfig {
   revert: boolean;
   revertAttempts: number;
   renovateConfig: string;
-  verify?: { publicKeyFiles: string[] };
+  verify?: { publicKeyFiles: string[]; allowRewind?: boolean };
   signing?: { keyFile: string; passphraseFile?: string };
 }
 

@@ -44,6 +44,7 @@ export const ENV_OVERRIDES: Override[] = [
   { env: 'AGENT_GIT_AUTHOR_EMAIL', path: ['source', 'git', 'author', 'email'], parse: text },
   { env: 'AGENT_GIT_REVERT', path: ['source', 'git', 'revert'], parse: bool },
   { env: 'AGENT_GIT_VERIFY_KEYS', path: ['source', 'git', 'verify', 'publicKeyFiles'], parse: list },
+  { env: 'AGENT_GIT_VERIFY_ALLOW_REWIND', path: ['source', 'git', 'verify', 'allowRewind'], parse: bool },
   { env: 'AGENT_GIT_SIGNING_KEY_FILE', path: ['source', 'git', 'signing', 'keyFile'], parse: text },
   { env: 'AGENT_BACKUP_DIR', path: ['backup', 'dir'], parse: text },
   { env: 'AGENT_BACKUP_FORMAT', path: ['backup', 'format'], parse: text },

@@ -35,6 +35,10 @@ export interface GitReader {
   fetch(signal?: AbortSignal): Promise<string>;
   /** The tip of the last successful fetch; undefined before the first. */
   lastFetched(): Promise<string | undefined>;
+  /** The last commit whose signatures (and those of every commit before it) were verified; kept in the local mirror. */
+  trustedBase(): Promise<string | undefined>;
+  /** undefined: forgotten (verification was turned off; turned on again, it starts from the tip then). */
+  setTrustedBase(sha: string | undefined): Promise<void>;
   /** The branch's tip on the server, asked without fetching anything (`git ls-remote`). */
   remoteTip(signal?: AbortSignal): Promise<string | undefined>;
   commitInfo(sha: string): Promise<CommitInfo>;

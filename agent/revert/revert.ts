@@ -20,6 +20,8 @@ export interface RevertDeps {
   renovateConfigPath: string;
   identity: Identity;
   signer?: CommitSigner;
+  /** With commit verification on: why the tip may not carry a revert (an unverified commit on it), or undefined. */
+  verifyTip?: (tip: string) => Promise<string | undefined>;
   maxAttempts: number;
   host: string;
   /** Active Compose profiles, as the agent loads the desired state. */
@@ -49,6 +51,8 @@ export async function revertFailedUpdate(deps: RevertDeps, req: RevertRequest): 
   let lastReason = '';
   for (let attempt = 1; attempt <= deps.maxAttempts; attempt++) {
     const tip = await repo.fetch();
+    const unverified = await deps.verifyTip?.(tip);
+    if (unverified !== undefined) return { status: 'refused', reason: `not building a revert on the tip ${tip.slice(0, 12)}, which is not verified: ${unverified}` };
     const files = await yamlFiles(deps, tip);
     const envPath = deps.path ? `${deps.path}/.env` : '.env';
     const dotEnv = await repo.readFile(tip, envPath);

@@ -136,6 +136,12 @@ export class GitWorkspace {
     });
   }
 
+  /** Move the branch, index and working tree to a commit (`git reset --hard <sha>`); push with force to rewrite the remote. */
+  async resetHard(sha: string): Promise<void> {
+    await git.writeRef({ fs, dir: this.dir, ref: `refs/heads/${this.branch}`, value: sha, force: true });
+    await git.checkout({ fs, dir: this.dir, ref: this.branch, force: true });
+  }
+
   /** Fetch, then move the branch, index and working tree to origin's branch (any local commit is dropped). */
   async pull(): Promise<string> {
     await git.fetch({ fs, http, dir: this.dir, remote: 'origin', ref: this.branch, singleBranch: true, onAuth: onAuthFor(this.auth) });

@@ -342,7 +342,7 @@ describe('signed commits', () => {
 
     await ws.pull();
     await ws.write('desired-state/stack.yaml', `${f.webYaml({ version: '1.0.0' })}\n`);
-    await ws.commit('Signed deploy', { author: OPERATOR, signingKey: trusted.privateKey });
+    const deployed = await ws.commit('Signed deploy', { author: OPERATOR, signingKey: trusted.privateKey });
     await ws.push();
     const signed = await f.run('apply');
     expect(signed.code, `signed: ${signed.stdout}${signed.stderr}`).toBe(EXIT.ok);
@@ -356,9 +356,21 @@ describe('signed commits', () => {
     expect(untrusted.stdout).toMatch(/signed by key [0-9a-f]+, which is not trusted/);
     expect(await f.page()).toBe('1.0.0');
 
+    // A trusted signature on top does not vouch for the stranger's commit under it.
+    await ws.write('desired-state/stack.yaml', `${f.webYaml({ version: '1.2.0' })}\n`);
+    const strangers = (await ws.log(1))[0]!.sha;
+    await ws.commit('Signed on top of a stranger', { author: OPERATOR, signingKey: trusted.privateKey });
+    await ws.push();
+    const underneath = await f.run('apply');
+    expect(underneath.code).toBe(EXIT.invalidDesiredState);
+    expect(underneath.stdout).toContain(`commit ${strangers.slice(0, 12)}, between the last verified ${deployed.slice(0, 12)} and the tip`);
+    expect(await f.page()).toBe('1.0.0');
+
+    // The operator drops the stranger's commits (a force-push back to the verified commit) and goes on.
+    await ws.resetHard(deployed);
     await ws.write('desired-state/stack.yaml', `${f.webYaml({ version: '1.3.0' })}\n`);
     await ws.commit('Signed, but crashes', { author: OPERATOR, signingKey: trusted.privateKey });
-    await ws.push();
+    await ws.push({ force: true });
     expect((await f.run('apply')).code).toBe(EXIT.updateFailed);
     await ws.pull();
     const [revert] = await ws.log(1);
@@ -372,6 +384,15 @@ describe('signed commits', () => {
     const own = await f.run('apply');
     expect(own.code, `own: ${own.stdout}${own.stderr} trusted=${trusted.fingerprint} agent=${agentKey.fingerprint} stranger=${stranger.fingerprint}`).toBe(EXIT.ok);
     expect(await f.page()).toBe('1.0.0');
+
+    // A force-push back to an older signed commit is a downgrade nobody signed: refused.
+    await ws.resetHard(deployed);
+    await ws.push({ force: true });
+    const back = await f.run('apply');
+    expect(back.code).toBe(EXIT.invalidDesiredState);
+    expect(back.stdout).toMatch(new RegExp(`the tip ${deployed.slice(0, 12)} is refused: it does not descend from [0-9a-f]{12}, the last verified commit`));
+    // ...unless the operator allows rewinds.
+    expect((await f.run('apply', [], { AGENT_GIT_VERIFY_ALLOW_REWIND: 'true' })).code).toBe(EXIT.ok);
   });
 });
 

@@ -43,6 +43,14 @@ describe('the revert commit, against a Git port that injects faults', () => {
     expect(git.pushes).toHaveLength(1);
   });
 
+  it('an unverified commit pushed on top while the update failed: no revert is built (or signed) on it', async () => {
+    const { git, req, deps } = setup();
+    const sneaked = git.serverCommit({ 'README.md': 'unsigned\n' }, 'Pushed by someone who cannot sign');
+    const r = await revertFailedUpdate({ ...deps, verifyTip: async (tip) => (tip === sneaked ? `commit ${tip.slice(0, 12)} is not signed` : undefined) }, req);
+    expect(r).toMatchObject({ status: 'refused', reason: expect.stringMatching(/^not building a revert on the tip \S+, which is not verified: commit \S+ is not signed/) });
+    expect(git.pushes).toHaveLength(0);
+  });
+
   it('refused credentials: refused, with the reason, nothing pushed', async () => {
     const { git, req, deps } = setup();
     git.failNextPush({ kind: 'auth' });

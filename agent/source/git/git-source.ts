@@ -8,6 +8,7 @@ import type { DesiredSource } from '../../ports/source.js';
 import type { SourceSnapshot } from '../../model/source.js';
 import type { GitReader } from '../../ports/git.js';
 import type { SignatureVerdict } from './signature.js';
+import { verifyChain } from './chain.js';
 
 const YAML_FILE = /^[^.].*\.ya?ml$/;
 const READ_LIMIT_BYTES = 4 * 1024 * 1024;
@@ -17,8 +18,10 @@ export interface GitSourceOptions {
   /** Directory of the desired state inside the repository ('' for the root). */
   path: string;
   renovateConfigPath: string;
-  /** When set, the tip commit must carry a signature this accepts (a trusted key). */
+  /** When set, every commit from the last verified one to the tip must carry a signature this accepts (a trusted key). */
   verify?: (payload: string, signature: string | undefined) => Promise<SignatureVerdict>;
+  /** With verify: a tip that does not descend from the last verified commit is accepted (verified alone). */
+  allowRewind?: boolean;
   clock: Clock;
   /** Read the last fetched commit without fetching (read-only commands beside a running agent). */
   offline?: boolean;
@@ -95,9 +98,10 @@ async function snapshotAt(o: GitSourceOptions, tip: string): Promise<SourceSnaps
   const renovate = await o.repo.readFile(tip, o.renovateConfigPath);
   if (renovate !== undefined) snapshot.renovateConfig = { path: o.renovateConfigPath, content: renovate };
   if (o.verify) {
-    const { payload, signature } = await o.repo.signedPayload(tip);
-    const verdict = await o.verify(payload, signature);
+    const verdict = await verifyChain(o.repo, await o.repo.trustedBase(), tip, { verify: o.verify, allowRewind: o.allowRewind === true });
     if (!verdict.ok) snapshot.signatureRefused = verdict.reason;
-  }
+    // The next tip is checked from here; a read-only command beside the agent records nothing.
+    else if (!o.offline) await o.repo.setTrustedBase(tip);
+  } else if (!o.offline && (await o.repo.trustedBase()) !== undefined) await o.repo.setTrustedBase(undefined);
   return snapshot;
 }

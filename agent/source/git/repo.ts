@@ -133,6 +133,24 @@ export class GitRepo implements GitPort {
     }
   }
 
+  /** Per branch: a branch switched in the configuration starts from its own verified commit. */
+  private get trustedRef(): string {
+    return `refs/gitops-agent/verified/${this.branch}`;
+  }
+
+  async trustedBase(): Promise<string | undefined> {
+    try {
+      return await git.resolveRef({ fs, gitdir: this.gitdir, ref: this.trustedRef });
+    } catch {
+      return undefined;
+    }
+  }
+
+  async setTrustedBase(sha: string | undefined): Promise<void> {
+    if (sha === undefined) await git.deleteRef({ fs, gitdir: this.gitdir, ref: this.trustedRef }).catch(() => undefined);
+    else await git.writeRef({ fs, gitdir: this.gitdir, ref: this.trustedRef, value: sha, force: true });
+  }
+
   async commitInfo(sha: string): Promise<CommitInfo> {
     const { commit } = await git.readCommit({ fs, gitdir: this.gitdir, oid: sha });
     const [subject, ...rest] = commit.message.split('\n');

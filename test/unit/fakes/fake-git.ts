@@ -64,6 +64,16 @@ export class FakeGit implements GitPort {
     return this.fetched;
   }
 
+  trusted: string | undefined;
+
+  async trustedBase(): Promise<string | undefined> {
+    return this.trusted;
+  }
+
+  async setTrustedBase(sha: string | undefined): Promise<void> {
+    this.trusted = sha;
+  }
+
   async remoteTip(): Promise<string> {
     return this.tip;
   }
