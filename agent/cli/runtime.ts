@@ -153,6 +153,8 @@ interface Base {
   backups: BackupRepository;
   source: DesiredSource;
   git?: { repo: GitPort; config: GitSourceConfig; verifyTip?: (tip: string) => Promise<string | undefined> };
+  /** The host's key for spec hashes; none before a command that changes things first ran. */
+  hashKey?: Buffer;
   env(): Promise<Env>;
   secrets(): Promise<string[]>;
   loadCache: LoadCache;
@@ -172,7 +174,8 @@ async function createBase(config: AgentConfig, overrides: ConfigOverrides, optio
   const backups = await createBackupRepository(config, adapter, log, source.owner);
   const env = () => loadInterpolationEnv(config);
   const secrets = async () => (config.envFile ? Object.values(parseEnvFile(await readFile(config.envFile, 'utf8'))).filter((v) => v.length >= 4) : []);
-  const base: Base = { config, log, clock, adapter, store, backups, source: createLocalDirSource(config.source.kind === 'dir' ? config.source.path : '.', { renovateConfig: config.source.kind === 'dir' ? config.source.renovateConfig : undefined }), env, secrets, loadCache: {} };
+  const hashKey = await store.specHashKey(source.owner);
+  const base: Base = { ...(hashKey ? { hashKey } : {}), config, log, clock, adapter, store, backups, source: createLocalDirSource(config.source.kind === 'dir' ? config.source.path : '.', { renovateConfig: config.source.kind === 'dir' ? config.source.renovateConfig : undefined }), env, secrets, loadCache: {} };
   if (config.source.kind === 'git') {
     const git = config.source;
     const [{ resolveGitCredentials }, { createGitSource }, { GitRepo }] = await Promise.all([import('../source/git/credentials.js'), import('../source/git/git-source.js'), import('../source/git/repo.js')]);
@@ -197,7 +200,7 @@ async function createBase(config: AgentConfig, overrides: ConfigOverrides, optio
 }
 
 function assessDepsOf(b: Base, docker: DockerReader): AssessDeps {
-  const deps: AssessDeps = { drills: () => b.store.readDocument<Record<string, DrillResult>>('drills'), clock: b.clock, source: b.source, docker, env: b.env, defaultStack: b.config.stack, roots: projectRootsIn(b.config.stateDir), policy: b.config.policy, profiles: b.config.profiles, composeFiles: b.config.composeFiles, log: b.log, loadCache: b.loadCache };
+  const deps: AssessDeps = { drills: () => b.store.readDocument<Record<string, DrillResult>>('drills'), clock: b.clock, source: b.source, docker, env: b.env, defaultStack: b.config.stack, roots: projectRootsIn(b.config.stateDir), policy: b.config.policy, ...(b.hashKey ? { hashKey: b.hashKey } : {}), profiles: b.config.profiles, composeFiles: b.config.composeFiles, log: b.log, loadCache: b.loadCache };
   if (b.config.reconcile.prune !== undefined) deps.prune = b.config.reconcile.prune;
   return deps;
 }

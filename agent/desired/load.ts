@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { posix } from 'node:path';
 import { canonicalJson, sha256Hex } from '../core/canonical.js';
 import { composeFile, composeProject, projectFiles, type ComposeFile } from './compose-project.js';
@@ -45,6 +46,8 @@ export interface LoadInput {
   roots?: ProjectRoots;
   /** The operator's policy, checked after normalisation: each violation is an error (every caller of the agent passes the configuration's). */
   policy?: OperatorPolicy;
+  /** The host's key for spec hashes (state directory): each service then also gets its plain legacy hash, to recognise containers labelled before. */
+  hashKey?: Buffer;
 }
 
 export type LoadResult =
@@ -172,7 +175,7 @@ export function loadDesiredState(given: LoadInput): LoadResult {
       };
       const n = normalizeService(raw[name] as Record<string, unknown>, base, { stack, declared, env: input.env, networks, containerOf, project, roots, secretValues, defined, ...(input.allowUnset ? { allowUnset: true } : {}) }, report);
       for (const k of n.networks) usedNetworks.add(k);
-      services[name] = { name, spec: n.spec, hash: hashSpec(n.spec), agent: n.agent, dependsOn: n.dependsOn, location: { file: fv.parsed.path, ...locate(fv.parsed, base, true) } };
+      services[name] = { name, spec: n.spec, hash: hashSpec(n.spec, input.hashKey), ...(input.hashKey ? { legacyHash: hashSpec(n.spec) } : {}), agent: n.agent, dependsOn: n.dependsOn, location: { file: fv.parsed.path, ...locate(fv.parsed, base, true) } };
     }
   }
 
@@ -245,9 +248,10 @@ export function loadDesiredState(given: LoadInput): LoadResult {
 }
 
 /** The input of `loadDesiredState` for what a source read: its files, its `.env`, the files it refused. */
-export function snapshotInput(snapshot: SourceSnapshot, o: { env: Env; defaultStack: string; roots: ProjectRoots; policy: OperatorPolicy | undefined; rootLabel?: string; profiles?: readonly string[]; composeFiles?: readonly string[] }): LoadInput {
+export function snapshotInput(snapshot: SourceSnapshot, o: { env: Env; defaultStack: string; roots: ProjectRoots; policy: OperatorPolicy | undefined; hashKey?: Buffer; rootLabel?: string; profiles?: readonly string[]; composeFiles?: readonly string[] }): LoadInput {
   return {
     ...(o.policy ? { policy: o.policy } : {}),
+    ...(o.hashKey ? { hashKey: o.hashKey } : {}),
     roots: o.roots,
     ...(snapshot.tree ? { tree: snapshot.tree } : {}),
     files: snapshot.files,
@@ -289,8 +293,14 @@ function policyIssues(policy: OperatorPolicy, s: { stack: string; services: Reco
   });
 }
 
-export function hashSpec(spec: ContainerSpec): SpecHash {
-  return asSpecHash(sha256Hex(canonicalJson(spec)));
+/**
+ * The spec's hash, in the container's label: with the host's key an HMAC (`hmac-sha256:<hex>`),
+ * so that a label reveals nothing of the environment it covers (a weak password could otherwise
+ * be guessed against it); without one, the plain SHA-256 an earlier agent wrote.
+ */
+export function hashSpec(spec: ContainerSpec, key?: Buffer): SpecHash {
+  if (!key) return asSpecHash(sha256Hex(canonicalJson(spec)));
+  return asSpecHash(`hmac-sha256:${createHmac('sha256', key).update(canonicalJson(spec)).digest('hex')}`);
 }
 
 /**

@@ -212,6 +212,8 @@ export interface DesiredService {
   name: string;
   spec: ContainerSpec;
   hash: SpecHash;
+  /** With a keyed hash: the plain SHA-256 an earlier agent labelled containers with (recognised, never written). */
+  legacyHash?: SpecHash;
   agent: AgentOptions;
   dependsOn: Dependency[];
   location: SourceLocation;

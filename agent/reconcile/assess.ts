@@ -2,7 +2,8 @@ import type { DrillResult } from '../model/backup.js';
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
-import { loadDesiredState, snapshotInput, type LoadResult } from '../desired/load.js';
+import { LABELS } from '../core/labels.js';
+import { hashSpec, loadDesiredState, snapshotInput, type LoadResult } from '../desired/load.js';
 import type { ProjectRoots } from '../desired/project-files.js';
 import type { Env } from '../desired/interpolate.js';
 import type { ActualState } from '../model/actual.js';
@@ -30,6 +31,8 @@ export interface AssessDeps {
   roots: ProjectRoots;
   /** The operator's policy: a desired state that breaks it is refused, whoever committed it. */
   policy: OperatorPolicy | undefined;
+  /** The host's key for spec hashes (none: plain SHA-256, as an earlier agent wrote them). */
+  hashKey?: Buffer;
   /** The Compose files of the project, in order (`-f`). */
   composeFiles?: readonly string[];
   /** Active Compose profiles. */
@@ -71,11 +74,11 @@ export async function assess(deps: AssessDeps, applied: Readonly<Record<string, 
   if (snapshot.signatureRefused) return { kind: 'refused', snapshot, reason: snapshot.signatureRefused };
   const load = loadCached(deps, snapshot, await deps.env());
   if (!load.ok) return { kind: 'invalid', snapshot, load };
-  const actual = await observeStack(deps.docker, load.state.stack);
+  const actual = recogniseLegacyHashes(await observeStack(deps.docker, load.state.stack), load.state);
   const prune = deps.prune ?? load.prune;
   const quarantined = quarantinedServices(load.state, snapshot);
   const held = heldSpecs(state, load.state, quarantined);
-  const plan = planChanges({ desired: load.state, actual, applied, held, prune, now: deps.clock.now(), ...(opts.ignoreWindows ? { ignoreWindows: opts.ignoreWindows } : {}) });
+  const plan = planChanges({ desired: load.state, actual, applied: keyedApplied(applied, deps.hashKey), held, prune, now: deps.clock.now(), ...(opts.ignoreWindows ? { ignoreWindows: opts.ignoreWindows } : {}) });
   const drills = (await deps.drills?.().catch(() => undefined)) ?? {};
   for (const step of plan.steps) {
     const d = drills[step.service];
@@ -85,14 +88,37 @@ export async function assess(deps: AssessDeps, applied: Readonly<Record<string, 
 }
 
 function loadCached(deps: AssessDeps, snapshot: SourceSnapshot, env: Env): LoadResult {
-  const input = snapshotInput(snapshot, { env, defaultStack: deps.defaultStack, roots: deps.roots, policy: deps.policy, rootLabel: deps.source.location, ...(deps.profiles ? { profiles: deps.profiles } : {}), ...(deps.composeFiles ? { composeFiles: deps.composeFiles } : {}) });
+  const input = snapshotInput(snapshot, { env, defaultStack: deps.defaultStack, roots: deps.roots, policy: deps.policy, ...(deps.hashKey ? { hashKey: deps.hashKey } : {}), rootLabel: deps.source.location, ...(deps.profiles ? { profiles: deps.profiles } : {}), ...(deps.composeFiles ? { composeFiles: deps.composeFiles } : {}) });
   if (!deps.loadCache) return loadDesiredState(input);
   // The files themselves are in the key (not only the revision): a cache can never be stale.
-  const key = createHash('sha256').update(JSON.stringify([input.files, input.revision, Object.entries(input.env).sort(), input.defaultStack, input.rootLabel, input.refusedFiles ?? [], input.dotEnv ?? null, input.profiles ?? [], input.tree ?? null, input.roots, input.composeFiles ?? [], input.policy ?? null])).digest('hex');
+  const key = createHash('sha256').update(JSON.stringify([input.files, input.revision, Object.entries(input.env).sort(), input.defaultStack, input.rootLabel, input.refusedFiles ?? [], input.dotEnv ?? null, input.profiles ?? [], input.tree ?? null, input.roots, input.composeFiles ?? [], input.policy ?? null, input.hashKey ? createHash('sha256').update(input.hashKey).digest('hex') : null])).digest('hex');
   if (deps.loadCache.key === key && deps.loadCache.result) return deps.loadCache.result;
   const result = loadDesiredState(input);
   Object.assign(deps.loadCache, { key, result });
   return result;
+}
+
+/**
+ * Containers an earlier agent labelled with the plain SHA-256 of their spec: seen as labelled
+ * with the keyed hash when the plain one matches, so an upgrade recreates nothing. Their labels
+ * change when they are next recreated.
+ */
+export function recogniseLegacyHashes(actual: ActualState, desired: DesiredState): ActualState {
+  const services = { ...actual.services };
+  for (const [name, o] of Object.entries(actual.services)) {
+    const d = desired.services[name];
+    const label = o.current?.labels[LABELS.specHash];
+    if (o.current && d?.legacyHash && label === d.legacyHash) services[name] = { ...o, current: { ...o.current, labels: { ...o.current.labels, [LABELS.specHash]: d.hash } } };
+  }
+  return { ...actual, services };
+}
+
+/** Records of what was applied, with a plain hash, as keyed ones: the record holds the spec. */
+function keyedApplied(applied: Readonly<Record<string, AppliedRecord>>, key: Buffer | undefined): Readonly<Record<string, AppliedRecord>> {
+  if (!key) return applied;
+  const out: Record<string, AppliedRecord> = {};
+  for (const [name, r] of Object.entries(applied)) out[name] = r.hash.startsWith('hmac-') || r.hash !== hashSpec(r.spec) ? r : { ...r, hash: hashSpec(r.spec, key) };
+  return out;
 }
 
 /** The agent's quarantine rules, each with the service using the image and whether it asks for that version. */
@@ -113,7 +139,12 @@ export function quarantinedServices(desired: DesiredState, snapshot: SourceSnaps
  */
 export function heldSpecs(state: AgentState, desired?: DesiredState, quarantined: QuarantineEntry[] = []): Record<string, HeldRecord> {
   const out: Record<string, HeldRecord> = {};
-  for (const [name, s] of Object.entries(state.services)) if (s.held) out[name] = s.held;
+  for (const [name, s] of Object.entries(state.services)) {
+    if (!s.held) continue;
+    // held by an earlier agent under the plain hash: the same spec, under its keyed hash
+    const d = desired?.services[name];
+    out[name] = d?.legacyHash !== undefined && s.held.hash === d.legacyHash ? { ...s.held, hash: d.hash } : s.held;
+  }
   for (const q of quarantined.filter((x) => x.blocking && x.service)) {
     const d = desired?.services[q.service as string];
     if (d && out[d.name]?.hash !== d.hash) out[d.name] = { kind: 'quarantined', hash: d.hash, image: d.spec.image, revision: desired.revision, reason: `${q.version} is quarantined in renovate.json: ${q.description}`, at: '' };

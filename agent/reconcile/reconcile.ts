@@ -45,7 +45,7 @@ export interface ReconcileDeps extends AssessDeps {
   /** Values never to write anywhere (the env file's), read for each pass: redacted from container output. */
   secrets: () => Promise<string[]>;
   /** Git sources: how to write a rollback back to the repository. Absent: no revert commits. */
-  revert?: Omit<RevertDeps, 'env' | 'defaultStack' | 'roots' | 'clock' | 'log' | 'failpoint'>;
+  revert?: Omit<RevertDeps, 'env' | 'defaultStack' | 'roots' | 'hashKey' | 'clock' | 'log' | 'failpoint'>;
 }
 
 export interface ReconcileOptions {
@@ -188,7 +188,10 @@ function recordDesired(pass: Pass, a: Extract<Assessment, { kind: 'planned' }>):
     s.quarantined = a.quarantined;
     s.desired = { revision: desired.revision, loadedAt: s.desired?.revision === desired.revision ? s.desired.loadedAt : isoTime(pass.deps.clock), services: Object.fromEntries(Object.values(desired.services).map((d) => [d.name, { image: d.spec.image, hash: d.hash, policy: d.agent.policy }])) };
     // A held spec is forgotten once the desired state asks for something else.
-    for (const [name, svc] of Object.entries(s.services)) if (svc.held && desired.services[name]?.hash !== svc.held.hash) delete svc.held;
+    for (const [name, svc] of Object.entries(s.services)) {
+      const d = desired.services[name];
+      if (svc.held && d?.hash !== svc.held.hash && (d?.legacyHash === undefined || d.legacyHash !== svc.held.hash)) delete svc.held;
+    }
   });
 }
 
@@ -273,7 +276,7 @@ async function writeBack(pass: Pass, a: Extract<Assessment, { kind: 'planned' }>
   const desired = a.load.state;
   const hashes = Object.fromEntries(Object.values(desired.services).map((d) => [d.name, d.hash]));
   const log = pass.log.child({ revision: desired.revision });
-  return processReverts(pass.state, { ...deps.revert, env: await deps.env(), defaultStack: deps.defaultStack, roots: deps.roots, clock: deps.clock, log, failpoint: deps.failpoint }, hashes, log);
+  return processReverts(pass.state, { ...deps.revert, env: await deps.env(), defaultStack: deps.defaultStack, roots: deps.roots, ...(deps.hashKey ? { hashKey: deps.hashKey } : {}), clock: deps.clock, log, failpoint: deps.failpoint }, hashes, log);
 }
 
 /** What is still pending after the pass: the conditions and `agent apply`'s exit code follow it. */

@@ -32,6 +32,8 @@ export interface RevertDeps {
   defaultStack: string;
   /** As the agent loads the desired state: the spec hashes of relative binds depend on them. */
   roots: ProjectRoots;
+  /** The host's key for spec hashes, as the agent loads the desired state. */
+  hashKey?: Buffer;
   clock: Clock;
   log: Logger;
   /** Crash and race tests stop here: `before:revert-push`, `after:revert-push`. */
@@ -57,7 +59,7 @@ export async function revertFailedUpdate(deps: RevertDeps, req: RevertRequest): 
     const envPath = deps.path ? `${deps.path}/.env` : '.env';
     const dotEnv = await repo.readFile(tip, envPath);
     const tree = await gitProjectTree(repo, tip, deps.path);
-    const loaded = loadDesiredState({ files: files.map((f) => ({ path: f.path, content: f.content })), revision: asRevision(tip), env: deps.env, defaultStack: deps.defaultStack, roots: deps.roots, tree, ...(deps.profiles && deps.profiles.length > 0 ? { profiles: deps.profiles } : {}), ...(deps.composeFiles && deps.composeFiles.length > 0 ? { composeFiles: deps.composeFiles } : {}), ...(dotEnv !== undefined ? { dotEnv: { path: envPath, content: dotEnv } } : {}) });
+    const loaded = loadDesiredState({ files: files.map((f) => ({ path: f.path, content: f.content })), revision: asRevision(tip), env: deps.env, defaultStack: deps.defaultStack, roots: deps.roots, ...(deps.hashKey ? { hashKey: deps.hashKey } : {}), tree, ...(deps.profiles && deps.profiles.length > 0 ? { profiles: deps.profiles } : {}), ...(deps.composeFiles && deps.composeFiles.length > 0 ? { composeFiles: deps.composeFiles } : {}), ...(dotEnv !== undefined ? { dotEnv: { path: envPath, content: dotEnv } } : {}) });
     if (!loaded.ok) return { status: 'failed', reason: `the tip ${tip.slice(0, 12)} is not a valid desired state; not reverting on top of it` };
     if (loaded.state.services[req.service]?.hash !== req.failedHash) {
       return { status: 'not-needed', reason: `the tip ${tip.slice(0, 12)} no longer asks for the failed spec of ${req.service}` };

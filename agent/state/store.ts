@@ -1,4 +1,5 @@
 import { appendFile, chmod, mkdir, readFile, readdir } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { AgentError, isAgentError } from '../core/errors.js';
 import { emptyState, type AgentState } from '../model/agent-state.js';
@@ -42,6 +43,7 @@ export const STATE_FILES = {
   restic: 'restic',
   resticPassword: 'restic-password',
   resticManifests: 'restic-manifests',
+  specHashKey: 'spec-hash.key',
 } as const;
 
 const DOCUMENTS: Record<StateDocumentName, { file: string; mode: number }> = {
@@ -170,6 +172,26 @@ export class StateStore implements StatePort {
 
   lockAgent() {
     return acquireStateLock(this.dir);
+  }
+
+  /**
+   * The host's key for spec hashes (32 random bytes, 0600): made by the first command that
+   * changes things; read-only commands only read it (before it exists, no container is labelled with it).
+   */
+  async specHashKey(create: boolean): Promise<Buffer | undefined> {
+    const file = join(this.dir, STATE_FILES.specHashKey);
+    const existing = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw new AgentError('STATE_CORRUPT', `cannot read the spec hash key ${file}: ${err.message}`, { cause: err });
+    });
+    if (existing !== undefined) {
+      if (!/^[0-9a-f]{64}\n?$/.test(existing)) throw new AgentError('STATE_CORRUPT', `the spec hash key ${file} is not 64 hex digits: restore it from a backup of the state directory (a new key would recreate every container)`);
+      return Buffer.from(existing.trim(), 'hex');
+    }
+    if (!create) return undefined;
+    await mkdir(this.dir, { recursive: true });
+    await writeFileAtomic(file, `${randomBytes(32).toString('hex')}\n`, 0o600);
+    return this.specHashKey(false);
   }
 
   gitDir(): string {
