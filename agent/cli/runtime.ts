@@ -245,7 +245,7 @@ export async function createRuntime(overrides: ConfigOverrides, options: Runtime
     const git = b.git;
     if (git?.config.revert) {
       const signer = git.config.signing ? await (await import('../source/git/signature.js')).loadCommitSigner(git.config.signing.keyFile, git.config.signing.passphraseFile) : undefined;
-      deps.revert = { repo: git.repo, path: git.config.path, renovateConfigPath: git.config.renovateConfig, identity: git.config.author, maxAttempts: git.config.revertAttempts, host: config.host, profiles: config.profiles, composeFiles: config.composeFiles, ...(signer ? { signer } : {}), ...(git.verifyTip ? { verifyTip: git.verifyTip } : {}) };
+      deps.revert = { repo: git.repo, path: git.config.path, renovateConfigPath: git.config.renovateConfig, identity: git.config.author, maxAttempts: git.config.revertAttempts, host: config.host, profiles: config.profiles, composeFiles: config.composeFiles, ...(signer ? { signer } : {}), ...(git.verifyTip ? { verifyTip: git.verifyTip } : {}), ...(git.config.commitContainerOutput ? { commitContainerOutput: true } : {}) };
     }
     return deps;
   };

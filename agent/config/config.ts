@@ -25,6 +25,8 @@ export interface GitSourceConfig {
   author: { name: string; email: string };
   revert: boolean;
   revertAttempts: number;
+  /** Quote the failed container's output in revert commits (off by default). */
+  commitContainerOutput?: boolean;
   renovateConfig: string;
   verify?: { publicKeyFiles: string[]; allowRewind?: boolean };
   signing?: { keyFile: string; passphraseFile?: string };
@@ -211,6 +213,7 @@ function resolveConfig(raw: RawConfig, env: NodeJS.ProcessEnv): AgentConfig {
     if (g.auth) config.source.auth = g.auth;
     if (g.verify) config.source.verify = g.verify;
     if (g.signing) config.source.signing = g.signing;
+    if (g.commitContainerOutput) config.source.commitContainerOutput = true;
   }
   const s3 = r.backup?.s3;
   const stateDir = resolve(r.stateDir ?? DEFAULT_STATE_DIR);

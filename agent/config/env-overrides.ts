@@ -43,6 +43,7 @@ export const ENV_OVERRIDES: Override[] = [
   { env: 'AGENT_GIT_AUTHOR_NAME', path: ['source', 'git', 'author', 'name'], parse: text },
   { env: 'AGENT_GIT_AUTHOR_EMAIL', path: ['source', 'git', 'author', 'email'], parse: text },
   { env: 'AGENT_GIT_REVERT', path: ['source', 'git', 'revert'], parse: bool },
+  { env: 'AGENT_GIT_COMMIT_CONTAINER_OUTPUT', path: ['source', 'git', 'commitContainerOutput'], parse: bool },
   { env: 'AGENT_GIT_VERIFY_KEYS', path: ['source', 'git', 'verify', 'publicKeyFiles'], parse: list },
   { env: 'AGENT_GIT_VERIFY_ALLOW_REWIND', path: ['source', 'git', 'verify', 'allowRewind'], parse: bool },
   { env: 'AGENT_GIT_SIGNING_KEY_FILE', path: ['source', 'git', 'signing', 'keyFile'], parse: text },

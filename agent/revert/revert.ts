@@ -20,6 +20,8 @@ export interface RevertDeps {
   renovateConfigPath: string;
   identity: Identity;
   signer?: CommitSigner;
+  /** Quote the failed container's output (logs, health check output) in the commit: off by default, a repository is often read more widely than the host. */
+  commitContainerOutput?: boolean;
   /** With commit verification on: why the tip may not carry a revert (an unverified commit on it), or undefined. */
   verifyTip?: (tip: string) => Promise<string | undefined>;
   maxAttempts: number;
@@ -76,7 +78,7 @@ export async function revertFailedUpdate(deps: RevertDeps, req: RevertRequest): 
     const failedTag = imageTag(req.failedImage);
     const quarantine = failedTag && failedTag !== imageTag(req.goodImage) ? failedTag : undefined;
     if (quarantine) {
-      const why = `${req.service} ${quarantine} failed on ${deps.host} at ${req.at} (${firstLine(req.reason)}). Remove this rule to allow it again.`;
+      const why = `${req.service} ${quarantine} failed on ${deps.host} at ${req.at} (${firstLine(deps.commitContainerOutput ? req.reason : withoutOutput(req.reason))}). Remove this rule to allow it again.`;
       changes[deps.renovateConfigPath] = addQuarantineRule(await repo.readFile(tip, deps.renovateConfigPath), req.failedImage, quarantine, why);
     }
     const message = revertMessage(deps, req, culprit, quarantine);
@@ -164,12 +166,18 @@ function revertMessage(deps: RevertDeps, req: RevertRequest, culprit: { sha: str
     `and was rolled back at ${req.at}. This commit puts the ${req.service} service back to its`,
     `definition at ${req.goodRevision.slice(0, 12)}, so that this branch says what runs.`,
     '',
-    `Failed check: ${req.reason}`,
+    `Failed check: ${deps.commitContainerOutput ? req.reason : withoutOutput(req.reason)}`,
   ];
-  if (req.logs) lines.push('', 'Output of the failed container (last lines):', ...req.logs.split('\n').slice(-15).map((l) => `    ${l}`));
+  if (req.logs && deps.commitContainerOutput) lines.push('', 'Output of the failed container (last lines):', ...req.logs.split('\n').slice(-15).map((l) => `    ${l}`));
+  else if (req.logs || withoutOutput(req.reason) !== req.reason) lines.push('', `The failed container's output is not quoted here (source.git.commitContainerOutput is off): \`agent status\` on ${deps.host} shows it.`);
   if (quarantined) lines.push('', `Version ${quarantined} is quarantined in ${deps.renovateConfigPath}: Renovate will not propose it again,`, 'and the agent refuses it until the rule is removed. Later versions are still proposed.');
   lines.push('', `Reverts: ${culprit.sha}`, `Failed-version: ${req.failedImage}`, `Rolled-back-at: ${req.at}`, `Rolled-back-by: gitops-agent on ${deps.host}`, `Recorded-at: ${isoTime(deps.clock)}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** A failure's reason without what the container printed (`; output: ...`, `log: ...`): the agent's own words only. */
+function withoutOutput(reason: string): string {
+  return (reason.split('\n')[0] ?? reason).replace(/;? *(output|log|logs): .*$/i, '');
 }
 
 function firstLine(s: string): string {

@@ -51,6 +51,22 @@ describe('the revert commit, against a Git port that injects faults', () => {
     expect(git.pushes).toHaveLength(0);
   });
 
+  it("quotes the failed container's output in the commit only when the operator allows it", async () => {
+    const quoted = async (allow: boolean) => {
+      const { git, req, deps } = setup();
+      const r = await revertFailedUpdate({ ...deps, ...(allow ? { commitContainerOutput: true } : {}) }, { ...req, reason: 'health check failed; output: connection to 10.1.2.3:5432 refused', logs: 'FATAL: internal-db.corp.example' });
+      expect(r.status).toBe('pushed');
+      return (await git.commitInfo(git.tip)).body + git.fileAt(git.tip, 'renovate.json');
+    };
+    const off = await quoted(false);
+    expect(off).not.toMatch(/10\.1\.2\.3|internal-db/);
+    expect(off).toContain('Failed check: health check failed');
+    expect(off).toContain("The failed container's output is not quoted here (source.git.commitContainerOutput is off)");
+    const on = await quoted(true);
+    expect(on).toContain('FATAL: internal-db.corp.example');
+    expect(on).toContain('output: connection to 10.1.2.3:5432 refused');
+  });
+
   it('refused credentials: refused, with the reason, nothing pushed', async () => {
     const { git, req, deps } = setup();
     git.failNextPush({ kind: 'auth' });
