@@ -7,6 +7,7 @@ import type { ReadOnlyRuntime } from './runtime.js';
 import type { ValidationIssue } from '../model/issues.js';
 import type { DesiredState } from '../model/desired.js';
 import { checkPolicies } from '../renovate/policy.js';
+import { tagIssues } from './tag-check.js';
 import { DEFAULT_PARSE_LIMITS, issueAt, parseYamlFile } from '../desired/parse.js';
 
 /** x-agent.policy against renovate.json: each mismatch names the service and the rule, with the rule's line. */
@@ -26,7 +27,7 @@ export async function validateCommand(rt: ReadOnlyRuntime, opts: { dir?: string;
   const snapshot = await source.read();
   const input = snapshotInput(snapshot, { env: await rt.env(), defaultStack: rt.config.stack, roots: projectRootsIn(rt.config.stateDir), policy: rt.config.policy, profiles: rt.config.profiles, composeFiles: rt.config.composeFiles, rootLabel: source.location });
   const result = loadDesiredState(opts.allowUnset ? { ...input, allowUnset: true } : input);
-  const issues = result.ok ? [...result.warnings, ...policyIssues(result.state, snapshot.renovateConfig)] : result.issues;
+  const issues = result.ok ? [...result.warnings, ...policyIssues(result.state, snapshot.renovateConfig), ...(await tagIssues(result.state, rt.config))] : result.issues;
   const valid = issues.every((i) => i.severity === 'warning');
   if (opts.json) {
     out(JSON.stringify({ valid, revision: snapshot.revision, source: source.location, services: result.ok ? Object.keys(result.state.services) : [], issues }, null, 2));

@@ -52,7 +52,8 @@ export interface AgentConfig {
   /** This host's name in revert commits and notifications. */
   host: string;
   source: { kind: 'dir'; path: string; renovateConfig?: string } | GitSourceConfig;
-  docker: { host?: string; configPath: string };
+  /** `checkTags`: `validate` and `plan` ask the registry what each pinned tag names (default true). */
+  docker: { host?: string; configPath: string; checkTags?: boolean };
   reconcile: { intervalMs: number; jitter: number; concurrency: number; prune?: boolean };
   /** KEY=VALUE file whose variables `${VAR}` in the desired state may use (secrets). */
   envFile?: string;
@@ -168,7 +169,7 @@ function resolveConfig(raw: RawConfig, env: NodeJS.ProcessEnv): AgentConfig {
     composeFiles?: string[];
     host?: string;
     source?: { dir?: string; renovateConfig?: string; git?: Omit<GitSourceConfig, 'kind'> & { author?: { name: string; email: string } } };
-    docker?: { host?: string; config?: string };
+    docker?: { host?: string; config?: string; checkTags?: boolean };
     reconcile?: { interval?: string; concurrency?: number; prune?: boolean };
     envFile?: string;
     http?: { listen?: string; metricsTokenFile?: string };
@@ -233,6 +234,7 @@ function resolveConfig(raw: RawConfig, env: NodeJS.ProcessEnv): AgentConfig {
   }
   if (r.notifications) config.notifications = r.notifications;
   if (r.docker?.host) config.docker.host = r.docker.host;
+  if (r.docker?.checkTags === false) config.docker.checkTags = false;
   if (r.reconcile?.prune !== undefined) config.reconcile.prune = r.reconcile.prune;
   if (r.envFile) config.envFile = resolve(r.envFile);
   const listen = r.http?.listen ?? DEFAULT_LISTEN;

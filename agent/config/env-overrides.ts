@@ -62,6 +62,7 @@ export const ENV_OVERRIDES: Override[] = [
   { env: 'AGENT_BACKUP_S3_SSE', path: ['backup', 's3', 'serverSideEncryption'], parse: text },
   { env: 'DOCKER_HOST', path: ['docker', 'host'], parse: text },
   { env: 'AGENT_DOCKER_CONFIG', path: ['docker', 'config'], parse: text },
+  { env: 'AGENT_CHECK_TAGS', path: ['docker', 'checkTags'], parse: bool },
   { env: 'AGENT_INTERVAL', path: ['reconcile', 'interval'], parse: text },
   { env: 'AGENT_CONCURRENCY', path: ['reconcile', 'concurrency'], parse: int },
   { env: 'AGENT_PRUNE', path: ['reconcile', 'prune'], parse: bool },

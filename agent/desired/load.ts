@@ -175,7 +175,7 @@ export function loadDesiredState(given: LoadInput): LoadResult {
       };
       const n = normalizeService(raw[name] as Record<string, unknown>, base, { stack, declared, env: input.env, networks, containerOf, project, roots, secretValues, defined, ...(input.allowUnset ? { allowUnset: true } : {}) }, report);
       for (const k of n.networks) usedNetworks.add(k);
-      services[name] = { name, spec: n.spec, hash: hashSpec(n.spec, input.hashKey), ...(input.hashKey ? { legacyHash: hashSpec(n.spec) } : {}), agent: n.agent, dependsOn: n.dependsOn, location: { file: fv.parsed.path, ...locate(fv.parsed, base, true) } };
+      services[name] = { name, spec: n.spec, hash: hashSpec(n.spec, input.hashKey), ...(input.hashKey ? { legacyHash: hashSpec(n.spec) } : {}), agent: n.agent, dependsOn: n.dependsOn, location: { file: fv.parsed.path, ...locate(fv.parsed, base, true) }, imageLocation: { file: fv.parsed.path, ...locate(fv.parsed, [...base, 'image']) } };
     }
   }
 

@@ -217,6 +217,8 @@ export interface DesiredService {
   agent: AgentOptions;
   dependsOn: Dependency[];
   location: SourceLocation;
+  /** Where its `image:` is written (the tag check points there). */
+  imageLocation?: SourceLocation;
 }
 
 export interface VolumeSpec {

@@ -33,6 +33,8 @@ export interface OperatorPolicy {
   repositories: string[];
   /** Service images must carry a digest. */
   requireDigest: boolean;
+  /** A pinned digest that is not what its tag names at the registry is only a warning (the tag a label). */
+  allowDigestOnlyPins: boolean;
   /** Host paths binds may use; a bind anywhere else is refused. */
   binds: BindRule[];
   /** Every bind must be read-only. */
@@ -75,6 +77,7 @@ export const DEFAULT_POLICY: Omit<OperatorPolicy, 'deniedPaths'> & { deniedPaths
   registries: ['*'],
   repositories: ['*'],
   requireDigest: true,
+  allowDigestOnlyPins: false,
   // The reference stack gives Gitea the host's time zone, read-only, as Gitea's guide does.
   binds: [
     { path: '/etc/localtime', readOnly: true },
@@ -105,7 +108,7 @@ export interface AgentPaths {
 
 type Raw = Record<string, unknown>;
 
-const KEYS = new Set(['stacks', 'registries', 'repositories', 'requireDigest', 'binds', 'bindsReadOnly', 'deniedPaths', 'networkModes', 'networkDrivers', 'externalNetworks', 'allowRootUser', 'allowPrivileged', 'capabilities', 'devices', 'allowHostNamespaces', 'securityOptions', 'jobImages', 'volumes', 'probeHosts']);
+const KEYS = new Set(['stacks', 'registries', 'repositories', 'requireDigest', 'allowDigestOnlyPins', 'binds', 'bindsReadOnly', 'deniedPaths', 'networkModes', 'networkDrivers', 'externalNetworks', 'allowRootUser', 'allowPrivileged', 'capabilities', 'devices', 'allowHostNamespaces', 'securityOptions', 'jobImages', 'volumes', 'probeHosts']);
 const MODES = new Set<NetworkModeKind>(['bridge', 'none', 'host', 'service', 'container']);
 
 /**
@@ -139,6 +142,7 @@ export function resolvePolicy(raw: Raw | undefined, origin: string, own: AgentPa
   p.registries = list('registries') ?? p.registries;
   p.repositories = list('repositories') ?? p.repositories;
   p.requireDigest = bool('requireDigest') ?? p.requireDigest;
+  p.allowDigestOnlyPins = bool('allowDigestOnlyPins') ?? p.allowDigestOnlyPins;
   p.bindsReadOnly = bool('bindsReadOnly') ?? p.bindsReadOnly;
   p.allowRootUser = bool('allowRootUser') ?? p.allowRootUser;
   p.allowPrivileged = bool('allowPrivileged') ?? p.allowPrivileged;

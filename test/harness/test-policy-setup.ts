@@ -1,7 +1,8 @@
 /**
  * The integration suite's operator policy: the test stacks run on the host network and bind
  * temporary directories, which the default policy refuses (test/integration/policy.test.ts
- * runs the agent with the default one). Every agent a test starts inherits AGENT_POLICY_FILE.
+ * runs the agent with the default one). Every agent a test starts inherits AGENT_POLICY_FILE
+ * (and AGENT_CHECK_TAGS=false, below).
  */
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,3 +28,6 @@ probeHosts: ['*']
 const file = join(tmpdir(), `gadt-test-policy-${process.pid}.yaml`);
 writeFileSync(file, PERMISSIVE_POLICY);
 process.env.AGENT_POLICY_FILE = file;
+// Tag checks ask the registry: the test stacks name registries that do not exist (reg.example)
+// and Docker Hub, which the network rule forbids; policy.test.ts turns them on against the local registry.
+process.env.AGENT_CHECK_TAGS = 'false';

@@ -76,4 +76,29 @@ describe('the operator policy', () => {
     expect(again.stdout).toMatch(/binds the host path \/, which is not under an allowed path \(\/srv\)/);
     expect(await f.page()).toBe('1.0.0');
   });
+
+  it('a pinned digest that is another build than its tag is refused by validate and plan (the local registry asked), unless digest-only pins are allowed', async () => {
+    const good = f.image('1.0.0');
+    const older = f.image('1.1.0');
+    const mismatched = `${good.split('@')[0]}@${older.split('@')[1]}`;
+    const check = { ...policy, AGENT_CHECK_TAGS: 'true' };
+    f.writeDesired(f.webYaml({ version: '1.0.0' }));
+    const ok = await f.run('validate', [], check);
+    expect(ok.code, ok.stdout + ok.stderr).toBe(EXIT.ok);
+    expect(ok.stdout).not.toMatch(/at the registry/);
+
+    f.writeDesired(f.webYaml({ version: '1.0.0' }).replace(good, mismatched));
+    const v = await f.run('validate', [], check);
+    expect(v.code).toBe(EXIT.invalidDesiredState);
+    expect(v.stdout).toMatch(new RegExp(`stack\\.yaml:4:\\d+: /services/web/image: the tag 1\\.0\\.0 of \\S+fixture/web is sha256:${good.split('@sha256:')[1]!.slice(0, 12)} at the registry, not the pinned sha256:${older.split('@sha256:')[1]!.slice(0, 12)}`));
+    const plan = await f.run('plan', [], check);
+    expect(plan.code).toBe(EXIT.invalidDesiredState);
+    expect(plan.stdout).toMatch(/is another build than its tag says/);
+
+    const lenient = join(f.root, 'lenient.yaml');
+    writeFileSync(lenient, 'networkModes: [bridge, none, service, host]\nallowDigestOnlyPins: true\n');
+    const allowed = await f.run('validate', [], { AGENT_POLICY_FILE: lenient, AGENT_CHECK_TAGS: 'true' });
+    expect(allowed.code).toBe(EXIT.ok);
+    expect(allowed.stdout).toMatch(/\(warning\).*allowed: policy\.allowDigestOnlyPins/);
+  });
 });
