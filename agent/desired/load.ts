@@ -76,8 +76,16 @@ export function loadDesiredState(given: LoadInput): LoadResult {
   const variables = new Set<string>();
   const project = new ProjectIndex(input.tree);
   /** Parsed, interpolated, tagged: a file of the project, its errors into `into` (warnings straight to the result). */
+  const limits = input.limits ?? DEFAULT_PARSE_LIMITS;
+  let totalBytes = 0;
   const read = (file: SourceFile, rel: string, into: ValidationIssue[]): ComposeFile | undefined => {
-    const { parsed, issues: parseIssues } = parseYamlFile(file, input.limits ?? DEFAULT_PARSE_LIMITS);
+    // Every file read counts, an included one each time it is read: many files cannot add up to what one may not be.
+    totalBytes += Buffer.byteLength(file.content);
+    if (totalBytes > limits.maxTotalBytes) {
+      into.push({ file: file.path, line: 1, column: 1, pointer: '', message: `the desired state's files add up to more than ${Math.round(limits.maxTotalBytes / 1024 / 1024)} MiB with this one: not read` });
+      return undefined;
+    }
+    const { parsed, issues: parseIssues } = parseYamlFile(file, limits);
     into.push(...parseIssues);
     if (!parsed) return undefined;
     referencedVariables(parsed.value, variables);

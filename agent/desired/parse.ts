@@ -17,9 +17,11 @@ export interface ParseLimits {
   maxAliasCount: number;
   /** How deep maps and lists may nest (Compose files need about 6). */
   maxDepth: number;
+  /** All the files of one desired state together (includes and extends counted). */
+  maxTotalBytes: number;
 }
 
-export const DEFAULT_PARSE_LIMITS: ParseLimits = { maxFileBytes: 1024 * 1024, maxAliasCount: 100, maxDepth: 64 };
+export const DEFAULT_PARSE_LIMITS: ParseLimits = { maxFileBytes: 1024 * 1024, maxAliasCount: 100, maxDepth: 64, maxTotalBytes: 8 * 1024 * 1024 };
 
 /** Key names that would reach an object's prototype wherever a map becomes an object. */
 const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
