@@ -1,8 +1,10 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { posix } from 'node:path';
 import { PassThrough, Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import type { Logger } from 'pino';
+import { canonicalJson } from '../core/canonical.js';
 import { AgentError, errorMessage } from '../core/errors.js';
 import type { Artifact, BackupManifest } from '../model/backup.js';
 import type { BackupStore } from '../ports/backup-store.js';
@@ -19,7 +21,12 @@ import { checkTarEntries } from './streams/tar-safety.js';
  * gzip-compressed tar read through the Docker API), hashed as it is stored, and a JSON
  * manifest written last. Any tool reads them; nothing is deduplicated.
  */
-export function createArchiveRepository(store: BackupStore, docker: DockerPort, log: Logger): BackupRepository {
+export function createArchiveRepository(store: BackupStore, docker: DockerPort, log: Logger, manifestKey?: Buffer): BackupRepository {
+  const macOf = (m: BackupManifest): string | undefined => {
+    if (!manifestKey) return undefined;
+    const { mac: _mac, ...rest } = m;
+    return createHmac('sha256', manifestKey).update(canonicalJson(rest)).digest('hex');
+  };
   const put = async (b: BackupRef, file: string, source: Readable, gzip: boolean, signal: AbortSignal | undefined, onProgress: ProgressListener | undefined) => {
     const hash = createHashingStream();
     const body = new PassThrough();
@@ -71,6 +78,13 @@ export function createArchiveRepository(store: BackupStore, docker: DockerPort, 
 
   return {
     format: 'archive',
+    authenticate(m) {
+      const expected = macOf(m);
+      if (!expected || !m.mac) return 'unauthenticated';
+      const a = Buffer.from(m.mac, 'hex');
+      const b = Buffer.from(expected, 'hex');
+      return a.length === b.length && timingSafeEqual(a, b) ? 'ok' : 'altered';
+    },
     location: store.location,
     deduplicates: false,
     check: (signal) => store.check(signal),
@@ -89,7 +103,8 @@ export function createArchiveRepository(store: BackupStore, docker: DockerPort, 
       await store.delete([backupKey(b.host, b.stack, b.service, b.id, a.file)]);
     },
     async commit(m) {
-      await store.putSmall(backupKey(m.host, m.stack, m.service, m.id, MANIFEST_FILE), `${JSON.stringify(m, null, 2)}\n`);
+      const mac = macOf(m);
+      await store.putSmall(backupKey(m.host, m.stack, m.service, m.id, MANIFEST_FILE), `${JSON.stringify(mac ? { ...m, mac } : m, null, 2)}\n`);
     },
     list,
     async verify(m) {
@@ -122,12 +137,32 @@ export function createArchiveRepository(store: BackupStore, docker: DockerPort, 
     async restoreFiles(m, a, into) {
       const target = a.target as string;
       if (a.kind === 'volume' && into.volumeName) await clearVolume(docker, { image: into.image, volumeName: into.volumeName, target, stack: m.stack });
+      // Verified as it streams into the container (the copy checked before could have been
+      // swapped since): its size and sha256 against the manifest, its tar entries checked. A
+      // mismatch fails the restore, and the service is not started on what was extracted.
       const body = await store.get(backupKey(m.host, m.stack, m.service, m.id, a.file));
-      const tar = body.pipe(createGunzip());
-      body.once('error', (err) => tar.destroy(err));
+      const hash = createHashingStream();
+      const forChecks = new PassThrough();
+      const tar = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          forChecks.write(chunk);
+          cb(null, chunk);
+        },
+        flush(cb) {
+          forChecks.end();
+          cb();
+        },
+      });
+      const checked = checkTarEntries(forChecks, { root: posix.basename(target) }).catch((err: unknown) => {
+        tar.destroy(err as Error);
+        throw err;
+      });
+      const streamed = pipeline(body, hash, createGunzip(), tar);
       try {
-        await docker.putArchive(into.container, posix.dirname(target), tar);
+        await Promise.all([docker.putArchive(into.container, posix.dirname(target), tar), streamed, checked]);
+        if (hash.bytes() !== a.bytes || hash.digest() !== a.sha256) throw new AgentError('BACKUP_FAILED', `${a.file} changed since it was verified: ${hash.bytes()} B, sha256 ${hash.digest()}; the manifest says ${a.bytes} B, ${a.sha256}`);
       } catch (err) {
+        body.destroy();
         throw new AgentError('BACKUP_FAILED', `restore of ${target} from ${a.file} failed: ${errorMessage(err)}`, { cause: err, data: { target, emptied: a.kind === 'volume' } });
       }
       log.debug({ service: m.service, backup: m.id, target }, 'Archive extracted');

@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import { isoTime } from '../core/clock.js';
 import { AgentError } from '../core/errors.js';
 import { serviceContainer } from '../observe/observe.js';
@@ -10,7 +11,7 @@ import type { ServiceLocks } from '../ports/state.js';
 import type { JournalReader } from '../ports/state.js';
 import { archiveTargets, dumpDatabase, manifestFor, refOf, removeIncomplete, writeManifest, type BackupDeps, type BackupSubject } from './engine.js';
 import { newBackupId } from './manifest.js';
-import { type BackupManifest, type BackupReason } from '../model/backup.js';
+import { type Artifact, type BackupManifest, type BackupReason } from '../model/backup.js';
 import { restoreDatabase, restoreFiles, verifyBeforeRestore } from './restore.js';
 import { applyRetention } from './retention.js';
 import { mountedVolumes } from './tx-backup.js';
@@ -80,6 +81,7 @@ export async function restoreService(deps: OperationDeps, desired: DesiredState,
   const d = desired.services[m.service];
   if (!d) throw new AgentError('USAGE', `service ${m.service} is not in the desired state of stack ${desired.stack}`);
   const ctx: BackupDeps = { ...deps.backup, stack: m.stack };
+  m = withDesiredParameters(m, desired);
   await verifyBeforeRestore(ctx, m, m.artifacts);
   // The backup being restored is never the one the safety backup's retention deletes.
   const safety = opts.safetyBackup && d.agent.backup ? await backupService(deps, desired, m.service, 'pre-restore', undefined, [m.id]) : undefined;
@@ -108,6 +110,36 @@ export async function restoreService(deps: OperationDeps, desired: DesiredState,
     const verdict = await deps.gate(c.id, d.agent.health);
     return safety ? { safety, verdict } : { verdict };
   });
+}
+
+/**
+ * What a restore writes where, from the desired state, not from the manifest (which a store
+ * shared with others could hold): each volume by the engine name the desired state gives its
+ * key, each path and the database only where the service's x-agent.backup still names them,
+ * and pg_restore as the role that block names. Anything else in the backup is refused.
+ */
+export function withDesiredParameters(m: BackupManifest, desired: DesiredState): BackupManifest {
+  const d = desired.services[m.service];
+  const spec = d?.agent.backup;
+  const refuse = (what: string) => {
+    throw new AgentError('BACKUP_FAILED', `backup ${m.id} holds ${what}, which x-agent.backup of ${m.service} does not name in the desired state: not restored (restore it by hand if it is what you want)`, { data: { backup: m.id } });
+  };
+  const artifacts = m.artifacts.map((a): Artifact => {
+    if (a.kind === 'postgres-dump') {
+      const pg = spec?.postgres;
+      if (!pg) return refuse(`a PostgreSQL dump of ${a.database ?? '?'}`);
+      return { ...a, database: pg.database, user: pg.user, dbService: pg.service };
+    }
+    const t = spec?.targets.find((x) => (a.kind === 'volume' ? x.kind === 'volume' && x.name === a.volume : x.kind === 'path' && x.target === a.target));
+    if (!t) return refuse(a.kind === 'volume' ? `the volume ${a.volume ?? '?'}` : `the path ${a.target ?? '?'}`);
+    // The archive's top directory is the basename of where it was read from.
+    if (a.target && posix.basename(a.target) !== posix.basename(t.target)) return refuse(`${a.target}, archived under another name than ${t.target}`);
+    if (a.kind === 'path') return { ...a, target: t.target };
+    const engineName = desired.volumes[t.name]?.name;
+    if (!engineName) return refuse(`the volume ${t.name}`);
+    return { ...a, target: t.target, volumeName: engineName };
+  });
+  return { ...m, artifacts };
 }
 
 /** Runs `fn` holding the service's lock, waiting up to `lockTimeoutMs` for another operation to end. */

@@ -77,10 +77,15 @@ export async function backupVerifyCommand(rt: ReadOnlyRuntime, id: string, opts:
   if (!checks.every((c) => c.ok)) throw new ExitError(EXIT.updateFailed, `backup ${id} failed verification`);
 }
 
-export async function restoreCommand(rt: Runtime, id: string, opts: { yes?: boolean; safetyBackup: boolean; json?: boolean; fromHost?: string }, out: (s: string) => void): Promise<void> {
+export async function restoreCommand(rt: Runtime, id: string, opts: { yes?: boolean; safetyBackup: boolean; json?: boolean; fromHost?: string; acceptUnauthenticated?: boolean }, out: (s: string) => void): Promise<void> {
   const m = await findBackup(rt.backups, id);
   // A shared bucket holds other hosts' backups: one is restored here only when asked by name.
   if (m.host !== rt.config.host && opts.fromHost !== m.host) throw new ExitError(EXIT.usage, `backup ${m.id} was made on host ${m.host}, not on this one (${rt.config.host}): add --from-host ${m.host} to restore it here`);
+  // A manifest anyone with write access to the store could have written is not trusted by default.
+  const auth = rt.backups.authenticate(m);
+  if (auth !== 'ok' && !opts.acceptUnauthenticated) {
+    throw new ExitError(EXIT.usage, auth === 'altered' ? `backup ${m.id}: its manifest does not match its authentication code: it was changed after this agent wrote it (or the manifest key changed); check it, then add --accept-unauthenticated to restore it anyway` : `backup ${m.id}: its manifest carries no authentication code this host can check (written by an earlier agent, by a host with another manifest key, or by someone else); check it, then add --accept-unauthenticated to restore it`);
+  }
   const desired = await loadDesired(rt);
   if (!opts.yes) throw new ExitError(EXIT.usage, `restoring ${m.service} from ${m.id} (${shortTime(m.createdAt)}) replaces its current data; add --yes to proceed`);
   const r = await restoreService(rt.operations(), desired, m, { safetyBackup: opts.safetyBackup });

@@ -138,8 +138,9 @@ async function main(argv: string[]): Promise<number> {
     .option('--yes', 'do it: the current data is replaced')
     .option('--no-safety-backup', 'do not back up the current data first')
     .option('--from-host <host>', "restore a backup another host made (a shared store): that host's name")
+    .option('--accept-unauthenticated', "restore an archive whose manifest this host cannot authenticate (an earlier agent's, another host's key)")
     .option('--json', 'print the result as JSON')
-    .action(async (id: string, o) => restoreCommand(await createRuntime(overrides(o), { defaultLogLevel: 'warn' }), id, { yes: o.yes, safetyBackup: o.safetyBackup !== false, json: o.json, ...(o.fromHost ? { fromHost: o.fromHost } : {}) }, out));
+    .action(async (id: string, o) => restoreCommand(await createRuntime(overrides(o), { defaultLogLevel: 'warn' }), id, { yes: o.yes, safetyBackup: o.safetyBackup !== false, json: o.json, ...(o.fromHost ? { fromHost: o.fromHost } : {}), ...(o.acceptUnauthenticated ? { acceptUnauthenticated: true } : {}) }, out));
 
   try {
     await program.parseAsync(argv);

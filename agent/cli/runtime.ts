@@ -10,7 +10,7 @@ import type { OperationDeps } from '../backup/operations.js';
 import { loadConfig, loadInterpolationEnv, type AgentConfig, type ConfigOverrides, type GitSourceConfig } from '../config/config.js';
 import { parseEnvFile } from '../desired/env-file.js';
 import { systemClock, type Clock } from '../core/clock.js';
-import { AgentError } from '../core/errors.js';
+import { AgentError, errorMessage } from '../core/errors.js';
 import { failpointsFromEnv, type Failpoint } from '../core/failpoints.js';
 import type { Env } from '../desired/interpolate.js';
 import { createDockerAdapter } from '../docker/dockerode-adapter.js';
@@ -132,7 +132,18 @@ export async function createBackupRepository(config: AgentConfig, docker: Docker
     return createResticRepository(docker, { dir: b.dir, ...(s3 ? { s3 } : {}), image: b.image, passwordFile: b.passwordFile, host: config.host, owner, manifestCache: join(config.stateDir, STATE_FILES.resticManifests) }, log);
   }
   const { createArchiveRepository } = await import('../backup/archive-repository.js');
-  return createArchiveRepository(await createBackupStore(config), docker, log);
+  return createArchiveRepository(await createBackupStore(config), docker, log, await manifestKey(config, owner));
+}
+
+/** The key archive manifests are authenticated with: the configured file, or the state directory's (made by a command that writes). */
+async function manifestKey(config: AgentConfig, owner: boolean): Promise<Buffer | undefined> {
+  if (!config.manifestKeyFile) return new StateStore(config.stateDir).manifestKey(owner);
+  const text = await readFile(config.manifestKeyFile, 'utf8').catch((err: unknown) => {
+    throw new AgentError('CONFIG_INVALID', `cannot read backup.manifestKeyFile ${config.manifestKeyFile}: ${errorMessage(err)}`, { cause: err });
+  });
+  const key = text.trim();
+  if (key.length < 32) throw new AgentError('CONFIG_INVALID', `backup.manifestKeyFile ${config.manifestKeyFile} holds ${key.length} characters: at least 32 are needed (openssl rand -hex 32)`);
+  return Buffer.from(key, 'utf8');
 }
 
 async function createBackupStore(config: AgentConfig): Promise<BackupStore> {

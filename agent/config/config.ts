@@ -63,6 +63,8 @@ export interface AgentConfig {
   http: { listen?: { host: string; port: number }; metricsTokenFile?: string };
   /** Archives in a local directory or S3, or a restic repository in a local directory. */
   backup: { kind: 'local'; dir: string } | ({ kind: 's3' } & S3StoreOptions) | { kind: 'restic'; dir: string; image: string; passwordFile: string; s3?: ResticS3 };
+  /** Archives: the file holding the key their manifests are authenticated with (default: in the state directory). */
+  manifestKeyFile?: string;
   /** `rejectReplays`: a delivery id seen in the last 24 h is refused. */
   webhook: { secretFile?: string; secretEnv?: string; rejectReplays?: boolean };
   notifications?: NotificationsConfig;
@@ -138,7 +140,7 @@ async function policyOf(raw: RawConfig, path: string | undefined, config: AgentC
   const own = {
     stateDir: config.stateDir,
     ...(config.backup.kind !== 's3' ? { backupDir: config.backup.dir } : {}),
-    files: [path, config.envFile, config.docker.configPath, config.webhook.secretFile, config.http.metricsTokenFile, config.backup.kind === 'restic' ? config.backup.passwordFile : undefined, config.source.kind === 'git' ? config.source.auth?.passwordFile : undefined, config.source.kind === 'git' ? config.source.signing?.keyFile : undefined, config.docker.host?.startsWith('unix://') ? config.docker.host.slice('unix://'.length) : undefined]
+    files: [path, config.envFile, config.docker.configPath, config.webhook.secretFile, config.http.metricsTokenFile, config.backup.kind === 'restic' ? config.backup.passwordFile : undefined, config.source.kind === 'git' ? config.source.auth?.passwordFile : undefined, config.source.kind === 'git' ? config.source.signing?.keyFile : undefined, config.docker.host?.startsWith('unix://') ? config.docker.host.slice('unix://'.length) : undefined, config.manifestKeyFile]
       .filter((f): f is string => typeof f === 'string' && f !== '')
       .map((f) => resolve(f)),
   };
@@ -176,7 +178,7 @@ function resolveConfig(raw: RawConfig, env: NodeJS.ProcessEnv): AgentConfig {
     webhook?: { secretFile?: string; secretEnv?: string; rejectReplays?: boolean };
     log?: { level?: string };
     notifications?: NotificationsConfig;
-    backup?: { format?: 'restic' | 'archive'; dir?: string; restic?: { image: string; passwordFile?: string; s3?: ResticS3 }; s3?: { bucket: string; prefix?: string; region?: string; endpoint?: string; forcePathStyle?: boolean; serverSideEncryption?: 'AES256' | 'aws:kms'; kmsKeyId?: string; partSizeMiB?: number } };
+    backup?: { format?: 'restic' | 'archive'; dir?: string; manifestKeyFile?: string; restic?: { image: string; passwordFile?: string; s3?: ResticS3 }; s3?: { bucket: string; prefix?: string; region?: string; endpoint?: string; forcePathStyle?: boolean; serverSideEncryption?: 'AES256' | 'aws:kms'; kmsKeyId?: string; partSizeMiB?: number } };
   };
   const intervalMs = parseDuration(r.reconcile?.interval ?? '60s');
   if (intervalMs === undefined || intervalMs < 1000) throw new AgentError('CONFIG_INVALID', `reconcile interval "${r.reconcile?.interval}" must be at least 1s`);
@@ -233,6 +235,7 @@ function resolveConfig(raw: RawConfig, env: NodeJS.ProcessEnv): AgentConfig {
     config.backup = { kind: 's3', ...rest, prefix: s3.prefix ?? '', ...(partSizeMiB ? { partSizeBytes: partSizeMiB * 1024 * 1024 } : {}) };
   }
   if (r.notifications) config.notifications = r.notifications;
+  if (r.backup?.manifestKeyFile) config.manifestKeyFile = resolve(r.backup.manifestKeyFile);
   if (r.docker?.host) config.docker.host = r.docker.host;
   if (r.docker?.checkTags === false) config.docker.checkTags = false;
   if (r.reconcile?.prune !== undefined) config.reconcile.prune = r.reconcile.prune;

@@ -80,8 +80,10 @@ export function loadDesiredState(given: LoadInput): LoadResult {
   let totalBytes = 0;
   const read = (file: SourceFile, rel: string, into: ValidationIssue[]): ComposeFile | undefined => {
     // Every file read counts, an included one each time it is read: many files cannot add up to what one may not be.
-    totalBytes += Buffer.byteLength(file.content);
-    if (totalBytes > limits.maxTotalBytes) {
+    const bytes = Buffer.byteLength(file.content);
+    // a file over the limit of one file is refused as such by the parser
+    if (bytes <= limits.maxFileBytes) totalBytes += bytes;
+    if (bytes <= limits.maxFileBytes && totalBytes > limits.maxTotalBytes) {
       into.push({ file: file.path, line: 1, column: 1, pointer: '', message: `the desired state's files add up to more than ${Math.round(limits.maxTotalBytes / 1024 / 1024)} MiB with this one: not read` });
       return undefined;
     }

@@ -55,6 +55,8 @@ export interface BackupManifest {
   /** Absent in manifests written before restic: archive. */
   format?: 'restic' | 'archive';
   artifacts: Artifact[];
+  /** Archives: HMAC-SHA256 of the manifest without this field, under the host's manifest key. */
+  mac?: string;
 }
 
 

@@ -32,6 +32,11 @@ export interface ArtifactCheck {
  */
 export interface BackupRepository {
   readonly format: 'restic' | 'archive';
+  /**
+   * Whether a manifest read from the store is one this agent (or a host sharing its manifest
+   * key) wrote: archive manifests carry an HMAC; restic's are inside its authenticated repository.
+   */
+  authenticate(m: BackupManifest): 'ok' | 'unauthenticated' | 'altered';
   /** For people and manifests: a path or `s3://bucket/prefix`; never credentials. */
   readonly location: string;
   /** Opens the repository (creating it the first time) and checks it can be written: BACKUP_FAILED otherwise. */

@@ -44,6 +44,7 @@ export const STATE_FILES = {
   resticPassword: 'restic-password',
   resticManifests: 'restic-manifests',
   specHashKey: 'spec-hash.key',
+  manifestKey: 'backup-manifest.key',
 } as const;
 
 const DOCUMENTS: Record<StateDocumentName, { file: string; mode: number }> = {
@@ -179,19 +180,28 @@ export class StateStore implements StatePort {
    * changes things; read-only commands only read it (before it exists, no container is labelled with it).
    */
   async specHashKey(create: boolean): Promise<Buffer | undefined> {
-    const file = join(this.dir, STATE_FILES.specHashKey);
+    return this.hostKey(STATE_FILES.specHashKey, create, 'a new key would recreate every container');
+  }
+
+  /** The key archive manifests are authenticated with (backup.manifestKeyFile overrides it: hosts sharing a bucket share it). */
+  async manifestKey(create: boolean): Promise<Buffer | undefined> {
+    return this.hostKey(STATE_FILES.manifestKey, create, 'a new key leaves the backups made so far unauthenticated');
+  }
+
+  private async hostKey(name: string, create: boolean, lossWarning: string): Promise<Buffer | undefined> {
+    const file = join(this.dir, name);
     const existing = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return undefined;
-      throw new AgentError('STATE_CORRUPT', `cannot read the spec hash key ${file}: ${err.message}`, { cause: err });
+      throw new AgentError('STATE_CORRUPT', `cannot read the key ${file}: ${err.message}`, { cause: err });
     });
     if (existing !== undefined) {
-      if (!/^[0-9a-f]{64}\n?$/.test(existing)) throw new AgentError('STATE_CORRUPT', `the spec hash key ${file} is not 64 hex digits: restore it from a backup of the state directory (a new key would recreate every container)`);
+      if (!/^[0-9a-f]{64}\n?$/.test(existing)) throw new AgentError('STATE_CORRUPT', `the key ${file} is not 64 hex digits: restore it from a backup of the state directory (${lossWarning})`);
       return Buffer.from(existing.trim(), 'hex');
     }
     if (!create) return undefined;
     await mkdir(this.dir, { recursive: true });
     await writeFileAtomic(file, `${randomBytes(32).toString('hex')}\n`, 0o600);
-    return this.specHashKey(false);
+    return this.hostKey(name, false, lossWarning);
   }
 
   gitDir(): string {

@@ -69,13 +69,16 @@ interface ContainerOptions {
 
 /** A container of the agent image, as docs/install.md runs it. */
 function createAgent(cmd: string[], o: ContainerOptions = {}): Promise<Docker.Container> {
-  const binds = [...(o.engine === false ? [] : [`${f.h.socketPath}:/var/run/docker.sock`, `${volume}:/var/lib/gitops-agent`]), ...(o.binds ?? [])];
+  // The suite's permissive operator policy (test-policy-setup.ts), mounted where the agent in the container reads it.
+  const policy = process.env.AGENT_POLICY_FILE as string;
+  const binds = [...(o.engine === false ? [] : [`${f.h.socketPath}:/var/run/docker.sock`, `${volume}:/var/lib/gitops-agent`]), `${policy}:/etc/gitops-agent-test/policy.yaml:ro`, ...(o.binds ?? [])];
+  const env = { AGENT_POLICY_FILE: '/etc/gitops-agent-test/policy.yaml', AGENT_CHECK_TAGS: 'false', ...(o.env ?? {}) };
   return docker.createContainer({
     name: o.name ?? uniqueName('agent'),
     Image: IMAGE,
     Cmd: cmd,
     ...(o.entrypoint ? { Entrypoint: o.entrypoint } : {}),
-    Env: Object.entries(o.env ?? {}).map(([k, v]) => `${k}=${v}`),
+    Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
     Labels: { [TEST_LABEL]: LABEL },
     ...(o.healthcheck ? { Healthcheck: o.healthcheck } : {}),
     HostConfig: { NetworkMode: 'host', Binds: binds },

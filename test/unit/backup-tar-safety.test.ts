@@ -180,3 +180,46 @@ describe('isSafeEntryName', () => {
     expect(isSafeEntryName(`${root}/x`, root)).toBe(false);
   });
 });
+
+/** One raw ustar header (512 bytes, checksum filled in) and its padded body. */
+function rawEntry(name: string, type: string, body: Buffer | string = ''): Buffer {
+  const data = Buffer.isBuffer(body) ? body : Buffer.from(body);
+  const h = Buffer.alloc(512);
+  h.write(name, 0, 100, 'utf8');
+  h.write('0000644\0', 100);
+  h.write('0000000\0', 108);
+  h.write('0000000\0', 116);
+  h.write(`${data.length.toString(8).padStart(11, '0')}\0`, 124);
+  h.write('00000000000\0', 136);
+  h.write('        ', 148);
+  h.write(type, 156);
+  h.write('ustar\0', 257);
+  h.write('00', 263);
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
+  return Buffer.concat([h, data, Buffer.alloc((512 - (data.length % 512)) % 512)]);
+}
+
+const paxRecord = (key: string, value: string) => {
+  const rest = ` ${key}=${value}\n`;
+  let len = rest.length + 2;
+  if (`${len}${rest}`.length !== len) len += 1;
+  return `${len}${rest}`;
+};
+
+describe('names tar implementations read differently', () => {
+  it('refuses an entry named by both a pax header and a GNU long-name header', async () => {
+    const both = Buffer.concat([rawEntry('data', '5'), rawEntry('PaxHeader', 'x', paxRecord('path', 'data/a')), rawEntry('././@LongLink', 'L', 'data/b\0'), rawEntry('data/c', '0', 'x'), Buffer.alloc(1024)]);
+    const { result } = await check(both);
+    expect(result.ok).toBe(false);
+    expect(!result.ok && result.error instanceof AgentError && result.error.data?.reason).toBe('ambiguous-name');
+  });
+
+  it('accepts either one alone', async () => {
+    for (const ext of [rawEntry('PaxHeader', 'x', paxRecord('path', `data/${'p'.repeat(120)}`)), rawEntry('././@LongLink', 'L', `data/${'g'.repeat(120)}\0`)]) {
+      const { result } = await check(Buffer.concat([rawEntry('data', '5'), ext, rawEntry('data/short', '0', 'x'), Buffer.alloc(1024)]));
+      expect(result).toMatchObject({ ok: true, entries: 2 });
+    }
+  });
+});

@@ -187,3 +187,13 @@ describe('loadDesiredState: nothing accepted without a word (found when tried as
     if (!r.ok) expect(r.issues.map((i) => [i.file, i.message])).toEqual([['compose.yaml', 'is a symbolic link (to /etc/x)'], ['/srv/desired', 'no desired-state files (*.yaml, *.yml) found that could be read']]);
   });
 });
+
+describe('loadDesiredState: the size of all the files together', () => {
+  it('refuses files that add up to more than 8 MiB, though each is under the limit of one', () => {
+    const pad = (i: number) => ({ path: `s${i}.yaml`, content: `x-padding-${i}: "${'x'.repeat(900 * 1024)}"\n` });
+    const r = loadDesiredState({ files: Array.from({ length: 10 }, (_, i) => pad(i)), revision: rev, env: {}, defaultStack: 'test' });
+    expect(r.ok).toBe(false);
+    const over = r.ok ? [] : r.issues.filter((i) => i.message.includes('add up to more than 8 MiB'));
+    expect(over.map((i) => i.file)).toEqual(['s9.yaml']);
+  });
+});

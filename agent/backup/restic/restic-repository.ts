@@ -81,6 +81,8 @@ export function createResticRepository(docker: DockerPort, options: ResticOption
 
   const repo: BackupRepository = {
     format: 'restic',
+    // Snapshots and their tags are inside restic's repository, authenticated by its key.
+    authenticate: () => 'ok',
     location: `restic:${options.s3 ? options.s3.url.replace(/^s3:/, '') : options.dir}`,
     deduplicates: true,
     check: (signal) =>

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract, type Header } from 'tar-stream';
 import { AgentError, errorMessage } from '../../core/errors.js';
@@ -15,7 +15,8 @@ export type TarSafetyReason =
   | 'symlink-absolute'
   | 'symlink-escapes-root'
   | 'hardlink-outside-root'
-  | 'invalid-archive';
+  | 'invalid-archive'
+  | 'ambiguous-name';
 
 export interface TarCheckResult {
   /** Entries seen (pax and GNU long-name headers are folded into their entry by tar-stream). */
@@ -26,6 +27,7 @@ export interface TarCheckResult {
 
 // pax/gnu extension headers never reach 'entry': tar-stream applies them to the next header
 const ALLOWED_TYPES = new Set(['file', 'directory', 'symlink', 'link']);
+const PAX_MAX_BYTES = 1024 * 1024;
 // the same bound Linux applies to symlink resolution (MAXSYMLINKS)
 const MAX_LINK_HOPS = 40;
 
@@ -161,6 +163,63 @@ function refusal(entry: string, problem: Problem): AgentError {
  * A stream that is not a valid tar (or ends early) rejects with reason `invalid-archive` and
  * `entry` undefined. On any failure `source` is destroyed.
  */
+/**
+ * Reads the raw 512-byte headers as they pass: an entry named both by a pax header (`path`,
+ * `linkpath`) and by a GNU long-name header (`L`, `K`) is refused, since tar implementations
+ * disagree on which one wins (the checker could read one name and the extractor the other).
+ */
+function extensionScanner(): Transform {
+  let buffered = Buffer.alloc(0);
+  let skip = 0;
+  let pax = false;
+  let gnu = false;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      const data = buffered.length > 0 ? Buffer.concat([buffered, chunk]) : chunk;
+      let at = 0;
+      while (true) {
+        if (skip > 0) {
+          const n = Math.min(skip, data.length - at);
+          skip -= n;
+          at += n;
+          if (skip > 0) break;
+        }
+        if (data.length - at < 512) break;
+        const header = data.subarray(at, at + 512);
+        at += 512;
+        if (header.every((b) => b === 0)) continue;
+        const type = String.fromCharCode(header[156] ?? 48);
+        const size = parseInt(header.subarray(124, 136).toString('latin1').replace(/\0.*$/s, '').trim() || '0', 8) || 0;
+        const padded = Math.ceil(size / 512) * 512;
+        if (type === 'x') {
+          // the pax records are in the body (small): wait for all of it, then look for a path or linkpath
+          if (size > PAX_MAX_BYTES) {
+            cb(new AgentError('BACKUP_FAILED', `archive refused: a pax header of ${size} B`, { data: { entry: undefined, reason: 'invalid-archive' satisfies TarSafetyReason } }));
+            return;
+          }
+          if (data.length - at < size) {
+            at -= 512;
+            break;
+          }
+          if (/(^|\n)\d+ (path|linkpath)=/.test(data.subarray(at, at + size).toString('utf8'))) pax = true;
+        } else if (type === 'L' || type === 'K') gnu = true;
+        else {
+          const both = pax && gnu;
+          pax = false;
+          gnu = false;
+          if (both) {
+            cb(new AgentError('BACKUP_FAILED', 'archive refused: an entry is named by both a pax header and a GNU long-name header, which tar implementations read differently', { data: { entry: undefined, reason: 'ambiguous-name' satisfies TarSafetyReason } }));
+            return;
+          }
+        }
+        skip = padded;
+      }
+      buffered = Buffer.from(data.subarray(at));
+      cb(null, chunk);
+    },
+  });
+}
+
 export async function checkTarEntries(source: Readable, opts: { root: string }): Promise<TarCheckResult> {
   const { root } = opts;
   if (!isValidRoot(root)) {
@@ -186,7 +245,7 @@ export async function checkTarEntries(source: Readable, opts: { root: string }):
     body.resume();
   });
   try {
-    await pipeline(source, tar);
+    await pipeline(source, extensionScanner(), tar);
   } catch (err) {
     if (err instanceof AgentError) throw err;
     throw new AgentError('BACKUP_FAILED', `invalid tar archive: ${errorMessage(err)}`, {
