@@ -206,7 +206,8 @@ it('ships a valid example configuration: as installed, mounted in the container,
   expect(full.source).toMatchObject({ kind: 'git', url: 'https://git.example.org/ops/web-01.git', verify: { publicKeyFiles: ['/etc/gitops-agent/trusted-keys.asc'] } });
   expect(full.backup).toMatchObject({ kind: 's3', bucket: 'acme-backups' });
   expect(Object.keys(full.notifications?.channels ?? {})).toEqual(['ops-mail', 'relay', 'chat']);
-  expect(full).toMatchObject({ envFile: '/etc/gitops-agent/secrets.env', webhook: { secretFile: '/etc/gitops-agent/webhook-secret' } });
+  expect(full).toMatchObject({ envFile: '/etc/gitops-agent/secrets.env', webhook: { secretFile: '/etc/gitops-agent/webhook-secret' }, interpolation: { allowEnv: ['GITEA_DOMAIN'] } });
+  expect(full.policy).toMatchObject({ origin: all, registries: ['docker.io', 'ghcr.io'], binds: expect.arrayContaining([{ path: '/srv/gitea', readOnly: false }]) });
 
   // the documented container setup: the file mounted, AGENT_CONFIG pointing at it; its source
   // is /srv/desired-state, where the desired state is mounted
