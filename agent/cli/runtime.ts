@@ -11,6 +11,7 @@ import { loadConfig, loadInterpolationEnv, type AgentConfig, type ConfigOverride
 import { parseEnvFile } from '../desired/env-file.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { AgentError, errorMessage } from '../core/errors.js';
+import { addKnownSecrets, knownSecrets } from '../core/known-secrets.js';
 import { failpointsFromEnv, type Failpoint } from '../core/failpoints.js';
 import type { Env } from '../desired/interpolate.js';
 import { createDockerAdapter } from '../docker/dockerode-adapter.js';
@@ -98,7 +99,12 @@ const REDACTED_FIELDS = ['password', 'token', 'secret', 'authorization', 'auth',
  * stderr is a terminal (AGENT_LOG_FORMAT=json|pretty forces one).
  */
 export async function createLogger(level: string): Promise<Logger> {
-  const options = { level, base: { name: 'gitops-agent' }, timestamp: pino.stdTimeFunctions.isoTime, redact: { paths: REDACTED_FIELDS, censor: '[redacted]' } };
+  // Fields named like secrets by path; the secret values seen so far wherever they are in the line.
+  const streamWrite = (line: string) => {
+    const secrets = knownSecrets();
+    return secrets.length > 0 ? redactText(line, secrets) : line;
+  };
+  const options = { level, base: { name: 'gitops-agent' }, timestamp: pino.stdTimeFunctions.isoTime, redact: { paths: REDACTED_FIELDS, censor: '[redacted]' }, hooks: { streamWrite } };
   const format = process.env.AGENT_LOG_FORMAT ?? (process.stderr.isTTY ? 'pretty' : 'json');
   if (format === 'pretty') {
     const { default: pretty } = await import('pino-pretty');
@@ -184,7 +190,11 @@ async function createBase(config: AgentConfig, overrides: ConfigOverrides, optio
   const store = new StateStore(config.stateDir);
   const backups = await createBackupRepository(config, adapter, log, source.owner);
   const env = () => loadInterpolationEnv(config);
-  const secrets = async () => (config.envFile ? Object.values(parseEnvFile(await readFile(config.envFile, 'utf8'))).filter((v) => v.length >= 4) : []);
+  const secrets = async () => {
+    const values = config.envFile ? Object.values(parseEnvFile(await readFile(config.envFile, 'utf8'))).filter((v) => v.length >= 4) : [];
+    addKnownSecrets(values);
+    return values;
+  };
   const hashKey = await store.specHashKey(source.owner);
   const base: Base = { ...(hashKey ? { hashKey } : {}), config, log, clock, adapter, store, backups, source: createLocalDirSource(config.source.kind === 'dir' ? config.source.path : '.', { renovateConfig: config.source.kind === 'dir' ? config.source.renovateConfig : undefined }), env, secrets, loadCache: {} };
   if (config.source.kind === 'git') {

@@ -20,6 +20,7 @@ import type { TransactionRecord } from '../model/records.js';
 import type { SourceSnapshot } from '../model/source.js';
 import { observeStack } from '../observe/observe.js';
 import { redactText } from '../source/git/credentials.js';
+import { addKnownSecrets } from '../core/known-secrets.js';
 import { planChanges } from '../plan/plan.js';
 import type { DockerPort } from '../ports/docker.js';
 import type { StatePort } from '../ports/state.js';
@@ -182,6 +183,7 @@ function refuse(pass: Pass, a: Extract<Assessment, { kind: 'refused' | 'invalid'
 function recordDesired(pass: Pass, a: Extract<Assessment, { kind: 'planned' }>): void {
   const desired = a.load.state;
   for (const s of a.load.secrets) pass.secrets.add(s);
+  addKnownSecrets(a.load.secrets);
   pass.state.change((s) => {
     delete s.invalid;
     s.stack = desired.stack;

@@ -194,5 +194,8 @@ describe('secrets by name, never by value', () => {
     }
     expect(redactText(`https://h/?q=${encodeURIComponent(secret)}`, [secret])).toBe('https://h/?q=[redacted]');
     expect(redactText(`said ${secret}`, [secret])).toBe('said [redacted]');
+    // as a JSON log line holds it: quotes and backslashes escaped
+    const quoted = 'pa"ss\\w0rd';
+    expect(redactText(JSON.stringify({ msg: `token ${quoted}` }), [quoted])).toBe('{"msg":"token [redacted]"}');
   });
 });

@@ -73,7 +73,8 @@ export function redactText(text: string, secrets: readonly string[]): string {
 /** A secret as written, URL-encoded, and the base64 characters it alone determines at each of the three alignments. */
 export function secretForms(secret: string): string[] {
   const bytes = Buffer.from(secret, 'utf8');
-  const out = [secret, encodeURIComponent(secret)];
+  // as written, URL-encoded, and as a JSON string holds it (a log line)
+  const out = [secret, encodeURIComponent(secret), JSON.stringify(secret).slice(1, -1)];
   for (let k = 0; k < 3; k++) {
     const b64 = Buffer.concat([Buffer.alloc(k), bytes]).toString('base64');
     const form = b64.slice(Math.ceil((8 * k) / 6), Math.floor((8 * (k + bytes.length)) / 6));
