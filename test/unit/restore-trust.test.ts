@@ -63,3 +63,44 @@ describe('archive manifests are authenticated with the host key', () => {
     expect(otherKey.authenticate(m!)).toBe('altered');
   });
 });
+
+describe('an archive verified as it streams into the container', () => {
+  it('fails the restore when the file read for the extraction is not the one verified', async () => {
+    const { pack } = await import('tar-stream');
+    const { gzipSync } = await import('node:zlib');
+    const { createHash } = await import('node:crypto');
+    const tarOf = async (content: string) => {
+      const p = pack();
+      p.entry({ name: 'conf', type: 'directory' });
+      p.entry({ name: 'conf/app.ini' }, content);
+      p.finalize();
+      const chunks: Buffer[] = [];
+      for await (const c of p) chunks.push(c as Buffer);
+      return gzipSync(Buffer.concat(chunks));
+    };
+    const verified = await tarOf('good\n');
+    const swapped = await tarOf('evil\n');
+    const dir = mkdtempSync(join(tmpdir(), 'swap-'));
+    const store = createLocalStore(dir);
+    const extracted: number[] = [];
+    const docker = {
+      putArchive: async (_id: string, _path: string, body: NodeJS.ReadableStream) => {
+        let n = 0;
+        for await (const c of body) n += (c as Buffer).length;
+        extracted.push(n);
+      },
+    } as unknown as DockerPort;
+    const repo = createArchiveRepository(store, docker, pino({ level: 'silent' }), Buffer.alloc(32, 1));
+    const m = manifest({ artifacts: [{ file: 'path-conf.tar.gz', kind: 'path', bytes: verified.length, sha256: createHash('sha256').update(verified).digest('hex'), compression: 'gzip', target: '/etc/app/conf' }] });
+    const key = 'h/app/db/20261201T000000Z-abcdef/path-conf.tar.gz';
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(join(dir, 'h/app/db/20261201T000000Z-abcdef'), { recursive: true });
+    writeFileSync(join(dir, key), verified);
+    expect((await repo.verify(m)).every((c) => c.ok)).toBe(true);
+    await repo.restoreFiles(m, m.artifacts[0]!, { container: 'c1' as never, image: 'x' });
+    // swapped after the verification: the extraction's own read catches it
+    writeFileSync(join(dir, key), swapped);
+    await expect(repo.restoreFiles(m, m.artifacts[0]!, { container: 'c1' as never, image: 'x' })).rejects.toThrow(/changed since it was verified/);
+    expect(extracted).toHaveLength(2);
+  });
+});
