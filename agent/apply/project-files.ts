@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { AgentError, errorMessage } from '../core/errors.js';
 import { lookupProject, ProjectIndex, type ProjectRoots } from '../desired/project-files.js';
@@ -17,9 +17,13 @@ export function createProjectFiles(roots: ProjectRoots, project: (revision: stri
       let at: ProjectAtRevision | undefined;
       for (const m of mounts) {
         if (m.dataDir) {
+          // A container can write symbolic links into its data directory; the engine would
+          // follow one in another bind's path (./data/root -> /): refused, before and after mkdir.
+          await refuseLinks(roots.data, m.source);
           await mkdir(m.source, { recursive: true, mode: 0o755 }).catch((err: unknown) => {
             throw new AgentError('CONTAINER_CREATE_FAILED', `cannot create the data directory ${m.source}: ${errorMessage(err)}`, { cause: err, data: { path: m.source } });
           });
+          await refuseLinks(roots.data, m.source);
           continue;
         }
         if (!m.project) continue;
@@ -42,6 +46,19 @@ export function createProjectFiles(roots: ProjectRoots, project: (revision: stri
       return unused;
     },
   };
+}
+
+/** Each component of `path` below `root` that exists must be a directory, not a symbolic link. */
+async function refuseLinks(root: string, path: string): Promise<void> {
+  const rel = posix.relative(root, path);
+  if (rel.startsWith('..') || posix.isAbsolute(rel)) throw new AgentError('CONTAINER_CREATE_FAILED', `the data directory ${path} is not under ${root}`, { data: { path } });
+  let at = root;
+  for (const part of rel.split('/').filter(Boolean)) {
+    at = posix.join(at, part);
+    const st = await lstat(at).catch(() => undefined);
+    if (!st) return;
+    if (st.isSymbolicLink()) throw new AgentError('CONTAINER_CREATE_FAILED', `the data directory ${path} goes through the symbolic link ${at} (a container may have written it): refused, a bind would follow it on the host`, { data: { path: at } });
+  }
 }
 
 async function copyInto(folder: string, write: (tmp: string) => Promise<unknown>): Promise<void> {

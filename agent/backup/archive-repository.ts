@@ -163,6 +163,7 @@ export function createArchiveRepository(store: BackupStore, docker: DockerPort, 
         if (hash.bytes() !== a.bytes || hash.digest() !== a.sha256) throw new AgentError('BACKUP_FAILED', `${a.file} changed since it was verified: ${hash.bytes()} B, sha256 ${hash.digest()}; the manifest says ${a.bytes} B, ${a.sha256}`);
       } catch (err) {
         body.destroy();
+        forChecks.destroy();
         throw new AgentError('BACKUP_FAILED', `restore of ${target} from ${a.file} failed: ${errorMessage(err)}`, { cause: err, data: { target, emptied: a.kind === 'volume' } });
       }
       log.debug({ service: m.service, backup: m.id, target }, 'Archive extracted');

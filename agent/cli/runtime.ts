@@ -29,7 +29,7 @@ import type { StatePort, StateReader } from '../ports/state.js';
 import type { AssessDeps, LoadCache } from '../reconcile/assess.js';
 import type { ReconcileDeps } from '../reconcile/reconcile.js';
 import type { CertbotResult } from '../schedule/certbot.js';
-import { redactText } from '../source/git/credentials.js';
+import { redactJsonStrings, redactText } from '../source/git/credentials.js';
 import { createLocalDirSource } from '../source/local-dir.js';
 import { STATE_FILES, StateStore } from '../state/store.js';
 import { terminalProgress } from './progress.js';
@@ -99,10 +99,11 @@ const REDACTED_FIELDS = ['password', 'token', 'secret', 'authorization', 'auth',
  * stderr is a terminal (AGENT_LOG_FORMAT=json|pretty forces one).
  */
 export async function createLogger(level: string): Promise<Logger> {
-  // Fields named like secrets by path; the secret values seen so far wherever they are in the line.
+  // Fields named like secrets by path; the secret values seen so far wherever they are in a
+  // string of the line (only in strings: a value like `1000` must not garble a number field).
   const streamWrite = (line: string) => {
     const secrets = knownSecrets();
-    return secrets.length > 0 ? redactText(line, secrets) : line;
+    return secrets.length > 0 ? redactJsonStrings(line, secrets) : line;
   };
   const options = { level, base: { name: 'gitops-agent' }, timestamp: pino.stdTimeFunctions.isoTime, redact: { paths: REDACTED_FIELDS, censor: '[redacted]' }, hooks: { streamWrite } };
   const format = process.env.AGENT_LOG_FORMAT ?? (process.stderr.isTTY ? 'pretty' : 'json');
@@ -145,8 +146,11 @@ export async function createBackupRepository(config: AgentConfig, docker: Docker
 async function manifestKey(config: AgentConfig, owner: boolean): Promise<Buffer | undefined> {
   if (!config.manifestKeyFile) return new StateStore(config.stateDir).manifestKey(owner);
   const text = await readFile(config.manifestKeyFile, 'utf8').catch((err: unknown) => {
+    // A read-only command (validate, plan, status) does not need it: manifests read unauthenticated.
+    if (!owner) return undefined;
     throw new AgentError('CONFIG_INVALID', `cannot read backup.manifestKeyFile ${config.manifestKeyFile}: ${errorMessage(err)}`, { cause: err });
   });
+  if (text === undefined) return undefined;
   const key = text.trim();
   if (key.length < 32) throw new AgentError('CONFIG_INVALID', `backup.manifestKeyFile ${config.manifestKeyFile} holds ${key.length} characters: at least 32 are needed (openssl rand -hex 32)`);
   return Buffer.from(key, 'utf8');

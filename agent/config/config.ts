@@ -140,7 +140,8 @@ async function policyOf(raw: RawConfig, path: string | undefined, config: AgentC
   const own = {
     stateDir: config.stateDir,
     ...(config.backup.kind !== 's3' ? { backupDir: config.backup.dir } : {}),
-    files: [path, config.envFile, config.docker.configPath, config.webhook.secretFile, config.http.metricsTokenFile, config.backup.kind === 'restic' ? config.backup.passwordFile : undefined, config.source.kind === 'git' ? config.source.auth?.passwordFile : undefined, config.source.kind === 'git' ? config.source.signing?.keyFile : undefined, config.docker.host?.startsWith('unix://') ? config.docker.host.slice('unix://'.length) : undefined, config.manifestKeyFile]
+    // every file the configuration names (`*File`, `*Files`: secrets, keys, certificates), the configuration itself, the Docker socket and credentials
+    files: [path, config.docker.configPath, config.docker.host?.startsWith('unix://') ? config.docker.host.slice('unix://'.length) : undefined, ...namedFiles(raw)]
       .filter((f): f is string => typeof f === 'string' && f !== '')
       .map((f) => resolve(f)),
   };
@@ -264,6 +265,21 @@ async function readConfigFile(path: string): Promise<RawConfig> {
   if (value === null || value === undefined) return {};
   if (typeof value !== 'object' || Array.isArray(value)) throw new AgentError('CONFIG_INVALID', `configuration file ${path}: the top level must be a map`);
   return value as RawConfig;
+}
+
+/** The values of every `...File` and `...Files` key of the configuration. */
+function namedFiles(raw: RawConfig): string[] {
+  const out: string[] = [];
+  const walk = (v: unknown): void => {
+    if (!v || typeof v !== 'object') return;
+    for (const [k, x] of Object.entries(v)) {
+      if (/File$/.test(k) && typeof x === 'string') out.push(x);
+      else if (/Files$/.test(k) && Array.isArray(x)) out.push(...x.filter((f): f is string => typeof f === 'string'));
+      else walk(x);
+    }
+  };
+  walk(raw);
+  return out;
 }
 
 /** Prefixes of the agent's own variables: its configuration and the credentials of its clients. */

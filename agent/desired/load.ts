@@ -287,8 +287,7 @@ function namingValues(issues: ValidationIssue[], vars: (readonly [string, string
 function policyIssues(policy: OperatorPolicy, s: { stack: string; services: Record<string, DesiredService>; volumes: Record<string, VolumeSpec>; networks: Record<string, NetworkSpec>; usedNetworks: Set<string>; jobs: DesiredState['jobs']; valid: FileValue[]; origin: Map<string, FileValue>; stackFile: FileValue | undefined }): ValidationIssue[] {
   const rawService = (name: string) => (s.origin.get(name)?.value.services as Record<string, Record<string, unknown>> | undefined)?.[name];
   const networks = Object.fromEntries([...s.usedNetworks].map((k) => [k, s.networks[k] as NetworkSpec]));
-  const containers = new Set(Object.values(s.services).map((svc) => svc.spec.containerName ?? containerName(s.stack, svc.name)));
-  const findings = checkPolicy(policy, { stack: s.stack, services: s.services, raw: rawService, volumes: s.volumes, networks, jobs: s.jobs, containers });
+  const findings = checkPolicy(policy, { stack: s.stack, services: s.services, raw: rawService, volumes: s.volumes, networks, jobs: s.jobs });
   return findings.map((f) => {
     const [head, key] = f.path;
     const fv = head === 'services' ? s.origin.get(String(key)) : head === 'x-agent' ? s.stackFile : s.valid.find((v) => (key === undefined ? v.value[head as string] !== undefined : (v.value[head as string] as Record<string, unknown> | undefined)?.[key as string] !== undefined));

@@ -26,8 +26,6 @@ export interface PolicySubject {
   /** The networks the services join. */
   networks: Record<string, NetworkSpec>;
   jobs: Record<string, JobSpec>;
-  /** Container names of the stack's services (a `container:` network mode naming one is `service`). */
-  containers: ReadonlySet<string>;
 }
 
 type Report = (path: (string | number)[], setting: string, message: string) => void;
@@ -42,6 +40,9 @@ export function checkPolicy(policy: OperatorPolicy, s: PolicySubject): PolicyFin
     if (n.external) {
       if (!policy.externalNetworks.some((g) => globMatch(g, n.name))) report(['networks', key], 'externalNetworks', `joins the existing network "${n.name}", which another project owns; list it in externalNetworks to allow it`);
     } else if (!policy.networkDrivers.some((g) => globMatch(g, n.driver || 'bridge'))) report(['networks', key, 'driver'], 'networkDrivers', `network driver "${n.driver}" is not allowed (${policy.networkDrivers.join(', ')}): it can put containers on the host's own network`);
+    // A network named like another project's would be adopted, not created: external in all but name.
+    else if (!n.name.startsWith(`${s.stack}_`) && !policy.externalNetworks.some((g) => globMatch(g, n.name))) report(['networks', key, 'name'], 'externalNetworks', `network name "${n.name}" is not one of this stack's (${s.stack}_*): an existing network of that name would be joined; list it in externalNetworks to allow it`);
+    else if (n.driverOpts['com.docker.network.bridge.name'] !== undefined && !policy.externalNetworks.some((g) => globMatch(g, n.name))) report(['networks', key, 'driver_opts'], 'externalNetworks', `com.docker.network.bridge.name puts the network on the host bridge ${n.driverOpts['com.docker.network.bridge.name']}; list the network in externalNetworks to allow it`);
   }
   for (const job of Object.values(s.jobs)) if (job.certbot) checkJob(policy, s.stack, job, (path, setting, message) => report(['x-agent', 'jobs', job.name, 'certbot', ...path], setting, message));
   return out;
@@ -64,11 +65,13 @@ function checkService(policy: OperatorPolicy, s: PolicySubject, svc: DesiredServ
   }
   for (const [field, key] of [['pidMode', 'pid'], ['ipcMode', 'ipc'], ['usernsMode', 'userns_mode']] as const) {
     if (rt[field] === 'host' && !policy.allowHostNamespaces) report([key], 'allowHostNamespaces', `${key}: host shares the host's ${key === 'userns_mode' ? 'user' : key} namespace`);
+    // Another project's container's namespace: its processes, their files and environment.
+    if (rt[field]?.startsWith('container:') && !String(raw[key] ?? '').startsWith('service:') && !policy.networkModes.includes('container')) report([key], 'networkModes', `${key}: ${rt[field]} joins the namespace of a container outside the stack; write service:<name> for one of the stack's, or allow container in networkModes`);
   }
   for (const opt of rt.securityOpt ?? []) {
     if (!policy.securityOptions.some((g) => globMatch(g, opt))) report(['security_opt'], 'securityOptions', `security_opt "${opt}" is not allowed (${policy.securityOptions.join(', ')}): unconfined profiles lift the container's confinement`);
   }
-  const mode = networkModeKind(spec.networkMode, spec.networks !== undefined, s.containers);
+  const mode = networkModeKind(spec.networkMode, spec.networks !== undefined, String(raw.network_mode ?? '').startsWith('service:'));
   if (mode && !policy.networkModes.includes(mode)) report(['network_mode'], 'networkModes', `network_mode "${spec.networkMode}" (${mode}) is not allowed (${policy.networkModes.join(', ')})${mode === 'host' ? ': the container would listen on, and reach, everything the host does' : ''}`);
   spec.volumes.forEach((m) => checkMount(policy, s.stack, m, (path, setting, message) => report(['volumes', ...mountIndex(raw.volumes, m.target), ...path], setting, message)));
   svc.agent.health.probes.forEach((p, i) => checkProbe(policy, p, (setting, message) => report(['x-agent', 'health', 'probes', i], setting, message)));
@@ -95,7 +98,7 @@ function checkMount(policy: OperatorPolicy, stack: string, m: Mount, report: Rep
 
 /** A host path a container would see: allowed by a `binds` rule, and no denied path reached. */
 function checkHostPath(policy: OperatorPolicy, given: string, readOnly: boolean, report: Report): void {
-  const source = posix.normalize(given);
+  const source = posix.normalize(given).replace(/(.)\/+$/, '$1');
   const rules = policy.binds.filter((r) => within(source, r.path));
   if (rules.length === 0) {
     report([], 'binds', `binds the host path ${source}, which is not under an allowed path (${policy.binds.map((b) => b.path).join(', ') || 'none'})`);
@@ -104,8 +107,9 @@ function checkHostPath(policy: OperatorPolicy, given: string, readOnly: boolean,
   for (const d of policy.deniedPaths) {
     const inside = d === '/' ? source === '/' : within(source, d);
     const contains = d !== '/' && source !== d && within(d, source);
-    // A rule naming a path at or inside the denied one is the operator's explicit exception.
-    const excepted = rules.some((r) => (inside ? within(r.path, d) || r.path === source : r.path === source));
+    // A rule naming a path at or inside the denied one is the operator's explicit exception; a
+    // path that holds a denied one is never allowed (binding /var would hand out the socket).
+    const excepted = inside && rules.some((r) => within(r.path, d));
     if ((inside || contains) && !excepted) {
       report([], 'binds', contains ? `binds ${source}, which holds ${d}: a container would reach it` : `binds ${source}${source === d ? '' : `, inside ${d}`}, a path the policy denies unless a binds rule names it`);
       return;
@@ -119,8 +123,15 @@ function checkVolume(policy: OperatorPolicy, stack: string, v: VolumeSpec, repor
   if (!v.driver) return;
   if (!policy.volumes.drivers.some((g) => globMatch(g, v.driver!.name))) report(['driver'], 'volumes.drivers', `volume driver "${v.driver.name}" is not allowed (${policy.volumes.drivers.join(', ')})`);
   const o = v.driver.options;
-  // The local driver with `o: bind` is a bind of `device`: the same rules as a bind.
-  if (o.device !== undefined && /(^|,)r?bind(,|$)/.test(o.o ?? '')) checkHostPath(policy, o.device, /(^|,)ro(,|$)/.test(o.o ?? ''), (path, setting, message) => report(['driver_opts', 'device', ...path], setting, message));
+  if (v.driver.name !== 'local' || Object.keys(o).length === 0) return;
+  // The local driver with `o: bind` is a bind of `device`: the same rules as a bind. Any other
+  // filesystem it mounts (a disk, proc, an overlay of /) only when its type is allowed.
+  if (/(^|,)r?bind(,|$)/.test(o.o ?? '')) {
+    if (o.device === undefined) report(['driver_opts'], 'binds', 'a bind volume without a device');
+    else checkHostPath(policy, o.device, /(^|,)ro(,|$)/.test(o.o ?? ''), (path, setting, message) => report(['driver_opts', 'device', ...path], setting, message));
+    return;
+  }
+  if (!policy.volumes.types.includes(o.type ?? '')) report(['driver_opts'], 'volumes.types', `the local driver would mount ${o.type ? `a ${o.type} filesystem` : 'a filesystem'}${o.device ? ` from ${o.device}` : ''}: allowed types are ${policy.volumes.types.join(', ') || 'none'} (a bind, o: bind, follows the binds rules)`);
 }
 
 function checkJob(policy: OperatorPolicy, stack: string, job: JobSpec, report: Report): void {
@@ -145,10 +156,30 @@ function checkProbe(policy: OperatorPolicy, p: Probe, report: (setting: string, 
       return; // the loader refuses it already
     }
   }
-  host = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  host = canonicalHost(host);
   const why = metadataAddress(host);
   if (why) report('probeHosts', `probes ${host}, ${why}: never allowed`);
   else if (!policy.probeHosts.some((g) => globMatch(g, host))) report('probeHosts', `probes ${host}, which is not among the hosts the agent's probes may reach (${policy.probeHosts.join(', ')})`);
+}
+
+/**
+ * A host as the probe will reach it: numeric IPv4 forms (`2852039166`, `169.254.43518`) and
+ * IPv6 spellings canonicalised by the URL parser, IPv4-mapped IPv6 as the IPv4 address.
+ */
+export function canonicalHost(given: string): string {
+  const bare = given.replace(/^\[(.*)\]$/, '$1');
+  let host: string;
+  try {
+    host = new URL(`http://${isIP(bare) === 6 ? `[${bare}]` : bare}/`).hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  } catch {
+    return bare.toLowerCase();
+  }
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(host);
+  if (mapped) {
+    const n = (parseInt(mapped[1] as string, 16) << 16) + parseInt(mapped[2] as string, 16);
+    return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+  }
+  return host.replace(/^::ffff:/, '');
 }
 
 /** Cloud instance-metadata endpoints (credentials of the host's role are served there). */
@@ -165,16 +196,17 @@ export function metadataAddress(host: string): string | undefined {
   return undefined;
 }
 
-function networkModeKind(mode: string, joinsNetworks: boolean, containers: ReadonlySet<string>): OperatorPolicy['networkModes'][number] | undefined {
+/** `service`: written `service:<name>` (one of the stack's); `container:<name>` is any container, whatever its name. */
+function networkModeKind(mode: string, joinsNetworks: boolean, ofAService: boolean): OperatorPolicy['networkModes'][number] | undefined {
   if (joinsNetworks) return undefined; // the stack's own networks
   if (mode === 'host' || mode === 'bridge' || mode === 'none') return mode;
-  if (mode.startsWith('container:')) return containers.has(mode.slice('container:'.length)) ? 'service' : 'container';
+  if (mode.startsWith('container:')) return ofAService ? 'service' : 'container';
   return undefined;
 }
 
 function isRoot(user: string): boolean {
-  const name = user.split(':')[0] as string;
-  return name === 'root' || name === '0';
+  const name = (user.split(':')[0] as string).trim();
+  return name === 'root' || (/^[0-9]+$/.test(name) && Number(name) === 0);
 }
 
 /** The index of the entry of a service's `volumes:` list that mounts `target`, when it can be told. */

@@ -62,8 +62,8 @@ export interface OperatorPolicy {
   securityOptions: string[];
   /** Images of scheduled jobs (certbot), by name (globs), and whether they need a digest. */
   jobImages: { allow: string[]; requireDigest: boolean };
-  /** Engine names of volumes (globs; `${stack}` is the stack's name) and their drivers. */
-  volumes: { names: string[]; drivers: string[] };
+  /** Engine names of volumes (globs; `${stack}` is the stack's name), their drivers, and the filesystems the local driver may mount (`type:`; a bind follows `binds`). */
+  volumes: { names: string[]; drivers: string[]; types: string[] };
   /** Hosts the agent's own http and tcp probes may reach (globs). Metadata addresses are never allowed. */
   probeHosts: string[];
 }
@@ -95,7 +95,7 @@ export const DEFAULT_POLICY: Omit<OperatorPolicy, 'deniedPaths'> & { deniedPaths
   allowHostNamespaces: false,
   securityOptions: ['no-new-privileges', 'no-new-privileges:true', 'no-new-privileges=true'],
   jobImages: { allow: ['docker.io/certbot/certbot'], requireDigest: false },
-  volumes: { names: ['${stack}_*'], drivers: ['local'] },
+  volumes: { names: ['${stack}_*'], drivers: ['local'], types: ['nfs', 'nfs4', 'cifs', 'tmpfs'] },
   probeHosts: ['127.0.0.1', 'localhost', '::1'],
 };
 
@@ -136,7 +136,7 @@ export function resolvePolicy(raw: Raw | undefined, origin: string, own: AgentPa
   };
   const absolute = (key: string, path: string): string => {
     if (!path.startsWith('/')) bad(key, `"${path}" is not an absolute path`);
-    return posix.normalize(path).replace(/(.)\/$/, '$1');
+    return posix.normalize(path).replace(/(.)\/+$/, '$1');
   };
   p.stacks = list('stacks') ?? p.stacks;
   p.registries = list('registries') ?? p.registries;
@@ -168,7 +168,7 @@ export function resolvePolicy(raw: Raw | undefined, origin: string, own: AgentPa
   }
   const denied = list('deniedPaths') ?? [];
   p.deniedPaths = [...BUILTIN_DENIED_PATHS, ...denied.map((d) => absolute('deniedPaths', d)), ...agentPaths(own)];
-  for (const [key, sub, fields] of [['jobImages', p.jobImages, ['allow', 'requireDigest']], ['volumes', p.volumes, ['names', 'drivers']]] as const) {
+  for (const [key, sub, fields] of [['jobImages', p.jobImages, ['allow', 'requireDigest']], ['volumes', p.volumes, ['names', 'drivers', 'types']]] as const) {
     const v = r[key];
     if (v === undefined) continue;
     if (!v || typeof v !== 'object' || Array.isArray(v)) bad(key, `must be a map of ${fields.join(', ')}`);

@@ -74,7 +74,7 @@ export async function assess(deps: AssessDeps, applied: Readonly<Record<string, 
   if (snapshot.signatureRefused) return { kind: 'refused', snapshot, reason: snapshot.signatureRefused };
   const load = loadCached(deps, snapshot, await deps.env());
   if (!load.ok) return { kind: 'invalid', snapshot, load };
-  const actual = recogniseLegacyHashes(await observeStack(deps.docker, load.state.stack), load.state);
+  const actual = recogniseLegacyHashes(await observeStack(deps.docker, load.state.stack), load.state, applied, deps.hashKey);
   const prune = deps.prune ?? load.prune;
   const quarantined = quarantinedServices(load.state, snapshot);
   const held = heldSpecs(state, load.state, quarantined);
@@ -103,12 +103,16 @@ function loadCached(deps: AssessDeps, snapshot: SourceSnapshot, env: Env): LoadR
  * with the keyed hash when the plain one matches, so an upgrade recreates nothing. Their labels
  * change when they are next recreated.
  */
-export function recogniseLegacyHashes(actual: ActualState, desired: DesiredState): ActualState {
+export function recogniseLegacyHashes(actual: ActualState, desired: DesiredState, applied: Readonly<Record<string, AppliedRecord>> = {}, key?: Buffer): ActualState {
   const services = { ...actual.services };
   for (const [name, o] of Object.entries(actual.services)) {
     const d = desired.services[name];
     const label = o.current?.labels[LABELS.specHash];
-    if (o.current && d?.legacyHash && label === d.legacyHash) services[name] = { ...o, current: { ...o.current, labels: { ...o.current.labels, [LABELS.specHash]: d.hash } } };
+    if (!o.current || label === undefined || label.startsWith('hmac-')) continue;
+    // the desired spec's, or (held, paused, waiting for a window) the last applied one's
+    const a = applied[name];
+    const keyed = d?.legacyHash !== undefined && label === d.legacyHash ? d.hash : key && a && label === hashSpec(a.spec) ? hashSpec(a.spec, key) : undefined;
+    if (keyed) services[name] = { ...o, current: { ...o.current, labels: { ...o.current.labels, [LABELS.specHash]: keyed } } };
   }
   return { ...actual, services };
 }

@@ -277,6 +277,13 @@ async function writeBack(pass: Pass, a: Extract<Assessment, { kind: 'planned' }>
   if (!deps.revert) return [];
   const desired = a.load.state;
   const hashes = Object.fromEntries(Object.values(desired.services).map((d) => [d.name, d.hash]));
+  // A revert an earlier agent queued names the failed spec by its plain hash: the same spec, keyed.
+  pass.state.change((s) => {
+    for (const [name, svc] of Object.entries(s.services)) {
+      const d = desired.services[name];
+      if (svc.revert && d?.legacyHash !== undefined && svc.revert.request.failedHash === d.legacyHash) svc.revert.request.failedHash = d.hash;
+    }
+  });
   const log = pass.log.child({ revision: desired.revision });
   return processReverts(pass.state, { ...deps.revert, env: await deps.env(), defaultStack: deps.defaultStack, roots: deps.roots, ...(deps.hashKey ? { hashKey: deps.hashKey } : {}), clock: deps.clock, log, failpoint: deps.failpoint }, hashes, log);
 }

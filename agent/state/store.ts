@@ -1,7 +1,7 @@
-import { appendFile, chmod, mkdir, readFile, readdir } from 'node:fs/promises';
+import { appendFile, chmod, link, mkdir, readFile, readdir, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { AgentError, isAgentError } from '../core/errors.js';
+import { AgentError, errorMessage, isAgentError } from '../core/errors.js';
 import { emptyState, type AgentState } from '../model/agent-state.js';
 import type { AppliedRecord, TransactionRecord } from '../model/records.js';
 import type { StateDocument, StateDocumentName, StatePort } from '../ports/state.js';
@@ -200,7 +200,16 @@ export class StateStore implements StatePort {
     }
     if (!create) return undefined;
     await mkdir(this.dir, { recursive: true });
-    await writeFileAtomic(file, `${randomBytes(32).toString('hex')}\n`, 0o600);
+    // Written aside, then linked into place: two first runs at once agree on one key (link fails on the second).
+    const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    await writeFileAtomic(tmp, `${randomBytes(32).toString('hex')}\n`, 0o600);
+    try {
+      await link(tmp, file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new AgentError('STATE_CORRUPT', `cannot write the key ${file}: ${errorMessage(err)}`, { cause: err });
+    } finally {
+      await unlink(tmp).catch(() => undefined);
+    }
     return this.hostKey(name, false, lossWarning);
   }
 

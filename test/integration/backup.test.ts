@@ -206,7 +206,12 @@ describe('plain archives (local)', () => {
     const v = await f.run('backup verify', [made.id]);
     expect(v.code).toBe(EXIT.updateFailed);
     expect(v.stdout).toMatch(/volume-pgdata\.tar\.gz\s+FAILED.*(parent|escape|outside)/);
-    const restore = await f.run('restore', [made.id, '--yes', '--no-safety-backup']);
+    // The manifest was edited: its authentication code says so, and the restore stops there.
+    const refused = await f.run('restore', [made.id, '--yes', '--no-safety-backup']);
+    expect(refused.code).toBe(EXIT.usage);
+    expect(refused.stderr).toMatch(/its manifest does not match its authentication code/);
+    // Accepted anyway, the archive's own check refuses it before anything is overwritten.
+    const restore = await f.run('restore', [made.id, '--yes', '--no-safety-backup', '--accept-unauthenticated']);
     expect(restore.code).not.toBe(EXIT.ok);
     expect(restore.stderr).toMatch(/cannot be restored/);
     expect(await psql(dbPort, 'SELECT count(*) FROM items')).toBe('10');

@@ -216,6 +216,19 @@ describe('names tar implementations read differently', () => {
     expect(!result.ok && result.error instanceof AgentError && result.error.data?.reason).toBe('ambiguous-name');
   });
 
+  it('refuses a global pax path beside a GNU long name, and keeps its place through a pax size', async () => {
+    const globalAndGnu = Buffer.concat([rawEntry('data', '5'), rawEntry('GlobalHead', 'g', paxRecord('path', 'data/a')), rawEntry('././@LongLink', 'L', 'data/b\0'), rawEntry('data/c', '0', 'x'), Buffer.alloc(1024)]);
+    expect((await check(globalAndGnu)).result).toMatchObject({ ok: false });
+    // The body's size is in the pax header (the ustar field says 0): a fake header inside the
+    // body must not be taken for one, and the real pax + GNU pair after it is still found.
+    const fake = rawEntry('data/zzz', '0', '');
+    const body = Buffer.concat([fake, Buffer.alloc(512)]);
+    const sized = rawEntry('PaxHeader', 'x', paxRecord('size', String(body.length)));
+    const entry = Buffer.concat([rawEntry('data/big', '0', ''), body]);
+    const pair = Buffer.concat([rawEntry('PaxHeader', 'x', paxRecord('path', 'data/a')), rawEntry('././@LongLink', 'L', 'data/b\0'), rawEntry('data/c', '0', 'x')]);
+    expect((await check(Buffer.concat([rawEntry('data', '5'), sized, entry, pair, Buffer.alloc(1024)]))).result).toMatchObject({ ok: false });
+  });
+
   it('accepts either one alone', async () => {
     for (const ext of [rawEntry('PaxHeader', 'x', paxRecord('path', `data/${'p'.repeat(120)}`)), rawEntry('././@LongLink', 'L', `data/${'g'.repeat(120)}\0`)]) {
       const { result } = await check(Buffer.concat([rawEntry('data', '5'), ext, rawEntry('data/short', '0', 'x'), Buffer.alloc(1024)]));

@@ -6,7 +6,7 @@ import { loadConfig, loadInterpolationEnv } from '../../agent/config/config.js';
 import { loadDesiredState } from '../../agent/desired/load.js';
 import { resolvePolicy, type OperatorPolicy } from '../../agent/policy/policy.js';
 import { metadataAddress } from '../../agent/policy/check.js';
-import { redactText } from '../../agent/source/git/credentials.js';
+import { redactJsonStrings, redactText } from '../../agent/source/git/credentials.js';
 import { computeConditions } from '../../agent/reconcile/conditions.js';
 import type { Revision } from '../../agent/core/ids.js';
 import type { AgentState } from '../../agent/model/agent-state.js';
@@ -90,6 +90,30 @@ describe('the operator policy, with its defaults', () => {
     const job = (image: string, net: string) => `name: test\nx-agent:\n  jobs:\n    renew:\n      schedule: "0 3 * * 1"\n      certbot:\n        image: ${image}\n        args: [renew]\n        networkMode: ${net}\nservices: {}\n`;
     expect(denied(job('docker.io/certbot/certbot:v2.11.0', 'bridge'))).toEqual([]);
     expect(denied(job('docker.io/evil/certbot:v1', 'host'))).toEqual([expect.stringMatching(/^7 jobImages job image docker.io\/evil\/certbot is not among/), expect.stringMatching(/^9 networkModes a job on the host network/)]);
+  });
+});
+
+describe('the operator policy against the forms a review found', () => {
+  it('a local volume mounting a disk, proc or an overlay; a trailing slash; another namespace; a network named like another project', () => {
+    const vol = (opts: string) => denied(web('    volumes: [d:/d]\n', `volumes:\n  d:\n    driver_opts: ${opts}\n`));
+    expect(vol('{type: ext4, device: /dev/sda1}')).toEqual([expect.stringMatching(/volumes.types the local driver would mount a ext4 filesystem from \/dev\/sda1/)]);
+    expect(vol('{type: proc, device: proc}')).toEqual([expect.stringMatching(/volumes.types/)]);
+    expect(vol('{type: overlay, o: "lowerdir=/"}')).toEqual([expect.stringMatching(/volumes.types/)]);
+    expect(vol('{type: nfs, o: "addr=10.0.0.2", device: ":/export"}')).toEqual([]);
+    const wide = resolvePolicy({ binds: ['/'] }, 'config.yaml', own);
+    expect(denied(web('    volumes: ["/var/:/v"]\n'), wide)).toEqual([expect.stringMatching(/binds \/var, which holds/)]);
+    expect(denied(web('    volumes: ["/var/lib:/v"]\n'), resolvePolicy({ binds: ['/var/lib'] }, 'config.yaml', own))).toEqual([expect.stringMatching(/binds \/var\/lib, which holds \/var\/lib\/docker/)]);
+    expect(denied(web('    pid: container:othercompose-db-1\n'))).toEqual([expect.stringMatching(/^5 networkModes pid: container:othercompose-db-1 joins the namespace of a container outside the stack/)]);
+    expect(denied(web('    network_mode: container:test-side-1\n    container_name: test-web\n'))).toEqual([expect.stringMatching(/networkModes network_mode "container:test-side-1" \(container\)/)]);
+    expect(denied(web('    networks: [x]\n', 'networks:\n  x: {name: otherproj_default}\n'))).toEqual([expect.stringMatching(/externalNetworks network name "otherproj_default" is not one of this stack's/)]);
+    expect(denied(web('    user: "00"\n'))).toEqual([expect.stringMatching(/allowRootUser runs as root/)]);
+  });
+
+  it('metadata addresses in any spelling', () => {
+    const p = resolvePolicy({ probeHosts: ['*'] }, 'config.yaml', own);
+    for (const target of ['http: http://[::ffff:169.254.169.254]/', 'tcp: "2852039166:80"', 'tcp: "169.254.43518:80"', 'http: "http://[fd00:ec2:0:0:0:0:0:254]/"']) {
+      expect(denied(web(`    x-agent:\n      health:\n        probes:\n          - ${target}\n`), p), target).toEqual([expect.stringMatching(/a cloud metadata address: never allowed/)]);
+    }
   });
 });
 
@@ -197,5 +221,7 @@ describe('secrets by name, never by value', () => {
     // as a JSON log line holds it: quotes and backslashes escaped
     const quoted = 'pa"ss\\w0rd';
     expect(redactText(JSON.stringify({ msg: `token ${quoted}` }), [quoted])).toBe('{"msg":"token [redacted]"}');
+    // a log line: only its strings, so that a value like 1000 leaves the numbers alone
+    expect(redactJsonStrings(JSON.stringify({ intervalMs: 10000, ok: true, msg: 'uid 1000 set' }), ['1000', 'true'])).toBe('{"intervalMs":10000,"ok":true,"msg":"uid [redacted] set"}');
   });
 });

@@ -216,3 +216,19 @@ describe('files from the repository: the edges a review found', () => {
     expect(r.ok && r.secrets).toContain('file-secret-value');
   });
 });
+
+describe('data directories and symbolic links', () => {
+  it('refuses a data directory whose path goes through a link a container could have written', async () => {
+    const r = roots();
+    mkdirSync(join(r.data, 'app', 'data'), { recursive: true });
+    // service A wrote `ln -s / /data/root` into its data directory ./data
+    symlinkSync('/', join(r.data, 'app', 'data', 'root'));
+    const files = createProjectFiles(r, async () => {
+      throw new Error('no repository files here');
+    });
+    const mount = { type: 'bind' as const, source: join(r.data, 'app', 'data', 'root'), target: '/host', readOnly: false, dataDir: true };
+    await expect(files.prepare([mount], 'rev')).rejects.toThrow(/goes through the symbolic link .*data\/root .*refused/);
+    const fine = { ...mount, source: join(r.data, 'app', 'data', 'cache') };
+    await expect(files.prepare([fine], 'rev')).resolves.toBeUndefined();
+  });
+});

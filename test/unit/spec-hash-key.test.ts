@@ -39,6 +39,16 @@ describe('the spec hash in container labels, keyed by a host secret', () => {
     expect(recogniseLegacyHashes(actual(other), desired).services.db?.current?.labels[LABELS.specHash]).toBe(other.labels[LABELS.specHash]);
   });
 
+  it('a container held on its last applied spec (a failed or paused update pending) is recognised by that spec', () => {
+    const key = Buffer.alloc(32, 7);
+    const desired = load('pw-new-1', key);
+    const appliedSpec = load('pw-old-1').services.db!.spec;
+    const old = { labels: { [LABELS.specHash]: hashSpec(appliedSpec) } } as unknown as ContainerInfo;
+    const applied = { db: { hash: hashSpec(appliedSpec), spec: appliedSpec, agent: desired.services.db!.agent, dependsOn: [], revision: 'r', at: '' } };
+    const seen = recogniseLegacyHashes({ stack: 't', services: { db: { name: 'db', current: old, others: [] } } }, desired, applied, key);
+    expect(seen.services.db?.current?.labels[LABELS.specHash]).toBe(hashSpec(appliedSpec, key));
+  });
+
   it('the key is made once, 0600, by a command that changes things, and only read otherwise', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'key-'));
     const store = new StateStore(dir);

@@ -172,7 +172,10 @@ function extensionScanner(): Transform {
   let buffered = Buffer.alloc(0);
   let skip = 0;
   let pax = false;
+  let globalPax = false;
   let gnu = false;
+  let paxSize: number | undefined;
+  const refuse = (cb: (err: Error) => void, message: string, reason: TarSafetyReason) => cb(new AgentError('BACKUP_FAILED', `archive refused: ${message}`, { data: { entry: undefined, reason } }));
   return new Transform({
     transform(chunk: Buffer, _enc, cb) {
       const data = buffered.length > 0 ? Buffer.concat([buffered, chunk]) : chunk;
@@ -186,38 +189,54 @@ function extensionScanner(): Transform {
         }
         if (data.length - at < 512) break;
         const header = data.subarray(at, at + 512);
-        at += 512;
-        if (header.every((b) => b === 0)) continue;
+        if (header.every((b) => b === 0)) {
+          at += 512;
+          continue;
+        }
         const type = String.fromCharCode(header[156] ?? 48);
-        const size = parseInt(header.subarray(124, 136).toString('latin1').replace(/\0.*$/s, '').trim() || '0', 8) || 0;
-        const padded = Math.ceil(size / 512) * 512;
-        if (type === 'x') {
-          // the pax records are in the body (small): wait for all of it, then look for a path or linkpath
-          if (size > PAX_MAX_BYTES) {
-            cb(new AgentError('BACKUP_FAILED', `archive refused: a pax header of ${size} B`, { data: { entry: undefined, reason: 'invalid-archive' satisfies TarSafetyReason } }));
-            return;
+        const size = headerSize(header);
+        if (type === 'x' || type === 'g') {
+          // the pax records are in the body (small): wait for all of it, then read path, linkpath and size
+          if (size > PAX_MAX_BYTES) return refuse(cb, `a pax header of ${size} B`, 'invalid-archive');
+          if (data.length - at - 512 < size) break;
+          const records = data.subarray(at + 512, at + 512 + size).toString('utf8');
+          const named = /(^|\n)\d+ (path|linkpath)=/.test(records);
+          if (type === 'g') globalPax ||= named;
+          else {
+            pax ||= named;
+            const s = /(^|\n)\d+ size=(\d+)\n/.exec(records);
+            if (s) paxSize = Number(s[2]);
           }
-          if (data.length - at < size) {
-            at -= 512;
-            break;
-          }
-          if (/(^|\n)\d+ (path|linkpath)=/.test(data.subarray(at, at + size).toString('utf8'))) pax = true;
         } else if (type === 'L' || type === 'K') gnu = true;
         else {
-          const both = pax && gnu;
+          const ambiguous = (pax || globalPax) && gnu;
+          const body = paxSize ?? size;
           pax = false;
           gnu = false;
-          if (both) {
-            cb(new AgentError('BACKUP_FAILED', 'archive refused: an entry is named by both a pax header and a GNU long-name header, which tar implementations read differently', { data: { entry: undefined, reason: 'ambiguous-name' satisfies TarSafetyReason } }));
-            return;
-          }
+          paxSize = undefined;
+          if (ambiguous) return refuse(cb, 'an entry is named by both a pax header and a GNU long-name header, which tar implementations read differently', 'ambiguous-name');
+          at += 512;
+          skip = Math.ceil(body / 512) * 512;
+          continue;
         }
-        skip = padded;
+        at += 512;
+        skip = Math.ceil(size / 512) * 512;
       }
       buffered = Buffer.from(data.subarray(at));
       cb(null, chunk);
     },
   });
+}
+
+/** A header's size field: octal, or GNU's base-256 (the high bit of its first byte set) for large files. */
+function headerSize(header: Buffer): number {
+  const field = header.subarray(124, 136);
+  if (((field[0] ?? 0) & 0x80) !== 0) {
+    let n = 0;
+    for (let i = 1; i < field.length; i++) n = n * 256 + (field[i] ?? 0);
+    return n;
+  }
+  return parseInt(field.toString('latin1').replace(/\0.*$/s, '').trim() || '0', 8) || 0;
 }
 
 export async function checkTarEntries(source: Readable, opts: { root: string }): Promise<TarCheckResult> {

@@ -70,6 +70,11 @@ export function redactText(text: string, secrets: readonly string[]): string {
   return out;
 }
 
+/** A JSON text (a log line) with the secrets redacted inside its strings only, so that numbers and literals stay JSON. */
+export function redactJsonStrings(json: string, secrets: readonly string[]): string {
+  return json.replace(/"(?:[^"\\]|\\.)*"/g, (s) => redactText(s, secrets));
+}
+
 /** A secret as written, URL-encoded, and the base64 characters it alone determines at each of the three alignments. */
 export function secretForms(secret: string): string[] {
   const bytes = Buffer.from(secret, 'utf8');
