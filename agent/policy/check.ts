@@ -131,7 +131,7 @@ function checkVolume(policy: OperatorPolicy, stack: string, v: VolumeSpec, repor
     else checkHostPath(policy, o.device, /(^|,)ro(,|$)/.test(o.o ?? ''), (path, setting, message) => report(['driver_opts', 'device', ...path], setting, message));
     return;
   }
-  if (!policy.volumes.types.includes(o.type ?? '')) report(['driver_opts'], 'volumes.types', `the local driver would mount ${o.type ? `a ${o.type} filesystem` : 'a filesystem'}${o.device ? ` from ${o.device}` : ''}: allowed types are ${policy.volumes.types.join(', ') || 'none'} (a bind, o: bind, follows the binds rules)`);
+  if (!policy.volumes.types.some((g) => globMatch(g, o.type ?? ''))) report(['driver_opts'], 'volumes.types', `the local driver would mount ${o.type ? `a ${o.type} filesystem` : 'a filesystem'}${o.device ? ` from ${o.device}` : ''}: allowed types are ${policy.volumes.types.join(', ') || 'none'} (a bind, o: bind, follows the binds rules)`);
 }
 
 function checkJob(policy: OperatorPolicy, stack: string, job: JobSpec, report: Report): void {

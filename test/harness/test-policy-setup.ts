@@ -21,7 +21,7 @@ devices: [/dev]
 allowHostNamespaces: true
 securityOptions: ['*']
 jobImages: {allow: ['*'], requireDigest: false}
-volumes: {names: ['*'], drivers: ['*']}
+volumes: {names: ['*'], drivers: ['*'], types: ['*']}
 probeHosts: ['*']
 `;
 
