@@ -1,4 +1,5 @@
 import { agentLabels, composeResourceLabels } from './container-labels.js';
+import { downtimeMs } from './downtime.js';
 import { noProjectFiles } from '../ports/project-files.js';
 import { injectedArchive } from './inject.js';
 import { randomBytes } from 'node:crypto';
@@ -359,6 +360,8 @@ function toRecord(deps: TxDeps, j: Journal, result: TxResult, recovered: boolean
   if (j.new) rec.to = j.new.image;
   if (recovered) rec.recovered = true;
   if (j.backup?.complete) rec.backup = j.backup.id;
+  const down = downtimeMs(j.trail);
+  if (down !== undefined) rec.downtimeMs = down;
   if (j.failure) {
     rec.code = j.failure.code;
     rec.failedPhase = j.failure.phase;

@@ -29,6 +29,8 @@ export interface TransactionRecord {
   backup?: string;
   /** True when the transaction was finished by recovery after the agent was interrupted. */
   recovered?: boolean;
+  /** Stop-first: from the old container stopped to a container serving again, gate passed (agent/apply/downtime.ts). */
+  downtimeMs?: number;
 }
 
 /** What the agent last applied successfully to a service: the fallback target while a newer spec is held. */

@@ -62,6 +62,10 @@ describe('agent apply', () => {
     expect(s.services[0]).toMatchObject({ inSync: true, lastTransaction: { result: 'succeeded', kind: 'update' } });
     expect(s.services[0]?.lastTransaction?.from).toContain(':1.0.0@');
     expect(s.services[0]?.lastTransaction?.to).toContain(':1.1.0@');
+    // The next update's plan says how long this one kept the service down (stop-first).
+    expect(s.services[0]?.lastTransaction?.downtimeMs).toBeGreaterThan(0);
+    f.writeDesired(f.webYaml({ version: '1.2.0' }));
+    expect((await f.run('plan')).stdout).toMatch(/stop-first: the old container stops before the new one starts; the last update \(.*Z\) kept web down \d+\.\d s/);
   });
 
   it('update to a tag that does not exist: nothing changes, the failure is reported and held', async () => {

@@ -98,6 +98,8 @@ describe('runTransaction', () => {
     docker.addImage(V2);
     const out = await runTransaction(deps(), await updateRequest(), record);
     expect(out.record).toMatchObject({ result: 'succeeded', from: V1, to: V2 });
+    // stop-first: the time from the old container stopped to the new one through its gate
+    expect(out.record.downtimeMs).toBeGreaterThanOrEqual(agent.health.stabilizationMs);
     expect(docker.snapshot()).toEqual([{ name: 's-web-1', status: 'running', image: V2 }]);
     const order = docker.calls.filter((c) => /^(stopContainer|startContainer|removeContainer)/.test(c)).map((c) => c.split(' ')[0]);
     expect(order).toEqual(['startContainer', 'stopContainer', 'startContainer', 'removeContainer']);
