@@ -108,7 +108,10 @@ export interface AgentPaths {
 
 type Raw = Record<string, unknown>;
 
-const KEYS = new Set(['stacks', 'registries', 'repositories', 'requireDigest', 'allowDigestOnlyPins', 'binds', 'bindsReadOnly', 'deniedPaths', 'networkModes', 'networkDrivers', 'externalNetworks', 'allowRootUser', 'allowPrivileged', 'capabilities', 'devices', 'allowHostNamespaces', 'securityOptions', 'jobImages', 'volumes', 'probeHosts']);
+/** Settings that are a list of strings, or a boolean, taken as given. */
+const LIST_SETTINGS = ['stacks', 'registries', 'repositories', 'networkDrivers', 'externalNetworks', 'securityOptions', 'probeHosts'] as const;
+const BOOLEAN_SETTINGS = ['requireDigest', 'allowDigestOnlyPins', 'bindsReadOnly', 'allowRootUser', 'allowPrivileged', 'allowHostNamespaces'] as const;
+const KEYS = new Set<string>([...LIST_SETTINGS, ...BOOLEAN_SETTINGS, 'binds', 'deniedPaths', 'networkModes', 'capabilities', 'devices', 'jobImages', 'volumes']);
 const MODES = new Set<NetworkModeKind>(['bridge', 'none', 'host', 'service', 'container']);
 
 /**
@@ -138,19 +141,8 @@ export function resolvePolicy(raw: Raw | undefined, origin: string, own: AgentPa
     if (!path.startsWith('/')) bad(key, `"${path}" is not an absolute path`);
     return posix.normalize(path).replace(/(.)\/+$/, '$1');
   };
-  p.stacks = list('stacks') ?? p.stacks;
-  p.registries = list('registries') ?? p.registries;
-  p.repositories = list('repositories') ?? p.repositories;
-  p.requireDigest = bool('requireDigest') ?? p.requireDigest;
-  p.allowDigestOnlyPins = bool('allowDigestOnlyPins') ?? p.allowDigestOnlyPins;
-  p.bindsReadOnly = bool('bindsReadOnly') ?? p.bindsReadOnly;
-  p.allowRootUser = bool('allowRootUser') ?? p.allowRootUser;
-  p.allowPrivileged = bool('allowPrivileged') ?? p.allowPrivileged;
-  p.allowHostNamespaces = bool('allowHostNamespaces') ?? p.allowHostNamespaces;
-  p.networkDrivers = list('networkDrivers') ?? p.networkDrivers;
-  p.externalNetworks = list('externalNetworks') ?? p.externalNetworks;
-  p.securityOptions = list('securityOptions') ?? p.securityOptions;
-  p.probeHosts = list('probeHosts') ?? p.probeHosts;
+  for (const key of LIST_SETTINGS) p[key] = list(key) ?? p[key];
+  for (const key of BOOLEAN_SETTINGS) p[key] = bool(key) ?? p[key];
   p.capabilities = (list('capabilities') ?? p.capabilities).map(capability);
   p.devices = (list('devices') ?? p.devices).map((d) => absolute('devices', d));
   const modes = list('networkModes');
