@@ -5,7 +5,7 @@ import { injectedArchive } from './inject.js';
 import { randomBytes } from 'node:crypto';
 import { isoTime } from '../core/clock.js';
 import { AgentError, errorMessage, toAgentError } from '../core/errors.js';
-import { asContainerId, type ContainerId } from '../core/ids.js';
+import { asContainerId } from '../core/ids.js';
 import { LABELS, containerName, previousContainerName } from '../core/labels.js';
 import { networkHash } from '../desired/normalize-networks.js';
 import type { HealthOptions } from '../model/desired.js';
@@ -13,6 +13,8 @@ import { PRE_CHANGE_PHASES, ROLLBACK_PHASES, type Journal, type JournalNew, type
 import type { StepCurrent, StepTarget } from '../model/plan.js';
 import type { TransactionRecord } from '../model/records.js';
 import type { TxDeps } from './types.js';
+import { drain, retireOld, switchAliases } from './start-first.js';
+import { isStartFirst, mustNew, mustOld, newContainerId } from './tx-journal.js';
 
 /** One service's transaction, as the plan decided it. */
 export interface TransactionRequest {
@@ -93,6 +95,9 @@ const PHASES: Record<Exclude<TxPhase, 'finish'>, Phase> = {
   'start-new': startNew,
   'health-gate': healthGate,
   'remove-old': removeOld,
+  switch: switchAliases,
+  drain,
+  'retire-old': retireOld,
   'rollback-remove-new': rollbackRemoveNew,
   'rollback-restore-files': rollbackRestoreFiles,
   'rollback-restore-old': rollbackRestoreOld,
@@ -129,10 +134,13 @@ function afterFailure(deps: TxDeps, j: Journal, phase: Exclude<TxPhase, 'finish'
   }
   if (inRollback) throw e;
   if (phase === 'backup-files') {
-    // The old container is only stopped: undo that, nothing else changed.
+    // The old container is only stopped (start-first: still running): undo that, nothing else changed.
     j.failure = failure;
-    return 'rollback-restore-old';
+    return isStartFirst(j) ? 'finish' : 'rollback-restore-old';
   }
+  // Start-first, past the switch: the new version passed its gate and serves; retiring the old
+  // one is finished on a later pass, never undone.
+  if (isStartFirst(j) && (phase === 'drain' || phase === 'retire-old' || phase === 'remove-old')) throw e;
   // Transient trouble (engine restarting, aborted) after something changed: keep the journal
   // and resume later, rather than judging the new version by it.
   if (e.errorClass === 'transient' && !PRE_CHANGE_PHASES.includes(phase)) throw e;
@@ -166,7 +174,9 @@ async function backup(deps: TxDeps, j: Journal, signal?: AbortSignal): Promise<T
     j.backup = taken;
     await deps.journals.write(j);
   }
-  return j.old ? 'stop-old' : 'create-new';
+  if (!j.old) return 'create-new';
+  // Start-first: the old container keeps serving while the backup is finished.
+  return isStartFirst(j) ? 'backup-files' : 'stop-old';
 }
 
 async function stopOld(deps: TxDeps, j: Journal): Promise<TxPhase> {
@@ -209,7 +219,9 @@ async function createNew(deps: TxDeps, j: Journal): Promise<TxPhase> {
   }
   await ensureNetworks(deps, j, target);
   const existing = (await deps.docker.listContainers({ [LABELS.txId]: j.txId })).find((c) => c.id !== j.old?.containerId);
-  target.containerId = existing?.id ?? (await deps.docker.createContainer({ name: containerName(j.stack, j.service, target.spec.containerName), spec: target.spec, labels: agentLabels(j, target) }));
+  // Start-first: on the networks without the service's aliases, so nothing reaches it before its gate passed.
+  const spec = isStartFirst(j) ? { ...target.spec, networks: target.spec.networks?.map((a) => ({ ...a, aliases: [] })) } : target.spec;
+  target.containerId = existing?.id ?? (await deps.docker.createContainer({ name: containerName(j.stack, j.service, target.spec.containerName), spec, labels: agentLabels(j, target) }));
   await deps.journals.write(j);
   // Secrets and configs from the environment or inline, before the first start (again on resume: the same bytes).
   if (target.spec.files?.length) await deps.docker.putArchive(asContainerId(target.containerId), '/', injectedArchive(target.spec.files));
@@ -257,7 +269,7 @@ async function healthGate(deps: TxDeps, j: Journal, signal?: AbortSignal): Promi
   const verdict = await deps.gate(newContainerId(j), mustNew(j).agent.health, signal);
   // A gate cut short by shutdown says nothing about the version: resume it on restart.
   if (signal?.aborted) throw new AgentError('ABORTED', 'health gate interrupted by shutdown');
-  if (verdict.ok) return j.old ? 'remove-old' : 'finish';
+  if (verdict.ok) return !j.old ? 'finish' : isStartFirst(j) ? 'switch' : 'remove-old';
   j.failure = { code: 'HEALTH_CHECK_FAILED', errorClass: 'terminal', message: verdict.reason, gate: verdict.failure, phase: 'health-gate', at: isoTime(deps.clock) };
   // The reason may quote the container's output (and so a secret): the recorded outcome has it, redacted.
   deps.log.warn({ service: j.service, tx: j.txId, failure: verdict.failure.kind }, 'Health gate failed; rolling back');
@@ -311,7 +323,7 @@ async function rollbackRestoreDb(deps: TxDeps, j: Journal): Promise<TxPhase> {
 
 async function rollbackCheckOld(deps: TxDeps, j: Journal, signal?: AbortSignal): Promise<TxPhase> {
   const old = mustOld(j);
-  const verdict = await deps.gate(asContainerId(old.containerId), rollbackHealth(old.agent?.health), signal);
+  const verdict = await deps.gate(asContainerId(old.containerId), rollbackHealth(old.agent?.health, j.new?.agent.rollbackMonitorMs ?? old.agent?.rollbackMonitorMs), signal);
   // Cut short by shutdown: says nothing about the old version; the check runs again on restart.
   if (signal?.aborted) throw new AgentError('ABORTED', 'the check of the previous version was interrupted by shutdown');
   if (!verdict.ok) j.rollbackFailure = verdict.reason;
@@ -332,24 +344,9 @@ async function finish(deps: TxDeps, j: Journal, record: RecordOutcome, recovered
   return outcome;
 }
 
-/** A rollback puts the data back too when the new version may have changed it and a complete backup exists. */
-function rollbackHealth(health: HealthOptions | undefined): HealthOptions {
+/** The check of the previous version after a rollback: its own health options, with a shorter stabilisation window. */
+function rollbackHealth(health: HealthOptions | undefined, monitorMs: number | undefined): HealthOptions {
   const h = health ?? { timeoutMs: 60_000, stabilizationMs: 2000, probes: [] };
-  return { ...h, stabilizationMs: Math.min(h.stabilizationMs, ROLLBACK_STABILISATION_CAP_MS) };
-}
-
-function mustOld(j: Journal): JournalOld {
-  if (!j.old) throw new AgentError('STATE_CORRUPT', `transaction ${j.txId} of ${j.service} has no previous container at ${j.phase}`, { data: { txId: j.txId, phase: j.phase } });
-  return j.old;
-}
-
-function mustNew(j: Journal): JournalNew {
-  if (!j.new) throw new AgentError('STATE_CORRUPT', `transaction ${j.txId} of ${j.service} has no target at ${j.phase}`, { data: { txId: j.txId, phase: j.phase } });
-  return j.new;
-}
-
-function newContainerId(j: Journal): ContainerId {
-  const id = mustNew(j).containerId;
-  if (!id) throw new AgentError('STATE_CORRUPT', `transaction ${j.txId} has no new container at ${j.phase}`, { data: { txId: j.txId, phase: j.phase } });
-  return asContainerId(id);
+  // deploy.rollback_config.monitor of the version rolled back, else the old one's window, capped.
+  return { ...h, stabilizationMs: monitorMs ?? Math.min(h.stabilizationMs, ROLLBACK_STABILISATION_CAP_MS) };
 }

@@ -7,11 +7,13 @@ import { classOf } from '../core/errors.js';
 import { PRE_CHANGE_PHASES, type Journal, type TxResult } from '../model/journal.js';
 import type { TransactionRecord } from '../model/records.js';
 import { downtimeMs } from './downtime.js';
+import { isStartFirst } from './tx-journal.js';
 import type { TxDeps } from './types.js';
 
 /** A rollback puts the data back too: the backup of this transaction is complete and asked for. */
 export function restoringData(j: Journal): boolean {
-  return !!j.backup?.complete && j.backup.restoreOnRollback && j.failure?.phase !== 'backup-files';
+  // Start-first: the old container kept writing beside the new one; its data is not put back.
+  return !!j.backup?.complete && j.backup.restoreOnRollback && j.failure?.phase !== 'backup-files' && !isStartFirst(j);
 }
 
 export function resultOf(j: Journal): TxResult {

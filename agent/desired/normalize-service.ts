@@ -10,6 +10,7 @@ import { normalizeBackup, normalizeWindow } from './normalize-backup.js';
 import { normalizePorts, normalizeVolumes, type Report, type NormalizeScope } from './normalize-ports-volumes.js';
 import { normalizeExtraHosts, normalizeLinks, normalizeServiceNetworking, stringList } from './normalize-networks.js';
 import { normalizeRuntime } from './normalize-runtime.js';
+import { normalizeUpdateSettings } from './normalize-update.js';
 import { normalizeSecretsAndConfigs, type SecretsScope } from './normalize-secrets.js';
 import { splitShellWords } from './shell-words.js';
 import type { AgentOptions, ContainerSpec, Dependency, DependencyCondition, HealthcheckSpec, NetworkSpec, Probe, ProbeTiming, RestartPolicy } from '../model/desired.js';
@@ -111,6 +112,7 @@ export function normalizeService(raw: Raw, base: (string | number)[], ctx: Norma
   if (backup) agent.backup = backup;
   const window = normalizeWindow(xagent?.window as Raw | undefined, [...base, 'x-agent', 'window'], report);
   if (window) agent.window = window;
+  normalizeUpdateSettings(raw, spec, agent, ctx.declared, base, report);
   // Sharing a network namespace or linking to a service means starting after it, as Compose does.
   const dependsOn = normalizeDependsOn(raw.depends_on);
   for (const target of [...net.implicitDependencies, ...(links?.services ?? []), ...runtime.shares]) if (!dependsOn.some((d) => d.service === target)) dependsOn.push({ service: target, condition: 'service_started' });

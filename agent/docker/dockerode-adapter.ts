@@ -351,6 +351,18 @@ export function createDockerAdapter(options: DockerAdapterOptions): DockerPort {
       return out.sort((a, b) => a.name.localeCompare(b.name));
     },
 
+    async setNetworkAliases(id, a) {
+      const what = `attach ${id} to ${a.network} as ${a.aliases.join(', ')}`;
+      await call(what, async () => {
+        const inspected = await docker.getContainer(id).inspect();
+        const endpoint = inspected.NetworkSettings?.Networks?.[a.network] as { Aliases?: string[] | null } | undefined;
+        if (endpoint && a.aliases.every((x) => endpoint.Aliases?.includes(x))) return;
+        const network = docker.getNetwork(a.network);
+        if (endpoint) await network.disconnect({ Container: id, Force: false });
+        await network.connect({ Container: id, EndpointConfig: endpointConfig(a) });
+      });
+    },
+
     async removeNetwork(name) {
       await call(`remove network ${name}`, async () => {
         try {

@@ -195,6 +195,18 @@ export interface AgentOptions {
   backup?: BackupSpec;
   /** Compose's pull_policy: `always` pulls at every deploy, `never` only uses the image on the host; by default the image is pulled when missing. */
   pullPolicy?: 'always' | 'never';
+  /**
+   * `deploy.update_config.order: start-first`: the new container starts beside the old one,
+   * without the service's aliases, and takes them once healthy (absent: stop-first, as Compose).
+   */
+  startFirst?: StartFirstOptions;
+  /** `deploy.rollback_config.monitor`: how long the previous version must stay up after a rollback (default: the health stabilisation, at most 5 s). */
+  rollbackMonitorMs?: number;
+}
+
+export interface StartFirstOptions {
+  /** How long both versions answer under the service's aliases before the old one is stopped (`x-agent.drain`). */
+  drainMs: number;
 }
 
 export type DependencyCondition = 'service_started' | 'service_healthy' | 'service_completed_successfully';

@@ -10,11 +10,17 @@ import type { Artifact } from './backup.js';
  * killed anywhere resumes from the journal and finishes or undoes the transaction.
  */
 export const FORWARD_PHASES = ['pull', 'backup', 'stop-old', 'backup-files', 'rename-old', 'create-new', 'start-new', 'health-gate', 'remove-old'] as const;
+/**
+ * The steps of a start-first update: `rename-old` (the old one keeps running), `create-new`
+ * (without the service's aliases), `start-new`, `health-gate`, then these: `switch` (the new one
+ * takes the aliases), `drain` (both answer), `retire-old` (the old one is stopped), `remove-old`.
+ */
+export const START_FIRST_PHASES = ['switch', 'drain', 'retire-old'] as const;
 export const ROLLBACK_PHASES = ['rollback-remove-new', 'rollback-restore-files', 'rollback-restore-old', 'rollback-restore-db', 'rollback-check-old'] as const;
 export type ForwardPhase = (typeof FORWARD_PHASES)[number];
 export type RollbackPhase = (typeof ROLLBACK_PHASES)[number];
 /** `finish`: the result is known and is being recorded; the journal goes once it is. */
-export type TxPhase = ForwardPhase | RollbackPhase | 'finish';
+export type TxPhase = ForwardPhase | (typeof START_FIRST_PHASES)[number] | RollbackPhase | 'finish';
 
 /** Phases in which nothing that runs has been touched yet: an interrupted transaction there is simply dropped. */
 export const PRE_CHANGE_PHASES: readonly TxPhase[] = ['pull', 'backup'];

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { ContainerId } from '../core/ids.js';
-import type { ContainerSpec, Mount, NetworkSpec, RestartPolicy } from '../model/desired.js';
+import type { ContainerSpec, Mount, NetworkAttachment, NetworkSpec, RestartPolicy } from '../model/desired.js';
 import type { ContainerInfo } from '../model/actual.js';
 
 export interface NetworkInfo {
@@ -77,6 +77,12 @@ export interface DockerPort {
   listNetworks(labels: Record<string, string>): Promise<NetworkInfo[]>;
   /** Removes a network nobody uses; a missing one is fine. */
   removeNetwork(name: string): Promise<void>;
+  /**
+   * Attaches a container to a network with the attachment's aliases and addresses. A container
+   * attached without all of them is disconnected and connected again (the engine cannot change
+   * an endpoint's aliases in place). Idempotent.
+   */
+  setNetworkAliases(id: ContainerId, attachment: NetworkAttachment): Promise<void>;
   /**
    * Runs a command in a running container and streams its raw output: Docker's multiplexed
    * frames, to be demultiplexed with backpressure by the caller. `stdin`, when given, is piped

@@ -81,9 +81,11 @@ export async function assess(deps: AssessDeps, applied: Readonly<Record<string, 
   const plan = planChanges({ desired: load.state, actual, applied: keyedApplied(applied, deps.hashKey), held, prune, now: deps.clock.now(), ...(opts.ignoreWindows ? { ignoreWindows: opts.ignoreWindows } : {}) });
   const drills = (await deps.drills?.().catch(() => undefined)) ?? {};
   for (const step of plan.steps) {
-    // Updates stop the old container first: say how long the last one kept the service down.
+    // The update's order; stop-first says how long the last update kept the service down.
     const last = state.services[step.service]?.lastTransaction;
-    if (step.action === 'update' && step.from && last?.downtimeMs !== undefined) step.reasons.push(`stop-first: the old container stops before the new one starts; the last update (${last.finishedAt.slice(0, 16)}Z) kept ${step.service} down ${(last.downtimeMs / 1000).toFixed(1)} s`);
+    const startFirst = load.state.services[step.service]?.agent.startFirst;
+    if (step.action === 'update' && step.from && startFirst) step.reasons.push(`start-first: the new container starts beside the old one and takes the service's aliases once healthy; both answer for ${(startFirst.drainMs / 1000).toFixed(1)} s, then the old one stops`);
+    else if (step.action === 'update' && step.from && last?.downtimeMs !== undefined) step.reasons.push(`stop-first: the old container stops before the new one starts; the last update (${last.finishedAt.slice(0, 16)}Z) kept ${step.service} down ${(last.downtimeMs / 1000).toFixed(1)} s`);
     const d = drills[step.service];
     if (d && !d.ok && step.from && step.action === 'update') step.reasons.push(`warning: the last restore drill (${d.at.slice(0, 16)}Z, backup ${d.backup ?? 'none'}) FAILED: ${d.error ?? 'see agent status'}; the backup taken before this update may not restore either`);
   }

@@ -224,6 +224,14 @@ export class FakeDocker implements DockerPort {
     this.networks.delete(name);
   }
 
+  async setNetworkAliases(id: ContainerId, a: { network: string; aliases: string[] }): Promise<void> {
+    this.enter('setNetworkAliases', `${id} ${a.network}`);
+    const c = this.must(id);
+    const n = this.networks.get(a.network);
+    if (!n) throw new AgentError('DOCKER_ERROR', `network ${a.network} not found`);
+    n.endpoints.set(c.id, [...a.aliases, c.name]);
+  }
+
   /** What a container of `network` resolving `name` finds: the ids of the running containers with that alias. */
   resolve(network: string, name: string): string[] {
     const n = this.networks.get(network);
