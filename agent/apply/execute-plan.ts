@@ -103,7 +103,7 @@ function requestOf(plan: Plan, step: PlanStep): TransactionRequest {
   const kind = step.action === 'remove' ? 'remove' : step.from ? 'update' : 'create';
   // Held, paused or waiting for its window: the target is the last applied spec, a repair.
   const repair = step.action !== 'remove' && (step.held !== undefined || step.paused === true || step.deferred !== undefined);
-  return { stack: plan.stack, service: step.service, kind, revision: step.to?.revision ?? plan.revision, ...(step.from ? { old: step.from } : {}), ...(step.action !== 'remove' && step.to ? { target: step.to } : {}), ...(repair ? { repair: true } : {}) };
+  return { stack: plan.stack, service: step.service, kind, revision: step.to?.revision ?? plan.revision, ...(step.from ? { old: step.from } : {}), ...(step.action !== 'remove' && step.to ? { target: step.to } : {}), ...(repair ? { repair: true } : {}), ...(step.reload && !repair ? { reload: step.reload } : {}) };
 }
 
 /** Why a step cannot start yet: a dependency that is not running (or not healthy, or not completed, as required). */

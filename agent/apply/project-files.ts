@@ -5,6 +5,7 @@ import { AgentError, errorMessage } from '../core/errors.js';
 import { lookupProject, ProjectIndex, type ProjectRoots } from '../desired/project-files.js';
 import type { ProjectAtRevision, ProjectFilesPort } from '../ports/project-files.js';
 import { exportEntries } from '../source/project-tree.js';
+import { isLivePath, livePath, liveRoot, syncTree } from './live-files.js';
 
 /**
  * The repository's files as containers bind them: each file or folder copied once per content
@@ -36,6 +37,24 @@ export function createProjectFiles(roots: ProjectRoots, project: (revision: stri
         }
         await copyInto(folder, (tmp) => exportEntries(at!.tree, m.project!.path, tmp, at!.read));
       }
+    },
+    async live(key, mount) {
+      if (!mount.project || mount.project.kind !== 'dir') throw new AgentError('INTERNAL', `${mount.target} is not a folder of the repository`);
+      const path = livePath(roots.files, key, mount.target);
+      await syncTree(posix.join(roots.files, mount.project.digest), path);
+      return path;
+    },
+    async syncLive(path, digest) {
+      if (!isLivePath(roots.files, path)) throw new AgentError('CONTAINER_CREATE_FAILED', `${path} is not a live folder under ${liveRoot(roots.files)}: refusing to write into it`, { data: { path } });
+      const copy = posix.join(roots.files, digest);
+      if (!(await exists(copy))) throw new AgentError('CONTAINER_CREATE_FAILED', `the copy ${digest} of the repository's files is gone`, { data: { digest } });
+      await syncTree(copy, path);
+    },
+    async pruneLive(keep) {
+      const keys = await readdir(liveRoot(roots.files)).catch(() => [] as string[]);
+      const unused = keys.filter((k) => !keep.has(k));
+      for (const k of unused) await rm(posix.join(liveRoot(roots.files), k), { recursive: true, force: true });
+      return unused;
     },
     async prune(keep) {
       const names = await readdir(roots.files).catch(() => [] as string[]);

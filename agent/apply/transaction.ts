@@ -9,11 +9,13 @@ import { asContainerId } from '../core/ids.js';
 import { LABELS, containerName, previousContainerName } from '../core/labels.js';
 import { networkHash } from '../desired/normalize-networks.js';
 import type { HealthOptions } from '../model/desired.js';
-import { PRE_CHANGE_PHASES, ROLLBACK_PHASES, type Journal, type JournalNew, type JournalOld, type TxKind, type TxPhase } from '../model/journal.js';
+import { PRE_CHANGE_PHASES, type Journal, type JournalNew, type JournalOld, type TxKind, type TxPhase } from '../model/journal.js';
 import type { StepCurrent, StepTarget } from '../model/plan.js';
 import type { TransactionRecord } from '../model/records.js';
 import type { TxDeps } from './types.js';
 import { drain, retireOld, switchAliases } from './start-first.js';
+import { reload, rollbackReload, rollbackSwapFiles, swapFiles } from './reload.js';
+import type { ReloadMount } from '../model/plan.js';
 import { isStartFirst, mustNew, mustOld, newContainerId } from './tx-journal.js';
 
 /** One service's transaction, as the plan decided it. */
@@ -29,6 +31,8 @@ export interface TransactionRequest {
   target?: StepTarget;
   /** The target is the last applied spec while the desired one is held, paused or deferred. */
   repair?: boolean;
+  /** Applied in place: the live folders of the old container change, and its reload command runs. */
+  reload?: ReloadMount[];
 }
 
 export interface TransactionOutcome {
@@ -53,6 +57,10 @@ export async function runTransaction(deps: TxDeps, req: TransactionRequest, reco
   if (req.repair) j.repair = true;
   if (req.target) j.new = journalNew(req.target);
   if (req.old) j.old = journalOld(req.old, j.new);
+  if (req.reload && j.old && j.new) {
+    j.reload = { mounts: req.reload };
+    j.new.containerId = j.old.containerId;
+  }
   await enter(deps, j, 'pull');
   return drive(deps, j, record, signal, false);
 }
@@ -68,7 +76,8 @@ export async function resumeTransaction(deps: TxDeps, j: Journal, record: Record
     j.result = 'interrupted';
     return finish(deps, j, record, true);
   }
-  if (j.phase === 'health-gate') await enter(deps, j, 'start-new');
+  // A reload's container never stopped: its gate simply runs again.
+  if (j.phase === 'health-gate' && !j.reload) await enter(deps, j, 'start-new');
   return drive(deps, j, record, signal, true);
 }
 
@@ -98,6 +107,10 @@ const PHASES: Record<Exclude<TxPhase, 'finish'>, Phase> = {
   switch: switchAliases,
   drain,
   'retire-old': retireOld,
+  'swap-files': swapFiles,
+  reload,
+  'rollback-swap-files': rollbackSwapFiles,
+  'rollback-reload': rollbackReload,
   'rollback-remove-new': rollbackRemoveNew,
   'rollback-restore-files': rollbackRestoreFiles,
   'rollback-restore-old': rollbackRestoreOld,
@@ -125,7 +138,7 @@ async function drive(deps: TxDeps, j: Journal, record: RecordOutcome, signal: Ab
 /** Where a transaction goes when a phase throws; throws itself when the journal must stay for a later resume. */
 function afterFailure(deps: TxDeps, j: Journal, phase: Exclude<TxPhase, 'finish'>, e: AgentError): TxPhase {
   const failure = { code: e.code, errorClass: e.errorClass, message: e.message, phase, at: isoTime(deps.clock) };
-  const inRollback = (ROLLBACK_PHASES as readonly string[]).includes(phase);
+  const inRollback = phase.startsWith('rollback-');
   if (inRollback && (phase === 'rollback-restore-files' || phase === 'rollback-restore-db') && e.code !== 'DOCKER_UNAVAILABLE') {
     // Data that cannot be put back must not keep the old version down: start it, and say
     // loudly that it runs on the new version's data.
@@ -145,7 +158,8 @@ function afterFailure(deps: TxDeps, j: Journal, phase: Exclude<TxPhase, 'finish'
   // and resume later, rather than judging the new version by it.
   if (e.errorClass === 'transient' && !PRE_CHANGE_PHASES.includes(phase)) throw e;
   j.failure = failure;
-  return PRE_CHANGE_PHASES.includes(phase) || j.kind === 'remove' ? 'finish' : 'rollback-remove-new';
+  if (PRE_CHANGE_PHASES.includes(phase) || j.kind === 'remove') return 'finish';
+  return j.reload ? 'rollback-swap-files' : 'rollback-remove-new';
 }
 
 async function pull(deps: TxDeps, j: Journal, signal?: AbortSignal): Promise<TxPhase> {
@@ -164,7 +178,8 @@ async function pull(deps: TxDeps, j: Journal, signal?: AbortSignal): Promise<TxP
   await (deps.files ?? noProjectFiles).prepare(target.spec.volumes, j.revision, signal);
   // Networks before anything changes: creating one is additive, and a refusal changes nothing.
   await ensureNetworks(deps, j, target);
-  return 'backup';
+  // A reload changes files only: nothing of the service's data to back up.
+  return j.reload ? 'swap-files' : 'backup';
 }
 
 async function backup(deps: TxDeps, j: Journal, signal?: AbortSignal): Promise<TxPhase> {
@@ -219,13 +234,29 @@ async function createNew(deps: TxDeps, j: Journal): Promise<TxPhase> {
   }
   await ensureNetworks(deps, j, target);
   const existing = (await deps.docker.listContainers({ [LABELS.txId]: j.txId })).find((c) => c.id !== j.old?.containerId);
-  // Start-first: on the networks without the service's aliases, so nothing reaches it before its gate passed.
-  const spec = isStartFirst(j) ? { ...target.spec, networks: target.spec.networks?.map((a) => ({ ...a, aliases: [] })) } : target.spec;
+  const spec = await creationSpec(deps, j, target);
   target.containerId = existing?.id ?? (await deps.docker.createContainer({ name: containerName(j.stack, j.service, target.spec.containerName), spec, labels: agentLabels(j, target) }));
   await deps.journals.write(j);
   // Secrets and configs from the environment or inline, before the first start (again on resume: the same bytes).
   if (target.spec.files?.length) await deps.docker.putArchive(asContainerId(target.containerId), '/', injectedArchive(target.spec.files));
   return 'start-new';
+}
+
+/**
+ * The spec a container is created from: start-first, on the networks without the service's
+ * aliases (nothing reaches it before its gate passed); with `x-agent.reload`, binding live
+ * folders of its own instead of the copies of the repository's folders.
+ */
+async function creationSpec(deps: TxDeps, j: Journal, target: JournalNew): Promise<JournalNew['spec']> {
+  let spec = target.spec;
+  if (isStartFirst(j)) spec = { ...spec, networks: spec.networks?.map((a) => ({ ...a, aliases: [] })) };
+  if (target.agent.reload) {
+    const files = deps.files ?? noProjectFiles;
+    const volumes = [];
+    for (const m of spec.volumes) volumes.push(m.project?.kind === 'dir' ? { ...m, source: await files.live(j.txId, m) } : m);
+    spec = { ...spec, volumes };
+  }
+  return spec;
 }
 
 /** The networks the target joins: created when missing; an external one must exist. Idempotent. */
@@ -269,11 +300,11 @@ async function healthGate(deps: TxDeps, j: Journal, signal?: AbortSignal): Promi
   const verdict = await deps.gate(newContainerId(j), mustNew(j).agent.health, signal);
   // A gate cut short by shutdown says nothing about the version: resume it on restart.
   if (signal?.aborted) throw new AgentError('ABORTED', 'health gate interrupted by shutdown');
-  if (verdict.ok) return !j.old ? 'finish' : isStartFirst(j) ? 'switch' : 'remove-old';
+  if (verdict.ok) return !j.old || j.reload ? 'finish' : isStartFirst(j) ? 'switch' : 'remove-old';
   j.failure = { code: 'HEALTH_CHECK_FAILED', errorClass: 'terminal', message: verdict.reason, gate: verdict.failure, phase: 'health-gate', at: isoTime(deps.clock) };
   // The reason may quote the container's output (and so a secret): the recorded outcome has it, redacted.
   deps.log.warn({ service: j.service, tx: j.txId, failure: verdict.failure.kind }, 'Health gate failed; rolling back');
-  return 'rollback-remove-new';
+  return j.reload ? 'rollback-swap-files' : 'rollback-remove-new';
 }
 
 async function removeOld(deps: TxDeps, j: Journal): Promise<TxPhase> {

@@ -38,6 +38,7 @@ export function toRecord(deps: Pick<TxDeps, 'clock'>, j: Journal, result: TxResu
   if (j.old) rec.from = j.old.image;
   if (j.new) rec.to = j.new.image;
   if (recovered) rec.recovered = true;
+  if (j.reload) rec.reloaded = true;
   if (j.backup?.complete) rec.backup = j.backup.id;
   const down = downtimeMs(j.trail);
   if (down !== undefined) rec.downtimeMs = down;

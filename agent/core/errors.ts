@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'NETWORK_CHANGED'
   | 'CONTAINER_START_FAILED'
   | 'HEALTH_CHECK_FAILED'
+  | 'RELOAD_FAILED'
   | 'ROLLBACK_FAILED'
   | 'REVERT_FAILED'
   | 'DEPENDENCY_NOT_READY'
@@ -51,6 +52,8 @@ const defaultClass: Record<ErrorCode, ErrorClass> = {
   NETWORK_CHANGED: 'waiting',
   CONTAINER_START_FAILED: 'terminal',
   HEALTH_CHECK_FAILED: 'terminal',
+  // The service's reload command refused the new files (nginx -t failing, say): the version is held.
+  RELOAD_FAILED: 'terminal',
   ROLLBACK_FAILED: 'terminal',
   REVERT_FAILED: 'terminal',
   DEPENDENCY_NOT_READY: 'waiting',

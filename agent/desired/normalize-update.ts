@@ -14,6 +14,7 @@ type Raw = Record<string, unknown>;
 type Path = (string | number)[];
 
 export const DRAIN_DEFAULT_MS = 5000;
+export const RELOAD_TIMEOUT_DEFAULT_MS = 30_000;
 
 /** The settings of `deploy.update_config` / `rollback_config` that one container per service makes moot, when they say something else. */
 function checkBatchSettings(cfg: Raw, path: Path, report: Report): void {
@@ -55,6 +56,15 @@ export function normalizeUpdateSettings(raw: Raw, spec: ContainerSpec, agent: Ag
       report([...rollbackPath, 'failure_action'], `not supported: failure_action: ${String(rollback.failure_action)}: when the previous version cannot be brought back healthy the agent stops there, records rollback-failed and notifies (pause); leave it out, or say pause`);
     }
     if (rollback.monitor !== undefined) agent.rollbackMonitorMs = parseDuration(rollback.monitor as string) ?? 0;
+  }
+
+  const reload = xagent.reload as Raw | undefined;
+  if (reload) {
+    if (!spec.volumes.some((m) => m.project?.kind === 'dir')) {
+      report([...base, 'x-agent', 'reload'], 'reload applies a change of the repository folders bound into the container, and this service binds none: bind one (./nginx/conf.d:/etc/nginx/conf.d:ro), or leave reload out');
+    } else {
+      agent.reload = { command: (reload.command as unknown[]).map(String), timeoutMs: reload.timeout === undefined ? RELOAD_TIMEOUT_DEFAULT_MS : (parseDuration(reload.timeout as string) ?? RELOAD_TIMEOUT_DEFAULT_MS) };
+    }
   }
 
   const startFirst = update?.order === 'start-first';

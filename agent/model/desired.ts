@@ -200,8 +200,16 @@ export interface AgentOptions {
    * without the service's aliases, and takes them once healthy (absent: stop-first, as Compose).
    */
   startFirst?: StartFirstOptions;
+  /** `x-agent.reload`: a change of the bound repository folders only is applied in place with this command. */
+  reload?: ReloadOptions;
   /** `deploy.rollback_config.monitor`: how long the previous version must stay up after a rollback (default: the health stabilisation, at most 5 s). */
   rollbackMonitorMs?: number;
+}
+
+export interface ReloadOptions {
+  /** Run in the container once the folders hold the new files (nginx: `nginx -s reload`); exit 0 or the change is undone. */
+  command: string[];
+  timeoutMs: number;
 }
 
 export interface StartFirstOptions {

@@ -3,6 +3,7 @@ import type { GateFailure } from './health.js';
 import type { AgentOptions, ContainerSpec, Dependency, NetworkSpec } from './desired.js';
 import type { RestartPolicy } from './desired.js';
 import type { Artifact } from './backup.js';
+import type { ReloadMount } from './plan.js';
 
 /**
  * The steps of an update transaction, in order. The journal names the step about to run; it
@@ -16,11 +17,17 @@ export const FORWARD_PHASES = ['pull', 'backup', 'stop-old', 'backup-files', 're
  * takes the aliases), `drain` (both answer), `retire-old` (the old one is stopped), `remove-old`.
  */
 export const START_FIRST_PHASES = ['switch', 'drain', 'retire-old'] as const;
+/**
+ * The steps of a reload in place (`x-agent.reload`): `pull` (the copies), `swap-files` (the live
+ * folders get the new files), `reload` (the command), `health-gate`; on failure the previous
+ * files (`rollback-swap-files`), the command again (`rollback-reload`), `rollback-check-old`.
+ */
+export const RELOAD_PHASES = ['swap-files', 'reload', 'rollback-swap-files', 'rollback-reload'] as const;
 export const ROLLBACK_PHASES = ['rollback-remove-new', 'rollback-restore-files', 'rollback-restore-old', 'rollback-restore-db', 'rollback-check-old'] as const;
 export type ForwardPhase = (typeof FORWARD_PHASES)[number];
 export type RollbackPhase = (typeof ROLLBACK_PHASES)[number];
 /** `finish`: the result is known and is being recorded; the journal goes once it is. */
-export type TxPhase = ForwardPhase | (typeof START_FIRST_PHASES)[number] | RollbackPhase | 'finish';
+export type TxPhase = ForwardPhase | (typeof START_FIRST_PHASES)[number] | (typeof RELOAD_PHASES)[number] | RollbackPhase | 'finish';
 
 /** Phases in which nothing that runs has been touched yet: an interrupted transaction there is simply dropped. */
 export const PRE_CHANGE_PHASES: readonly TxPhase[] = ['pull', 'backup'];
@@ -103,6 +110,8 @@ export interface Journal {
   repair?: boolean;
   old?: JournalOld;
   new?: JournalNew;
+  /** A reload in place: the old container is kept (it is `new.containerId` too), its live folders change. */
+  reload?: { mounts: ReloadMount[] };
   backup?: JournalBackup;
   failure?: JournalFailure;
   /** Set when the previous version could not be brought back healthy. */

@@ -84,6 +84,16 @@ export interface PlanStep {
   deferred?: string;
   /** What must run (or be healthy) before this step may start. */
   dependsOn: Dependency[];
+  /** An update that changes the bound repository folders only, of a service with `x-agent.reload`: applied in place. */
+  reload?: ReloadMount[];
+}
+
+/** One live folder of a reload: the container's bind at `target` (host folder `path`), from one copy of the repository's files to another. */
+export interface ReloadMount {
+  target: string;
+  path: string;
+  from: string;
+  to: string;
 }
 
 /**

@@ -29,6 +29,8 @@ export interface TransactionRecord {
   backup?: string;
   /** True when the transaction was finished by recovery after the agent was interrupted. */
   recovered?: boolean;
+  /** The change was applied in place with the service's reload command (the container kept). */
+  reloaded?: boolean;
   /** Stop-first: from the old container stopped to a container serving again, gate passed (agent/apply/downtime.ts). */
   downtimeMs?: number;
 }
@@ -41,6 +43,11 @@ export interface AppliedRecord {
   dependsOn: Dependency[];
   revision: string;
   at: string;
+  /**
+   * Applied by a reload in place: this container (by id) runs this spec although its label,
+   * fixed at its creation, still names the spec it was created with.
+   */
+  container?: { id: string; label: string };
 }
 
 /** A desired spec whose update failed: held until the desired state changes. */

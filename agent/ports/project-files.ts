@@ -17,6 +17,16 @@ export interface ProjectFilesPort {
   prepare(mounts: readonly Mount[], revision: string, signal?: AbortSignal): Promise<void>;
   /** Removes the copies whose digest is not in `keep` (no spec that may run binds them); returns the digests removed. */
   prune(keep: ReadonlySet<string>): Promise<string[]>;
+  /**
+   * For a service reloaded in place (`x-agent.reload`): the folder its container binds instead of
+   * the copy, `<files>/live/<key>/<target>`, made to hold the copy's content. `key` is the
+   * transaction that creates the container: each container has folders of its own.
+   */
+  live(key: string, mount: Mount): Promise<string>;
+  /** Makes a live folder hold the content of the copy `digest` (a reload, or its undoing); idempotent. */
+  syncLive(path: string, digest: string): Promise<void>;
+  /** Removes the live folders of keys not in `keep` (containers that are gone); returns the keys removed. */
+  pruneLive(keep: ReadonlySet<string>): Promise<string[]>;
 }
 
 /** For specs without repository files (and tests): refuses any mount that needs them. */
@@ -26,6 +36,15 @@ export const noProjectFiles: ProjectFilesPort = {
     if (needs) throw new AgentError('CONTAINER_CREATE_FAILED', `no project files configured for ${needs.source}`);
   },
   async prune() {
+    return [];
+  },
+  async live(_key, mount) {
+    throw new AgentError('CONTAINER_CREATE_FAILED', `no project files configured for ${mount.source}`);
+  },
+  async syncLive(path) {
+    throw new AgentError('CONTAINER_CREATE_FAILED', `no project files configured for ${path}`);
+  },
+  async pruneLive() {
     return [];
   },
 };

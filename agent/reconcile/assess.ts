@@ -1,5 +1,6 @@
 import type { DrillResult } from '../model/backup.js';
 import { createHash } from 'node:crypto';
+import { recogniseReloads, reloadOf } from './reload-plan.js';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import { LABELS } from '../core/labels.js';
@@ -74,17 +75,22 @@ export async function assess(deps: AssessDeps, applied: Readonly<Record<string, 
   if (snapshot.signatureRefused) return { kind: 'refused', snapshot, reason: snapshot.signatureRefused };
   const load = loadCached(deps, snapshot, await deps.env());
   if (!load.ok) return { kind: 'invalid', snapshot, load };
-  const actual = recogniseLegacyHashes(await observeStack(deps.docker, load.state.stack), load.state, applied, deps.hashKey);
+  const keyed = keyedApplied(applied, deps.hashKey);
+  const actual = recogniseReloads(recogniseLegacyHashes(await observeStack(deps.docker, load.state.stack), load.state, applied, deps.hashKey), keyed);
   const prune = deps.prune ?? load.prune;
   const quarantined = quarantinedServices(load.state, snapshot);
   const held = heldSpecs(state, load.state, quarantined);
-  const plan = planChanges({ desired: load.state, actual, applied: keyedApplied(applied, deps.hashKey), held, prune, now: deps.clock.now(), ...(opts.ignoreWindows ? { ignoreWindows: opts.ignoreWindows } : {}) });
+  const plan = planChanges({ desired: load.state, actual, applied: keyed, held, prune, now: deps.clock.now(), ...(opts.ignoreWindows ? { ignoreWindows: opts.ignoreWindows } : {}) });
   const drills = (await deps.drills?.().catch(() => undefined)) ?? {};
   for (const step of plan.steps) {
     // The update's order; stop-first says how long the last update kept the service down.
     const last = state.services[step.service]?.lastTransaction;
     const startFirst = load.state.services[step.service]?.agent.startFirst;
-    if (step.action === 'update' && step.from && startFirst) step.reasons.push(`start-first: the new container starts beside the old one and takes the service's aliases once healthy; both answer for ${(startFirst.drainMs / 1000).toFixed(1)} s, then the old one stops`);
+    const reload = reloadOf(step, actual, keyed[step.service], deps.roots.files);
+    if (reload) {
+      step.reload = reload;
+      step.reasons.push(`reload in place: only the repository folders bound at ${reload.map((m) => m.target).join(', ')} changed; the container is kept and runs ${step.to?.agent.reload?.command.join(' ')}, then its health gate (the previous files again on failure)`);
+    } else if (step.action === 'update' && step.from && startFirst) step.reasons.push(`start-first: the new container starts beside the old one and takes the service's aliases once healthy; both answer for ${(startFirst.drainMs / 1000).toFixed(1)} s, then the old one stops`);
     else if (step.action === 'update' && step.from && last?.downtimeMs !== undefined) step.reasons.push(`stop-first: the old container stops before the new one starts; the last update (${last.finishedAt.slice(0, 16)}Z) kept ${step.service} down ${(last.downtimeMs / 1000).toFixed(1)} s`);
     const d = drills[step.service];
     if (d && !d.ok && step.from && step.action === 'update') step.reasons.push(`warning: the last restore drill (${d.at.slice(0, 16)}Z, backup ${d.backup ?? 'none'}) FAILED: ${d.error ?? 'see agent status'}; the backup taken before this update may not restore either`);

@@ -77,6 +77,12 @@ export function outcomeRecorder(store: StatePort, pass: PassState, log: Logger, 
     } else if (record.result === 'succeeded' && journal.new) {
       const n = journal.new;
       const applied: AppliedRecord = { hash: n.hash, spec: n.spec, agent: n.agent, dependsOn: n.dependsOn, revision: journal.revision, at: record.finishedAt };
+      // Reloaded in place: the kept container's label still names the spec it was created with.
+      // (Reloaded before: the label is still the one of its creation.)
+      if (journal.reload && journal.old) {
+        const before = pass.applied[service]?.container;
+        applied.container = { id: journal.old.containerId, label: before?.id === journal.old.containerId ? before.label : journal.old.hash };
+      }
       await store.saveApplied(service, applied);
       pass.applied[service] = applied;
     }

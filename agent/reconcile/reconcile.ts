@@ -230,6 +230,14 @@ async function pruneProjectFiles(pass: Pass, a: Extract<Assessment, { kind: 'pla
     return [] as string[];
   });
   if (removed.length > 0) pass.log.info({ removed: removed.length }, 'Removed unused copies of repository files');
+  // The live folders of containers that are gone (x-agent.reload): each container's are keyed by the transaction that created it.
+  const containers = Object.values(a.actual.services).flatMap((o) => [...(o.current ? [o.current] : []), ...o.others]);
+  const live = new Set(containers.flatMap((c) => c.labels[LABELS.txId] ?? []));
+  const gone = await files.pruneLive(live).catch((err: unknown) => {
+    pass.log.warn({ err: errorMessage(err) }, 'Could not remove the live folders of removed containers');
+    return [] as string[];
+  });
+  if (gone.length > 0) pass.log.info({ removed: gone.length }, 'Removed the live folders of removed containers');
 }
 
 /**

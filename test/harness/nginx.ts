@@ -39,3 +39,16 @@ export async function ensureNginxImage(engine: { docker: Docker }, registry: { h
   const digest = await pushImage(engine.docker, ref);
   return { tag, ref, digest, pinned: `${ref}@${digest}` };
 }
+
+/** nginx as the reference stack configures it: the upstream's name resolved per request, the next address tried on error. */
+export const RESOLVING_NGINX_CONF = (upstream: string) => `server {
+    listen 80;
+    resolver 127.0.0.11 valid=1s ipv6=off;
+    location / {
+        set $upstream ${upstream};
+        proxy_pass $upstream;
+        proxy_connect_timeout 1s;
+        proxy_next_upstream error timeout http_502 http_503;
+    }
+}
+`;

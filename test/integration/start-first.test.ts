@@ -6,25 +6,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../agent/cli/exit-codes.js';
-import { ensureNginxImage } from '../harness/nginx.js';
+import { RESOLVING_NGINX_CONF, ensureNginxImage } from '../harness/nginx.js';
 import type { PostgresImage } from '../harness/postgres.js';
 import { startTraffic, type TrafficReport } from '../harness/traffic.js';
 import { AgentFixture, eventually } from './support/agent-cli.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-
-/** nginx as the reference stack configures it: the upstream's name resolved per request, the next address tried on error. */
-export const RESOLVING_NGINX_CONF = (upstream: string) => `server {
-    listen 80;
-    resolver 127.0.0.11 valid=1s ipv6=off;
-    location / {
-        set $upstream ${upstream};
-        proxy_pass $upstream;
-        proxy_connect_timeout 1s;
-        proxy_next_upstream error timeout http_502 http_503;
-    }
-}
-`;
 
 let f: AgentFixture;
 let nginx: PostgresImage;

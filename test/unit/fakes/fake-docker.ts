@@ -175,9 +175,12 @@ export class FakeDocker implements DockerPort {
     this.must(id).restartPolicy = policy;
   }
 
-  async exec(): Promise<{ exitCode: number; output: string }> {
-    this.enter('exec');
-    return { exitCode: 0, output: '' };
+  /** What `exec` answers (a reload command that refuses the new files, say). */
+  execResult: (id: ContainerId, argv: string[]) => { exitCode: number; output: string } = () => ({ exitCode: 0, output: '' });
+
+  async exec(id: ContainerId, argv: string[]): Promise<{ exitCode: number; output: string }> {
+    this.enter('exec', `${id} ${argv.join(' ')}`);
+    return this.execResult(id, argv);
   }
 
   async logs(id: ContainerId): Promise<string> {
