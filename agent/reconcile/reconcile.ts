@@ -1,4 +1,5 @@
 import { LABELS, containerName, legacyContainerName } from '../core/labels.js';
+import { recogniseReloads } from './reload-plan.js';
 import type { Logger } from 'pino';
 import { executePlan, type ExecuteSummary } from '../apply/execute-plan.js';
 import { resumeTransaction, type TransactionOutcome } from '../apply/transaction.js';
@@ -230,8 +231,10 @@ async function pruneProjectFiles(pass: Pass, a: Extract<Assessment, { kind: 'pla
     return [] as string[];
   });
   if (removed.length > 0) pass.log.info({ removed: removed.length }, 'Removed unused copies of repository files');
-  // The live folders of containers that are gone (x-agent.reload): each container's are keyed by the transaction that created it.
-  const containers = Object.values(a.actual.services).flatMap((o) => [...(o.current ? [o.current] : []), ...o.others]);
+  // The live folders of containers that are gone (x-agent.reload): each container's are keyed by the
+  // transaction that created it. Read from the engine now: this pass may have created containers.
+  const containers = await pass.deps.docker.listContainers({ [LABELS.managed]: 'true' }).catch(() => undefined);
+  if (!containers) return;
   const live = new Set(containers.flatMap((c) => c.labels[LABELS.txId] ?? []));
   const gone = await files.pruneLive(live).catch((err: unknown) => {
     pass.log.warn({ err: errorMessage(err) }, 'Could not remove the live folders of removed containers');
@@ -301,7 +304,8 @@ function planAfter(pass: Pass, a: Extract<Assessment, { kind: 'planned' }>, actu
   const { deps } = pass;
   // Versions held now, including those that failed in this very pass.
   const held = heldSpecs(pass.state.state, a.load.state, a.quarantined);
-  return planChanges({ desired: a.load.state, actual, applied: pass.state.applied, held, prune: a.prune, now: deps.clock.now(), ...(pass.opts.ignoreWindows ? { ignoreWindows: pass.opts.ignoreWindows } : {}) });
+  // A container reloaded in this very pass still has the label of its creation.
+  return planChanges({ desired: a.load.state, actual: recogniseReloads(actual, pass.state.applied), applied: pass.state.applied, held, prune: a.prune, now: deps.clock.now(), ...(pass.opts.ignoreWindows ? { ignoreWindows: pass.opts.ignoreWindows } : {}) });
 }
 
 function outcomeOf(pass: Pass, a: Extract<Assessment, { kind: 'planned' }>, summary: ExecuteSummary, after: Plan, reverts: RevertOutcome[]): Omit<ReconcileReport, 'transactions'> {

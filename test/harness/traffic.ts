@@ -1,13 +1,22 @@
 /**
  * Steady client traffic for measuring an update's effect: a request every `everyMs` (each one
  * on its own, not waiting for the last), what every answer was, how many failed (an error or a
- * status other than 200), and the longest time without a successful answer.
+ * status other than 200), the longest stretch of sending times in which no request succeeded
+ * (a slow success is no gap), and the slowest success.
+ *
+ * A request sent on a kept-alive connection that the server closed at the same moment (nginx's
+ * old workers closing their idle connections on a reload) is sent again once, as browsers
+ * and HTTP libraries do for an idempotent request that got no byte of an answer; such retries are counted apart. Any other error counts as failed.
  */
 export interface TrafficReport {
   requests: number;
   failed: number;
-  /** The longest time between two successful answers (or from the start to the first), in ms. */
+  /** Requests sent again once because their kept-alive connection was closed under them (they then succeeded or count as failed). */
+  retried: number;
+  /** The longest time between the sending of two requests that succeeded (and from the start, and to the end), in ms. */
   longestGapMs: number;
+  /** The longest a successful request took, in ms. */
+  slowestMs: number;
   /** Successful answers by body (trimmed). */
   bodies: Record<string, number>;
   /** The first few failures, for a report. */
@@ -15,24 +24,28 @@ export interface TrafficReport {
 }
 
 export function startTraffic(url: string, everyMs = 10, timeoutMs = 5000): { stop(): Promise<TrafficReport> } {
-  const report: TrafficReport = { requests: 0, failed: 0, longestGapMs: 0, bodies: {}, failures: [] };
+  const report: TrafficReport = { requests: 0, failed: 0, retried: 0, longestGapMs: 0, slowestMs: 0, bodies: {}, failures: [] };
   const started = performance.now();
-  let lastOk = started;
+  const succeeded: number[] = [];
   const inFlight = new Set<Promise<void>>();
   const one = async () => {
     report.requests++;
     const sent = performance.now();
     try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+      const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) }).catch((err: unknown) => {
+        if ((err as { cause?: { code?: string } }).cause?.code !== 'UND_ERR_SOCKET') throw err;
+        report.retried++;
+        return fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+      });
       const body = (await res.text()).trim();
       if (res.status !== 200) throw new Error(`status ${res.status}: ${body.slice(0, 80)}`);
       report.bodies[body] = (report.bodies[body] ?? 0) + 1;
-      // A gap is measured between the requests' sending times: a slow answer is not a gap.
-      report.longestGapMs = Math.max(report.longestGapMs, sent - lastOk);
-      lastOk = Math.max(lastOk, sent);
+      succeeded.push(sent);
+      report.slowestMs = Math.max(report.slowestMs, Math.round(performance.now() - sent));
     } catch (err) {
       report.failed++;
-      if (report.failures.length < 5) report.failures.push(`${new Date().toISOString()} ${(err as Error).message}${(err as { cause?: Error }).cause ? `: ${(err as { cause: Error }).cause.message}` : ''}`);
+      const cause = (err as { cause?: Error }).cause;
+      if (report.failures.length < 5) report.failures.push(`${new Date().toISOString()} ${(err as Error).message}${cause ? `: ${cause.message}` : ''}`);
     }
   };
   const timer = setInterval(() => {
@@ -42,9 +55,12 @@ export function startTraffic(url: string, everyMs = 10, timeoutMs = 5000): { sto
   return {
     async stop() {
       clearInterval(timer);
+      const ended = performance.now();
       await Promise.all(inFlight);
-      report.longestGapMs = Math.max(report.longestGapMs, performance.now() - lastOk - everyMs);
-      report.longestGapMs = Math.round(Math.max(0, report.longestGapMs));
+      const times = [started, ...succeeded.sort((a, b) => a - b), ended];
+      let gap = 0;
+      for (let i = 1; i < times.length; i++) gap = Math.max(gap, times[i]! - times[i - 1]!);
+      report.longestGapMs = Math.round(Math.max(0, gap - everyMs));
       return report;
     },
   };

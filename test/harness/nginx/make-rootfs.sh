@@ -30,7 +30,7 @@ worker_processes 1;
 pid /run/nginx.pid;
 error_log stderr warn;
 daemon off;
-events { worker_connections 256; }
+events { worker_connections 1024; }
 http {
     include /etc/nginx/mime.types;
     access_log off;

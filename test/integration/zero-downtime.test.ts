@@ -1,8 +1,9 @@
 /**
- * Start-first updates on the real engine, behind a real nginx that resolves the app's name
- * through Docker's DNS at request time: requests every 10 ms through nginx while the agent
- * updates the app, rolls a failing version back, and is SIGKILLed at each start-first step and
- * started again. Not one request may fail.
+ * Updates without downtime on the real engine, behind a real nginx that resolves the app's
+ * name through Docker's DNS at request time, with requests every 10 ms through nginx: the app
+ * updated start-first, a failing version rolled back, the agent SIGKILLed at each start-first
+ * step and started again; nginx's configuration changed in place with a reload, and a broken
+ * one undone. Not one request may fail. nginx's own image update stays stop-first, measured.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../agent/cli/exit-codes.js';
@@ -16,7 +17,7 @@ import { join } from 'node:path';
 let f: AgentFixture;
 let nginx: PostgresImage;
 
-function stack(version: string, order: 'start-first' | 'stop-first' = 'start-first'): string {
+function stack(version: string, order: 'start-first' | 'stop-first' = 'start-first', nginxImage = nginx.pinned): string {
   return `name: ${f.stack}
 services:
   app:
@@ -30,12 +31,13 @@ services:
       policy: auto
 ${order === 'start-first' ? '      drain: 2s\n' : ''}      health: {timeout: 20s}
   nginx:
-    image: ${nginx.pinned}
+    image: ${nginxImage}
     ports: ["127.0.0.1:${f.port}:80"]
     volumes: ["./nginx:/etc/nginx/conf.d:ro"]
     depends_on: [app]
     x-agent:
       policy: auto
+      reload: {command: [nginx, -s, reload]}
       health: {timeout: 15s, stabilization: 1s, probes: [{http: "http://127.0.0.1:${f.port}/", interval: 250ms}]}
 `;
 }
@@ -120,5 +122,73 @@ describe('start-first behind nginx', () => {
     expect((await appContainers()).map((c) => [c.state, c.image])).toEqual([['running', f.image(next)]]);
     expect(await f.page()).toBe(next);
     expect((await f.status()).interruptedTransactions).toEqual([]);
+  });
+});
+
+const siteConf = (header?: string) => RESOLVING_NGINX_CONF('http://app:8080').replace('location / {', `location / {${header ? `\n        add_header X-Site ${header};` : ''}`);
+const header = async () => (await fetch(`http://127.0.0.1:${f.port}/`, { signal: AbortSignal.timeout(2000) })).headers.get('x-site');
+const nginxId = async () => (await f.containers()).find((c) => c.name === `${f.stack}-nginx-1`)?.id;
+
+describe("nginx's configuration, reloaded in place", () => {
+  it('a new header: the files swapped, nginx reloaded, the same container, no failed request', async () => {
+    const before = await nginxId();
+    writeFileSync(join(f.sourceDir, 'nginx', 'site.conf'), siteConf('one'));
+    const plan = await f.run('plan');
+    expect(plan.stdout).toMatch(/reload in place: only the repository folders bound at \/etc\/nginx\/conf.d changed/);
+    let code: number | null = null;
+    let out = '';
+    const t = await during(async () => {
+      const r = await f.run('apply');
+      code = r.code;
+      out = r.stdout + r.stderr;
+    });
+    expect(code, out).toBe(EXIT.ok);
+    expect(t.failed, JSON.stringify(t)).toBe(0);
+    expect(await header()).toBe('one');
+    expect(await nginxId()).toBe(before);
+    const s = await f.status();
+    const n = s.services.find((x) => x.name === 'nginx');
+    expect(n?.lastTransaction).toMatchObject({ result: 'succeeded', reloaded: true });
+    expect(n?.inSync).toBe(true);
+    const again = await f.run('apply');
+    expect(again.code).toBe(EXIT.ok);
+    expect(again.stdout).toContain('no-op');
+  });
+
+  it('a configuration nginx refuses: the previous files back and reloaded, no failed request', async () => {
+    const before = await nginxId();
+    writeFileSync(join(f.sourceDir, 'nginx', 'site.conf'), siteConf('two').replace('listen 80;', 'lissten 80;'));
+    let out = '';
+    let code: number | null = null;
+    const t = await during(async () => {
+      const r = await f.run('apply');
+      code = r.code;
+      out = r.stdout + r.stderr;
+    });
+    expect(code, out).toBe(EXIT.updateFailed);
+    expect(t.failed, JSON.stringify(t)).toBe(0);
+    expect(await header()).toBe('one');
+    expect(await nginxId()).toBe(before);
+    const n = (await f.status()).services.find((x) => x.name === 'nginx');
+    expect(n?.lastTransaction).toMatchObject({ result: 'rolled-back', code: 'RELOAD_FAILED', reloaded: true });
+    expect(n?.lastTransaction?.reason).toMatch(/unknown directive "lissten"/);
+    // Fixed in the repository: reloaded again.
+    writeFileSync(join(f.sourceDir, 'nginx', 'site.conf'), siteConf('three'));
+    expect((await f.run('apply')).code).toBe(EXIT.ok);
+    expect(await header()).toBe('three');
+  });
+
+  it("nginx's own image update stays stop-first: its downtime is measured and planned with the next one", async () => {
+    const next = await ensureNginxImage(f.h, { host: f.h.registryHost }, '1.22.2');
+    const app = (await f.page()).trim();
+    f.writeDesired(stack(app, 'start-first', next.pinned));
+    const r = await f.run('apply');
+    expect(r.code, r.stdout + r.stderr).toBe(EXIT.ok);
+    const n = (await f.status()).services.find((x) => x.name === 'nginx');
+    expect(n?.lastTransaction?.downtimeMs).toBeGreaterThan(0);
+    expect(n?.lastTransaction?.reloaded).toBeUndefined();
+    f.writeDesired(stack(app, 'start-first'));
+    const plan = await f.run('plan');
+    expect(plan.stdout).toMatch(/stop-first: the old container stops before the new one starts; the last update \(.*\) kept nginx down \d+\.\d s/);
   });
 });
