@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: runs the benchmarks, prints the figures and writes them to
  * docs/benchmarks.md (between markers, so that the prose around them stays).
- * BENCH_ONLY=backup runs one; BENCH_RUNS sets the repetitions (medians are reported).
+ * BENCH_ONLY=backup (compose, zero-downtime) runs one; BENCH_RUNS sets the repetitions (medians are reported).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import { benchBackup, type BackupBenchResult } from './backup.js';
 import { benchCompose, type ComposeBenchResult } from './compose.js';
 import { mib } from './lib.js';
+import { benchZeroDowntime, type Figures, type ZeroDowntimeResult } from './zero-downtime.js';
 // The benchmark stacks run on the host network: the test suite's permissive policy, in AGENT_POLICY_FILE.
 import '../test/harness/test-policy-setup.js';
 
@@ -56,6 +57,20 @@ function composeSection(r: ComposeBenchResult): string {
   ].join('\n');
 }
 
+function zeroDowntimeSection(r: ZeroDowntimeResult): string {
+  const cell = (f: Figures) => `${f.failed} of ${f.requests} failed; gap ${f.longestGapMs} ms; slowest ${f.slowestMs} ms${f.retried ? `; ${f.retried} retried` : ''}`;
+  const row = (what: string, s: ZeroDowntimeResult['goodUpdate'], target: string) => `| ${what} | ${cell(s.agentStartFirst)} | ${cell(s.agentStopFirst)} | ${cell(s.compose)} | ${target} |`;
+  return [
+    `A request every 10 ms through nginx (the fixture nginx, resolving the app's name through Docker's DNS per request: \`resolver 127.0.0.11 valid=1s\`, \`proxy_next_upstream error timeout\`) to a stateless app (the web fixture), from the command's start to 1.5 s after its end; medians of ${r.runs} runs. Three stacks of the same images on one engine: the agent with \`order: start-first\` (drain 2 s) and nginx's \`x-agent.reload\`, the agent with the defaults (stop-first; nginx recreated), and Debian's docker-compose 1.29. "Gap": the longest stretch of sending times in which no request succeeded; "slowest": the longest a successful request took; "retried": requests sent again once because nginx closed their kept-alive connection under them (as a browser does).`,
+    '',
+    '| scenario | agent, start-first (nginx reloaded) | agent, stop-first (nginx recreated) | docker-compose | target |',
+    '| --- | --- | --- | --- | --- |',
+    row('(a) a good update of the app (compose: `up -d`)', r.goodUpdate, '0 failed, start-first'),
+    row('(b) a version that crashes at start, rolled back (compose: `up -d`, then `up -d` of the previous version once `docker ps` shows the crash)', r.failedUpdate, '0 failed, start-first'),
+    row("(c) nginx's configuration only, a header added (compose: `restart nginx`)", r.nginxConfig, '0 failed, reload'),
+  ].join('\n');
+}
+
 function replaceSection(doc: string, name: string, body: string): string {
   const start = `<!-- bench:${name}:start -->`;
   const end = `<!-- bench:${name}:end -->`;
@@ -78,6 +93,12 @@ if (!only || only === 'compose') {
   const section = `${header}\n\n${composeSection(r)}`;
   log(section);
   doc = replaceSection(doc, 'compose', section);
+}
+if (!only || only === 'zero-downtime') {
+  const r = await benchZeroDowntime(log);
+  const section = `${header}\n\n${zeroDowntimeSection(r)}`;
+  log(section);
+  doc = replaceSection(doc, 'zero-downtime', section);
 }
 writeFileSync(DOC, doc);
 log(`written to ${DOC}`);

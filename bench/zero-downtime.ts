@@ -27,6 +27,8 @@ export interface Figures {
   failed: number;
   requests: number;
   longestGapMs: number;
+  slowestMs: number;
+  retried: number;
 }
 export type Scenario = Record<Contender, Figures>;
 export interface ZeroDowntimeResult {
@@ -58,6 +60,7 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<
   });
 }
 
+/** The agent's stack: start-first for the app and nginx's configuration reloaded in place, or stop-first and nginx recreated (the agent's behaviour without those keys). */
 function agentYaml(o: { name: string; images: FixtureImages; nginx: string; port: number; version: string; attempt: string; order: 'start-first' | 'stop-first' }): string {
   return `name: ${o.name}
 services:
@@ -78,8 +81,7 @@ ${o.order === 'start-first' ? '      drain: 2s\n' : ''}      health: {timeout: 2
     depends_on: [app]
     x-agent:
       policy: auto
-      reload: {command: [nginx, -s, reload]}
-      health: {timeout: 15s, stabilization: 1s, probes: [{http: "http://127.0.0.1:${o.port}/", interval: 250ms}]}
+${o.order === 'start-first' ? '      reload: {command: [nginx, -s, reload]}\n' : ''}      health: {timeout: 15s, stabilization: 1s, probes: [{http: "http://127.0.0.1:${o.port}/", interval: 250ms}]}
 `;
 }
 
@@ -120,7 +122,8 @@ async function measured(port: number, action: () => Promise<void>): Promise<Traf
 }
 
 function medianOf(reports: TrafficReport[]): Figures {
-  return { failed: median(reports.map((r) => r.failed)), requests: median(reports.map((r) => r.requests)), longestGapMs: median(reports.map((r) => r.longestGapMs)) };
+  const m = (k: 'failed' | 'requests' | 'longestGapMs' | 'slowestMs' | 'retried') => median(reports.map((r) => r[k]));
+  return { failed: m('failed'), requests: m('requests'), longestGapMs: m('longestGapMs'), slowestMs: m('slowestMs'), retried: m('retried') };
 }
 
 export async function benchZeroDowntime(log: (s: string) => void): Promise<ZeroDowntimeResult> {
@@ -174,7 +177,8 @@ export async function benchZeroDowntime(log: (s: string) => void): Promise<ZeroD
       applyConfig: () => compose(['restart', 'nginx']),
     };
     const contenders = Object.keys(stacks) as Contender[];
-    const current: Record<Contender, string> = { agentStartFirst: '1.0.0', agentStopFirst: '1.0.0', compose: '1.0.0' };
+    // What each stack runs: the app's version and its ATTEMPT variable, nginx's header.
+    const running: Record<Contender, { version: string; attempt: string; header: string }> = Object.fromEntries(contenders.map((c) => [c, { version: '1.0.0', attempt: '0', header: 'v0' }])) as never;
     let attempt = 0;
     for (const c of contenders) {
       stacks[c]!.write('1.0.0', '0', 'v0');
@@ -190,30 +194,36 @@ export async function benchZeroDowntime(log: (s: string) => void): Promise<ZeroD
     for (let r = 0; r < RUNS; r++) {
       for (const c of contenders) {
         const s = stacks[c]!;
+        const now = running[c];
         const url = `http://127.0.0.1:${s.port}/`;
-        // (a) a good update
-        const next = current[c] === '1.0.0' ? '1.1.0' : '1.0.0';
-        s.write(next, String(++attempt), `v${r}`);
+        // (a) a good update of the app
+        const next = { ...now, version: now.version === '1.0.0' ? '1.1.0' : '1.0.0', attempt: String(++attempt) };
+        s.write(next.version, next.attempt, next.header);
         reports.goodUpdate[c].push(await measured(s.port, async () => {
           await s.apply();
-          await waitBody(url, next);
+          await waitBody(url, next.version);
         }));
-        current[c] = next;
-        // (b) a version that crashes at start, rolled back (compose: the operator's `up -d` of the previous version once it has seen the crash)
-        s.write('1.3.0', String(++attempt), `v${r}`);
+        running[c] = next;
+        // (b) a version that crashes at start, rolled back (compose: the operator's `up -d` of the
+        // previous version once `docker ps` shows the crash)
+        s.write('1.3.0', String(++attempt), next.header);
         reports.failedUpdate[c].push(await measured(s.port, async () => {
           await s.apply();
           if (c === 'compose') {
             await waitExited(engine.dockerHost, 'zdtcompose');
-            s.write(current[c], String(attempt), `v${r}`);
+            s.write(next.version, next.attempt, next.header);
             await s.apply();
           }
-          await waitBody(url, current[c]);
+          await waitBody(url, next.version);
         }));
-        if (c !== 'compose') s.write(current[c], String(attempt), `v${r}`);
-        // (c) nginx's configuration only: a header added
-        s.write(current[c], String(attempt), `c${r}`);
-        reports.nginxConfig[c].push(await measured(s.port, () => s.applyConfig()));
+        // (c) nginx's configuration only: another header; the app as it runs
+        const header = `c${r}`;
+        s.write(next.version, next.attempt, header);
+        reports.nginxConfig[c].push(await measured(s.port, async () => {
+          await s.applyConfig();
+          await waitHeader(url, header);
+        }));
+        running[c] = { ...next, header };
       }
       log(`run ${r + 1}/${RUNS}: ${contenders.map((c) => `${c}: a ${reports.goodUpdate[c][r]!.failed} failed, b ${reports.failedUpdate[c][r]!.failed}, c ${reports.nginxConfig[c][r]!.failed}`).join('; ')}`);
     }
@@ -224,6 +234,16 @@ export async function benchZeroDowntime(log: (s: string) => void): Promise<ZeroD
     await engine.stop();
     await registry.stop();
     rmSync(root, { recursive: true, force: true });
+  }
+}
+
+async function waitHeader(url: string, header: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const got = await fetch(url, { signal: AbortSignal.timeout(1000) }).then((r) => r.headers.get('x-site'), () => null);
+    if (got === header) return;
+    if (Date.now() > deadline) throw new Error(`${url} did not answer with X-Site ${header} (last: ${got})`);
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
 
