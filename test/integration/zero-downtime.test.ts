@@ -108,7 +108,7 @@ describe('start-first behind nginx', () => {
     expect(s.services.find((x) => x.name === 'app')?.lastTransaction?.result).toBe('rolled-back');
   });
 
-  it.each(['after:health-gate', 'after:switch', 'before:retire-old', 'after:retire-old'])('SIGKILL at %s, then restarted: one version left, no failed request', async (point) => {
+  it.each(['after:health-gate', 'before:switch', 'after:switch', 'before:drain', 'after:drain', 'before:retire-old', 'after:retire-old', 'before:remove-old'])('SIGKILL at %s, then restarted: one version left, no failed request', async (point) => {
     const current = (await f.page()).trim();
     const next = current === '1.1.0' ? '1.2.0' : '1.1.0';
     f.writeDesired(stack(next));

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadDesiredState } from '../../agent/desired/load.js';
 import type { Revision } from '../../agent/core/ids.js';
+import { REFERENCE_TREE } from './fakes/reference-stack.js';
 
 const DIGEST = `sha256:${'a'.repeat(64)}`;
 const rev = 'dir:test' as Revision;
@@ -21,7 +22,7 @@ const svc = (body: string) => `services:\n  web:\n    image: reg.example:5000/we
 describe('loadDesiredState: the reference stack', () => {
   it('accepts desired-state/compose.yaml with its secrets set, in dependency-relevant shape', () => {
     const content = readFileSync(new URL('../../desired-state/compose.yaml', import.meta.url), 'utf8');
-    const r = loadDesiredState({ files: [{ path: 'compose.yaml', content }], revision: rev, env: { POSTGRES_PASSWORD: 'pw' }, defaultStack: 'x' });
+    const r = loadDesiredState({ files: [{ path: 'compose.yaml', content }], revision: rev, env: { POSTGRES_PASSWORD: 'pw' }, defaultStack: 'x', tree: REFERENCE_TREE });
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect(r.state.stack).toBe('gitea');
@@ -41,7 +42,7 @@ describe('loadDesiredState: the reference stack', () => {
 
   it('reports an unset secret with its file and line, not its value', () => {
     const content = readFileSync(new URL('../../desired-state/compose.yaml', import.meta.url), 'utf8');
-    const r = loadDesiredState({ files: [{ path: 'compose.yaml', content }], revision: rev, env: {}, defaultStack: 'x' });
+    const r = loadDesiredState({ files: [{ path: 'compose.yaml', content }], revision: rev, env: {}, defaultStack: 'x', tree: REFERENCE_TREE });
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.issues.filter((i) => i.severity !== 'warning').map((i) => i.pointer)).toEqual(['/services/server/environment/6', '/services/db/environment/1']);

@@ -11,6 +11,7 @@ import { resolvePolicy } from '../../agent/policy/policy.js';
 import { checkPolicies } from '../../agent/renovate/policy.js';
 import { parseQuarantineRules } from '../../agent/renovate/quarantine.js';
 import type { Revision } from '../../agent/core/ids.js';
+import { REFERENCE_TREE } from './fakes/reference-stack.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261201);
 const CASES = Number(process.env.FUZZ_CASES ?? 2500);
@@ -96,7 +97,7 @@ describe(`a seeded fuzz test (seed ${SEED}, ${CASES} cases each)`, () => {
       const content = mutate(base, r, YAML_TOKENS);
       let result;
       try {
-        result = loadDesiredState({ files: [{ path: 'compose.yaml', content }], revision: 'dir:fuzz' as Revision, env: { POSTGRES_PASSWORD: 'pw', X: 'x' }, defaultStack: 'fuzz', policy: POLICY });
+        result = loadDesiredState({ files: [{ path: 'compose.yaml', content }], revision: 'dir:fuzz' as Revision, env: { POSTGRES_PASSWORD: 'pw', X: 'x' }, defaultStack: 'fuzz', policy: POLICY, tree: REFERENCE_TREE });
       } catch (err) {
         throw new Error(`case ${i} (seed ${SEED}) threw ${(err as Error).stack}\n--- input ---\n${content}`);
       }
@@ -117,7 +118,7 @@ describe(`a seeded fuzz test (seed ${SEED}, ${CASES} cases each)`, () => {
 
   it('every mutated renovate.json is read by shape, never a throw, with RE2 bounding its patterns', () => {
     const r = rng(SEED + 1);
-    const loaded = loadDesiredState({ files: [{ path: 'compose.yaml', content: SEEDS[0] as string }], revision: 'dir:fuzz' as Revision, env: { POSTGRES_PASSWORD: 'pw' }, defaultStack: 'fuzz' });
+    const loaded = loadDesiredState({ files: [{ path: 'compose.yaml', content: SEEDS[0] as string }], revision: 'dir:fuzz' as Revision, env: { POSTGRES_PASSWORD: 'pw' }, defaultStack: 'fuzz', tree: REFERENCE_TREE });
     if (!loaded.ok) throw new Error('the reference stack must load');
     let problems = 0;
     for (let i = 0; i < CASES; i++) {

@@ -10,6 +10,7 @@ import { redactJsonStrings, redactText } from '../../agent/source/git/credential
 import { computeConditions } from '../../agent/reconcile/conditions.js';
 import type { Revision } from '../../agent/core/ids.js';
 import type { AgentState } from '../../agent/model/agent-state.js';
+import { REFERENCE_TREE } from './fakes/reference-stack.js';
 
 const DIGEST = `sha256:${'a'.repeat(64)}`;
 const rev = 'dir:test' as Revision;
@@ -27,7 +28,7 @@ const web = (body: string, top = '') => `name: test\nservices:\n  web:\n    imag
 describe('the operator policy, with its defaults', () => {
   it('passes the reference stack', () => {
     const content = readFileSync(new URL('../../desired-state/compose.yaml', import.meta.url), 'utf8');
-    const r = loadDesiredState({ files: [{ path: 'compose.yaml', content }], revision: rev, env: { POSTGRES_PASSWORD: 'pw' }, defaultStack: 'x', policy: DEFAULT });
+    const r = loadDesiredState({ files: [{ path: 'compose.yaml', content }], revision: rev, env: { POSTGRES_PASSWORD: 'pw' }, defaultStack: 'x', policy: DEFAULT, tree: REFERENCE_TREE });
     expect(r.ok ? [] : r.issues).toEqual([]);
   });
 

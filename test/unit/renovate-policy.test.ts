@@ -3,8 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { loadDesiredState } from '../../agent/desired/load.js';
 import type { Revision } from '../../agent/core/ids.js';
 import { checkPolicies, patternMatches } from '../../agent/renovate/policy.js';
+import { REFERENCE_TREE } from './fakes/reference-stack.js';
 
-const reference = loadDesiredState({ files: [{ path: 'compose.yaml', content: readFileSync(new URL('../../desired-state/compose.yaml', import.meta.url), 'utf8') }], revision: 'dir:x' as Revision, env: { POSTGRES_PASSWORD: 'x' }, defaultStack: 'x' });
+const reference = loadDesiredState({ files: [{ path: 'compose.yaml', content: readFileSync(new URL('../../desired-state/compose.yaml', import.meta.url), 'utf8') }], revision: 'dir:x' as Revision, env: { POSTGRES_PASSWORD: 'x' }, defaultStack: 'x', tree: REFERENCE_TREE });
 if (!reference.ok) throw new Error('the reference stack must load');
 const renovateJson = readFileSync(new URL('../../renovate.json', import.meta.url), 'utf8');
 
