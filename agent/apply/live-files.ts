@@ -31,7 +31,8 @@ export async function syncTree(src: string, dst: string): Promise<void> {
   try {
     await syncDir(src, dst);
   } catch (err) {
-    throw new AgentError('CONTAINER_CREATE_FAILED', `cannot write the repository's files into ${dst}: ${errorMessage(err)}`, { cause: err, data: { path: dst } });
+    // The host's trouble (a full disk), not the version's: retried, never held.
+    throw new AgentError('STATE_IO', `cannot write the repository's files into ${dst}: ${errorMessage(err)}`, { cause: err, data: { path: dst } });
   }
 }
 

@@ -49,7 +49,7 @@ export function createProjectFiles(roots: ProjectRoots, project: (revision: stri
       const copy = posix.join(roots.files, digest);
       if (!(await exists(copy))) throw new AgentError('CONTAINER_CREATE_FAILED', `the copy ${digest} of the repository's files is gone`, { data: { digest } });
       // A folder made again would not be the one the container binds: it sees the folder it was created with.
-      if (!(await exists(path))) throw new AgentError('CONTAINER_CREATE_FAILED', `the live folder ${path} is gone: the container binds a folder that no longer exists; it is recreated at the next change`, { data: { path } });
+      if (!(await exists(path))) throw new AgentError('CONTAINER_CREATE_FAILED', `the live folder ${path} is gone: the container binds a folder that no longer exists; the plan recreates it instead of reloading it`, { data: { path, missing: true } });
       await syncTree(copy, path);
     },
     async pruneLive(keep) {

@@ -3,13 +3,17 @@
  * the old one (which kept the service's aliases and served all along):
  *  - `switch`: the new container takes the service's aliases on each network; both now answer;
  *  - `drain`: both answer for `x-agent.drain`, so that clients caching DNS answers (nginx's
- *    `resolver ... valid=`) learn the new address before the old one goes;
+ *    `resolver ... valid=`) learn the new address before the old one goes. The new container
+ *    is watched meanwhile (its health gate again, the drain as stabilisation window): the
+ *    switch reconnected it to its networks, cutting what it had opened on them, and a failure
+ *    here still rolls back with the old one serving under the aliases;
  *  - `retire-old`: the old container's restart policy is disarmed and it is stopped with its
  *    stop_grace_period, still on its networks: it finishes the requests it holds while new
  *    connections to it are refused (and retried on the other address by a proxy); once it
  *    exits, the engine drops it from the networks' DNS.
  * Each is idempotent; a crash resumes it (the drain only for what is left of it).
  */
+import { isoTime } from '../core/clock.js';
 import { AgentError } from '../core/errors.js';
 import { asContainerId } from '../core/ids.js';
 import type { Journal, TxPhase } from '../model/journal.js';
@@ -23,15 +27,16 @@ export async function switchAliases(deps: TxDeps, j: Journal): Promise<TxPhase> 
 }
 
 export async function drain(deps: TxDeps, j: Journal, signal?: AbortSignal): Promise<TxPhase> {
-  const drainMs = mustNew(j).agent.startFirst?.drainMs ?? 0;
+  const target = mustNew(j);
+  const drainMs = target.agent.startFirst?.drainMs ?? 0;
   const entered = [...j.trail].reverse().find((t) => t.phase === 'drain');
-  const left = entered ? Date.parse(entered.at) + drainMs - deps.clock.now() : drainMs;
-  if (left > 0) {
-    await deps.clock.sleep(Math.min(left, drainMs), signal).catch(() => {
-      throw new AgentError('ABORTED', 'drain interrupted by shutdown; it resumes on restart');
-    });
-  }
-  return 'retire-old';
+  const left = Math.max(0, Math.min(drainMs, entered ? Date.parse(entered.at) + drainMs - deps.clock.now() : drainMs));
+  const verdict = await deps.gate(newContainerId(j), { ...target.agent.health, stabilizationMs: left }, signal);
+  if (signal?.aborted) throw new AgentError('ABORTED', 'drain interrupted by shutdown; it resumes on restart');
+  if (verdict.ok) return 'retire-old';
+  j.failure = { code: 'HEALTH_CHECK_FAILED', errorClass: 'terminal', message: `after the switch: ${verdict.reason}`, gate: verdict.failure, phase: 'drain', at: isoTime(deps.clock) };
+  deps.log.warn({ service: j.service, tx: j.txId, failure: verdict.failure.kind }, 'The new container failed while both versions answered; rolling back');
+  return 'rollback-remove-new';
 }
 
 export async function retireOld(deps: TxDeps, j: Journal): Promise<TxPhase> {

@@ -52,7 +52,8 @@ export function createTxBackup(ctx: BackupDeps, policy: BackupPolicy, journals: 
     ...(j.old?.hash ? { specHash: j.old.hash } : {}),
     revision: j.revision,
     txId: j.txId,
-    consistency: (specOf(j)?.targets.length ?? 0) > 0 ? 'stopped' : 'none',
+    // A start-first update archives the old container's files while it runs.
+    consistency: (specOf(j)?.targets.length ?? 0) === 0 ? 'none' : j.kind === 'update' && j.new?.agent.startFirst ? 'live' : 'stopped',
     store: ctx.repo.location,
     format: ctx.repo.format,
     artifacts: b.artifacts,

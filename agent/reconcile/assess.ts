@@ -1,5 +1,6 @@
 import type { DrillResult } from '../model/backup.js';
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { recogniseReloads, reloadOf } from './reload-plan.js';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
@@ -86,7 +87,7 @@ export async function assess(deps: AssessDeps, applied: Readonly<Record<string, 
     // The update's order; stop-first says how long the last update kept the service down.
     const last = state.services[step.service]?.lastTransaction;
     const startFirst = load.state.services[step.service]?.agent.startFirst;
-    const reload = reloadOf(step, actual, keyed[step.service], deps.roots.files);
+    const reload = reloadOf(step, actual, keyed[step.service], deps.roots.files, existsSync);
     if (reload) {
       step.reload = reload;
       step.reasons.push(`reload in place: only the repository folders bound at ${reload.map((m) => m.target).join(', ')} changed; the container is kept and runs ${step.to?.agent.reload?.command.join(' ')}, then its health gate (the previous files again on failure)`);

@@ -26,10 +26,11 @@ export function recogniseReloads(actual: ActualState, applied: Readonly<Record<s
 }
 
 /** The live folders a step changes, when it is a reload; undefined when the container must be recreated. */
-export function reloadOf(step: PlanStep, actual: ActualState, applied: AppliedRecord | undefined, filesRoot: string): ReloadMount[] | undefined {
+export function reloadOf(step: PlanStep, actual: ActualState, applied: AppliedRecord | undefined, filesRoot: string, exists: (path: string) => boolean): ReloadMount[] | undefined {
   const current = actual.services[step.service]?.current;
   if (step.action !== 'update' || !step.from || !step.to?.agent.reload || step.held || step.paused || step.deferred) return undefined;
-  if (!applied || applied.hash !== step.from.hash || !current || current.status !== 'running') return undefined;
+  // An unhealthy container is recreated: a reload would be judged by a gate it fails already.
+  if (!applied || applied.hash !== step.from.hash || !current || current.status !== 'running' || current.health === 'unhealthy') return undefined;
   if (withoutFolderContent(applied.spec) !== withoutFolderContent(step.to.spec)) return undefined;
   const mounts: ReloadMount[] = [];
   for (const [i, m] of step.to.spec.volumes.entries()) {
@@ -37,7 +38,7 @@ export function reloadOf(step: PlanStep, actual: ActualState, applied: AppliedRe
     if (!m.project || m.project.kind !== 'dir' || !before?.project || before.project.digest === m.project.digest) continue;
     const bound = current.mounts?.find((x) => x.target === m.target);
     // A container created before x-agent.reload binds the copy itself: recreated once.
-    if (!bound || !isLivePath(filesRoot, bound.source)) return undefined;
+    if (!bound || !isLivePath(filesRoot, bound.source) || !exists(bound.source)) return undefined;
     mounts.push({ target: m.target, path: bound.source, from: before.project.digest, to: m.project.digest });
   }
   return mounts.length > 0 ? mounts : undefined;

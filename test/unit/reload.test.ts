@@ -176,6 +176,60 @@ describe('a reload in place', () => {
     expect(bound(id).content).toBe('server { listen 80; }\n');
   });
 
+  it('a container that stopped after the reload is started again on the previous files, with the previous command', async () => {
+    const id = await deploy();
+    const req = await reloadRequest(id, C);
+    req.old.agent = { ...agent, reload: { command: ['nginx', '-s', 'reload', '-c', '/etc/nginx/old.conf'], timeoutMs: 5000 } };
+    docker.execResult = (cid, argv) => {
+      if (argv[0] !== 'nginx') return { exitCode: 0, output: '' };
+      // the reload that takes the broken files brings nginx down
+      if (readFileSync(join(bound(id).path, 'site.conf'), 'utf8').includes('lissten')) {
+        void docker.stopContainer(cid);
+        return { exitCode: 0, output: '' };
+      }
+      return { exitCode: 0, output: '' };
+    };
+    const out = await runTransaction(deps(), req, record);
+    expect(out.record).toMatchObject({ result: 'rolled-back', failedPhase: 'health-gate' });
+    expect(bound(id).content).toBe('server { listen 80; }\n');
+    expect(docker.running().map((c) => c.id)).toEqual([id]);
+    expect(docker.calls.filter((c) => c.startsWith(`startContainer ${id}`)).length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('the previous command undoes a reload whose container still runs', async () => {
+    const id = await deploy();
+    const req = await reloadRequest(id, C);
+    req.old.agent = { ...agent, reload: { command: ['nginx', '-s', 'reload', '-c', '/etc/nginx/old.conf'], timeoutMs: 5000 } };
+    docker.execResult = (_id, argv) => (argv[0] === 'nginx' && argv.length === 3 ? { exitCode: 1, output: 'emerg' } : { exitCode: 0, output: '' });
+    const out = await runTransaction(deps(), req, record);
+    expect(out.record.result).toBe('rolled-back');
+    expect(docker.calls).toContain(`exec ${id} nginx -s reload -c /etc/nginx/old.conf`);
+  });
+
+  it('a shutdown during the command keeps the journal: the step runs again, nothing is held', async () => {
+    const id = await deploy();
+    const ac = new AbortController();
+    docker.execResult = (_id, argv) => {
+      if (argv[0] === 'nginx') ac.abort();
+      return { exitCode: -1, output: '' };
+    };
+    await expect(runTransaction(deps(), await reloadRequest(id, B), record, ac.signal)).rejects.toMatchObject({ code: 'ABORTED' });
+    const [j] = await journals.list();
+    expect(j?.phase).toBe('reload');
+    docker.execResult = () => ({ exitCode: 0, output: '' });
+    const out = await resumeTransaction(deps(), j!, record);
+    expect(out.record).toMatchObject({ result: 'succeeded', recovered: true });
+  });
+
+  it('a live folder gone under a reload is skipped by its rollback, not retried forever', async () => {
+    const id = await deploy();
+    const req = await reloadRequest(id, B);
+    rmSync(req.reload[0]!.path, { recursive: true, force: true });
+    const out = await runTransaction(deps(), req, record);
+    expect(out.record).toMatchObject({ result: 'rolled-back', failedPhase: 'swap-files' });
+    expect(await journals.list()).toEqual([]);
+  });
+
   it('refuses to write outside the live folders', async () => {
     const d = deps();
     await expect(d.files!.syncLive(join(files, A), B)).rejects.toThrow(/not a live folder/);
@@ -201,7 +255,7 @@ describe('which updates are reloads', () => {
   const live = () => join(files, 'live', 'tx1', '0123456789abcdef');
 
   it('the folders content only, on a live folder: a reload', () => {
-    expect(reloadOf(step(spec(B)), actualWith(live()), applied(spec(A)), files)).toEqual([{ target: '/etc/nginx/conf.d', path: live(), from: A, to: B }]);
+    expect(reloadOf(step(spec(B)), actualWith(live()), applied(spec(A)), files, () => true)).toEqual([{ target: '/etc/nginx/conf.d', path: live(), from: A, to: B }]);
   });
 
   it.each<[string, () => [PlanStep, ActualState, AppliedRecord | undefined]]>([
@@ -209,11 +263,20 @@ describe('which updates are reloads', () => {
     ['the container binds the copy (created before x-agent.reload)', () => [step(spec(B)), actualWith(join(files, A)), applied(spec(A))]],
     ['the container is not running', () => [step(spec(B)), actualWith(live(), 'exited'), applied(spec(A))]],
     ['no record of what runs', () => [step(spec(B)), actualWith(live()), undefined]],
+    ['the container is unhealthy', () => {
+      const a = actualWith(live());
+      a.services.nginx!.current = { ...a.services.nginx!.current!, health: 'unhealthy' };
+      return [step(spec(B)), a, applied(spec(A))];
+    }],
     ['the update is held (a repair)', () => [step(spec(B), { held: { kind: 'failed', image: IMAGE, hash: 'h', reason: 'x', at: 'y' } }), actualWith(live()), applied(spec(A))]],
     ['the service has no reload command', () => [{ ...step(spec(B)), to: { ...target(spec(B), 'r2'), agent: { ...agent, reload: undefined } as AgentOptions } }, actualWith(live()), applied(spec(A))]],
   ])('recreated when %s', (_what, make) => {
     const [s, a, r] = make();
-    expect(reloadOf(s, a, r, files)).toBeUndefined();
+    expect(reloadOf(s, a, r, files, () => true)).toBeUndefined();
+  });
+
+  it('recreated when its live folder is gone', () => {
+    expect(reloadOf(step(spec(B)), actualWith(live()), applied(spec(A)), files, () => false)).toBeUndefined();
   });
 
   it('the kept container is seen with the hash of the spec it runs, while its label is the one of its creation', () => {

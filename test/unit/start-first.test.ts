@@ -160,28 +160,37 @@ describe('start-first update', () => {
     await deployV1();
     docker.addImage(V2);
     const ac = new AbortController();
-    const d = deps();
-    const sleeps: number[] = [];
-    d.clock = { now: clock.now, sleep: async (ms, signal) => {
-      sleeps.push(ms);
-      if (sleeps.length === 1 && ms === DRAIN_MS) {
+    const windows: number[] = [];
+    const gate: TxDeps['gate'] = async (_id, opts) => {
+      windows.push(opts.stabilizationMs);
+      // the second gate is the drain's: a second in, the agent is told to stop
+      if (windows.length === 2) {
         clock.advance(1000);
         ac.abort();
       }
-      if (signal?.aborted) throw new Error('aborted');
-      await clock.sleep(ms);
-    } };
-    d.gate = async () => ({ ok: true, durationMs: 0 });
-    await expect(runTransaction(d, await updateRequest(), record, ac.signal)).rejects.toMatchObject({ code: 'ABORTED' });
+      return { ok: true, durationMs: 0 };
+    };
+    await expect(runTransaction({ ...deps(), gate }, await updateRequest(), record, ac.signal)).rejects.toMatchObject({ code: 'ABORTED' });
     const [j] = await journals.list();
     expect(j?.phase).toBe('drain');
-    const rest: number[] = [];
-    const out = await resumeTransaction({ ...deps(), clock: { now: clock.now, sleep: async (ms) => {
-      rest.push(ms);
-      await clock.sleep(ms);
-    } } }, j!, record);
+    expect(windows).toEqual([startFirst.health.stabilizationMs, DRAIN_MS]);
+    const out = await resumeTransaction({ ...deps(), gate }, j!, record);
     expect(out.record.result).toBe('succeeded');
-    expect(rest[0]).toBe(DRAIN_MS - 1000);
+    expect(windows[2]).toBe(DRAIN_MS - 1000);
+  });
+
+  it('a new container that fails while both answer is removed; the old one, never stopped, keeps serving', async () => {
+    const oldId = await deployV1();
+    docker.addImage(V2);
+    let gates = 0;
+    const gate: TxDeps['gate'] = async () => (++gates === 2 ? { ok: false, failure: { kind: 'exited', exitCode: 1 }, reason: 'exited with code 1', afterHealthy: true } : { ok: true, durationMs: 0 }) as never;
+    const seen: string[][] = [];
+    const out = await runTransaction({ ...deps(() => seen.push(serving())), gate }, await updateRequest(), record);
+    expect(out.record).toMatchObject({ result: 'rolled-back', failedPhase: 'drain' });
+    expect(docker.calls).not.toContain(`stopContainer ${oldId}`);
+    expect(seen.every((x) => x.includes(V1))).toBe(true);
+    expect(serving()).toEqual([V1]);
+    expect(docker.snapshot()).toEqual([{ name: 's-app-1', status: 'running', image: V1 }]);
   });
 });
 
