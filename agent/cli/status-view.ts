@@ -8,6 +8,7 @@ import type { Blocked } from '../model/report.js';
 import { computeConditions } from '../reconcile/conditions.js';
 import type { HeldRecord } from '../model/records.js';
 import { assess } from '../reconcile/assess.js';
+import { recogniseReloads } from '../reconcile/reload-plan.js';
 import type { AgentState, Condition } from '../model/agent-state.js';
 import type { TransactionRecord } from '../model/records.js';
 import type { ReadOnlyRuntime } from './runtime.js';
@@ -120,7 +121,8 @@ export async function buildStatusView(rt: ReadOnlyRuntime, version: string): Pro
   }
   if (running.size === 0 && view.stack && !live?.engineDown) {
     try {
-      running = currentContainers((await observeStack(rt.docker, view.stack)).services);
+      // (a container reloaded in place is seen with the spec it runs, as the plan sees it)
+      running = currentContainers(recogniseReloads(await observeStack(rt.docker, view.stack), applied).services);
     } catch (err) {
       if (!view.liveErrors.includes(errorMessage(err))) view.liveErrors.push(errorMessage(err));
     }
