@@ -151,8 +151,9 @@ function afterFailure(deps: TxDeps, j: Journal, phase: Exclude<TxPhase, 'finish'
     j.failure = failure;
     return isStartFirst(j) ? 'finish' : 'rollback-restore-old';
   }
-  // Start-first, past the switch: the new version passed its gate and serves; retiring the old
-  // one is finished on a later pass, never undone.
+  // Start-first, past the switch: an engine error there says nothing of the new version (the
+  // drain's watch rolls back on its own verdict); retiring the old one is finished on a later
+  // pass, never undone.
   if (isStartFirst(j) && (phase === 'drain' || phase === 'retire-old' || phase === 'remove-old')) throw e;
   // Transient trouble (engine restarting, aborted) after something changed: keep the journal
   // and resume later, rather than judging the new version by it.
