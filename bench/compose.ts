@@ -12,7 +12,7 @@ import { startTestEngine, type TestEngine } from '../test/harness/engine.js';
 import { buildFixtureImages, type FixtureImages } from '../test/harness/images.js';
 import { freePort } from '../test/harness/ports.js';
 import { startRegistry } from '../test/harness/registry.js';
-import { CLI, measure, median } from './lib.js';
+import { CLI, measure, median, run, waitServing } from './lib.js';
 import { firstServingAfter, longestOutage, startProbe } from './probe.js';
 
 const N = Number(process.env.BENCH_SERVICES ?? 50);
@@ -81,30 +81,6 @@ function composeFile(images: FixtureImages, ports: number[], version: (i: number
   return `${lines.join('\n')}\n`;
 }
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, out }));
-  });
-}
-
-async function waitServing(url: string, body: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
-      if (res.ok && (await res.text()).trim() === body) return;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) throw new Error(`${url} did not serve ${body}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');

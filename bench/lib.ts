@@ -43,3 +43,36 @@ export function median(values: number[]): number {
 export function mib(bytes: number): string {
   return (bytes / 1024 / 1024).toFixed(1);
 }
+
+/** Runs a command to its end: its exit code and its output (stdout and stderr interleaved). */
+export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code, out }));
+  });
+}
+
+/** Until `url` answers as `check` wants (`what` names it for the error), polling every 20 ms. */
+export async function waitAnswer(url: string, what: string, check: (res: Response, body: string) => boolean, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      if (check(res, (await res.text()).trim())) return;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) throw new Error(`${url} did not answer with ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Until `url` serves `body` with a 2xx status. */
+export function waitServing(url: string, body: string, timeoutMs = 60_000): Promise<void> {
+  return waitAnswer(url, body, (res, got) => res.ok && got === body, timeoutMs);
+}
+

@@ -6,7 +6,6 @@
  * (a) a good update, (b) a failed update and its rollback, (c) a change of nginx's
  * configuration files only. Failed requests and the longest gap, medians of BENCH_RUNS runs.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +15,7 @@ import { RESOLVING_NGINX_CONF, ensureNginxImage } from '../test/harness/nginx.js
 import { freePort } from '../test/harness/ports.js';
 import { startRegistry } from '../test/harness/registry.js';
 import { startTraffic, type TrafficReport } from '../test/harness/traffic.js';
-import { CLI, median } from './lib.js';
+import { CLI, median, run, waitAnswer, waitServing } from './lib.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 /** How long requests go on after the command returns: an old address may still be cached by nginx. */
@@ -47,17 +46,6 @@ interface Stack {
   apply(): Promise<void>;
   /** (c): the configuration change as this contender applies it. */
   applyConfig(): Promise<void>;
-}
-
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, out }));
-  });
 }
 
 /** The agent's stack: start-first for the app and nginx's configuration reloaded in place, or stop-first and nginx recreated (the agent's behaviour without those keys). */
@@ -99,16 +87,6 @@ services:
     volumes: ["${join(o.dir, 'nginx')}:/etc/nginx/conf.d:ro"]
     depends_on: [app]
 `;
-}
-
-async function waitBody(url: string, body: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const got = await fetch(url, { signal: AbortSignal.timeout(1000) }).then((r) => r.text(), () => '');
-    if (got.trim() === body) return;
-    if (Date.now() > deadline) throw new Error(`${url} did not serve ${body} (last: ${got.slice(0, 80)})`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 async function measured(port: number, action: () => Promise<void>): Promise<TrafficReport> {
@@ -183,7 +161,7 @@ export async function benchZeroDowntime(log: (s: string) => void): Promise<ZeroD
     for (const c of contenders) {
       stacks[c]!.write('1.0.0', '0', 'v0');
       await stacks[c]!.apply();
-      await waitBody(`http://127.0.0.1:${stacks[c]!.port}/`, '1.0.0');
+      await waitServing(`http://127.0.0.1:${stacks[c]!.port}/`, '1.0.0');
     }
 
     const reports: Record<'goodUpdate' | 'failedUpdate' | 'nginxConfig', Record<Contender, TrafficReport[]>> = {
@@ -201,7 +179,7 @@ export async function benchZeroDowntime(log: (s: string) => void): Promise<ZeroD
         s.write(next.version, next.attempt, next.header);
         reports.goodUpdate[c].push(await measured(s.port, async () => {
           await s.apply();
-          await waitBody(url, next.version);
+          await waitServing(url, next.version);
         }));
         running[c] = next;
         // (b) a version that crashes at start, rolled back (compose: the operator's `up -d` of the
@@ -214,14 +192,14 @@ export async function benchZeroDowntime(log: (s: string) => void): Promise<ZeroD
             s.write(next.version, next.attempt, next.header);
             await s.apply();
           }
-          await waitBody(url, next.version);
+          await waitServing(url, next.version);
         }));
         // (c) nginx's configuration only: another header; the app as it runs
         const header = `c${r}`;
         s.write(next.version, next.attempt, header);
         reports.nginxConfig[c].push(await measured(s.port, async () => {
           await s.applyConfig();
-          await waitHeader(url, header);
+          await waitAnswer(url, `X-Site ${header}`, (res) => res.headers.get('x-site') === header);
         }));
         running[c] = { ...next, header };
       }
@@ -234,16 +212,6 @@ export async function benchZeroDowntime(log: (s: string) => void): Promise<ZeroD
     await engine.stop();
     await registry.stop();
     rmSync(root, { recursive: true, force: true });
-  }
-}
-
-async function waitHeader(url: string, header: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const got = await fetch(url, { signal: AbortSignal.timeout(1000) }).then((r) => r.headers.get('x-site'), () => null);
-    if (got === header) return;
-    if (Date.now() > deadline) throw new Error(`${url} did not answer with X-Site ${header} (last: ${got})`);
-    await new Promise((r) => setTimeout(r, 50));
   }
 }
 

@@ -54,7 +54,9 @@ export function createProjectFiles(roots: ProjectRoots, project: (revision: stri
     },
     async pruneLive(keep) {
       const keys = await readdir(liveRoot(roots.files)).catch(() => [] as string[]);
-      const unused = keys.filter((k) => !keep.has(k));
+      if (keys.length === 0) return [];
+      const kept = await keep();
+      const unused = keys.filter((k) => !kept.has(k));
       for (const k of unused) await rm(posix.join(liveRoot(roots.files), k), { recursive: true, force: true });
       return unused;
     },

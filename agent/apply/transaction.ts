@@ -9,14 +9,14 @@ import { asContainerId } from '../core/ids.js';
 import { LABELS, containerName, previousContainerName } from '../core/labels.js';
 import { networkHash } from '../desired/normalize-networks.js';
 import type { HealthOptions } from '../model/desired.js';
-import { PRE_CHANGE_PHASES, type Journal, type JournalNew, type JournalOld, type TxKind, type TxPhase } from '../model/journal.js';
+import { PRE_CHANGE_PHASES, isStartFirst, type Journal, type JournalNew, type JournalOld, type TxKind, type TxPhase } from '../model/journal.js';
 import type { StepCurrent, StepTarget } from '../model/plan.js';
 import type { TransactionRecord } from '../model/records.js';
 import type { TxDeps } from './types.js';
 import { drain, retireOld, switchAliases } from './start-first.js';
 import { reload, rollbackReload, rollbackSwapFiles, swapFiles } from './reload.js';
 import type { ReloadMount } from '../model/plan.js';
-import { isStartFirst, mustNew, mustOld, newContainerId } from './tx-journal.js';
+import { mustNew, mustOld, newContainerId } from './tx-journal.js';
 
 /** One service's transaction, as the plan decided it. */
 export interface TransactionRequest {

@@ -18,8 +18,3 @@ export function newContainerId(j: Journal): ContainerId {
   if (!id) throw new AgentError('STATE_CORRUPT', `transaction ${j.txId} has no new container at ${j.phase}`, { data: { txId: j.txId, phase: j.phase } });
   return asContainerId(id);
 }
-
-/** A start-first update: an old container to replace, and a target that asks for it. */
-export function isStartFirst(j: Journal): boolean {
-  return !!j.old && !!j.new?.agent.startFirst && j.kind === 'update';
-}

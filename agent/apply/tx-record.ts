@@ -4,10 +4,9 @@
  */
 import { isoTime } from '../core/clock.js';
 import { classOf } from '../core/errors.js';
-import { PRE_CHANGE_PHASES, type Journal, type TxResult } from '../model/journal.js';
+import { PRE_CHANGE_PHASES, isStartFirst, type Journal, type TxResult } from '../model/journal.js';
 import type { TransactionRecord } from '../model/records.js';
 import { downtimeMs } from './downtime.js';
-import { isStartFirst } from './tx-journal.js';
 import type { TxDeps } from './types.js';
 
 /** A rollback puts the data back too: the backup of this transaction is complete and asked for. */

@@ -4,7 +4,7 @@ import { asContainerId, type ContainerId } from '../core/ids.js';
 import { serviceContainer } from '../observe/observe.js';
 import type { BackupPolicy, BackupSpec } from '../model/desired.js';
 import type { TxBackup } from '../ports/tx-backup.js';
-import type { Journal, JournalBackup } from '../model/journal.js';
+import { isStartFirst, type Journal, type JournalBackup } from '../model/journal.js';
 import type { JournalReader } from '../ports/state.js';
 import { archiveTargets, dumpDatabase, refOf, removeIncomplete, writeManifest, type BackupDeps, type BackupSubject } from './engine.js';
 import { newBackupId } from './manifest.js';
@@ -53,7 +53,7 @@ export function createTxBackup(ctx: BackupDeps, policy: BackupPolicy, journals: 
     revision: j.revision,
     txId: j.txId,
     // A start-first update archives the old container's files while it runs.
-    consistency: (specOf(j)?.targets.length ?? 0) === 0 ? 'none' : j.kind === 'update' && j.new?.agent.startFirst ? 'live' : 'stopped',
+    consistency: (specOf(j)?.targets.length ?? 0) === 0 ? 'none' : isStartFirst(j) ? 'live' : 'stopped',
     store: ctx.repo.location,
     format: ctx.repo.format,
     artifacts: b.artifacts,

@@ -121,3 +121,8 @@ export interface Journal {
   /** Every phase entered, with its time: the transaction's trail for `agent status` and the history. */
   trail: { phase: TxPhase; at: string }[];
 }
+
+/** A start-first update: an old container to replace, and a target that asks for it. */
+export function isStartFirst(j: Journal): boolean {
+  return !!j.old && !!j.new?.agent.startFirst && j.kind === 'update';
+}

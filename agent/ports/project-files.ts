@@ -25,8 +25,11 @@ export interface ProjectFilesPort {
   live(key: string, mount: Mount): Promise<string>;
   /** Makes a live folder hold the content of the copy `digest` (a reload, or its undoing); idempotent. */
   syncLive(path: string, digest: string): Promise<void>;
-  /** Removes the live folders of keys not in `keep` (containers that are gone); returns the keys removed. */
-  pruneLive(keep: ReadonlySet<string>): Promise<string[]>;
+  /**
+   * Removes the live folders of keys not in `keep` (containers that are gone); returns the keys
+   * removed. `keep` is asked for only when there are live folders (it reads the engine).
+   */
+  pruneLive(keep: () => Promise<ReadonlySet<string>>): Promise<string[]>;
 }
 
 /** For specs without repository files (and tests): refuses any mount that needs them. */

@@ -233,9 +233,7 @@ async function pruneProjectFiles(pass: Pass, a: Extract<Assessment, { kind: 'pla
   if (removed.length > 0) pass.log.info({ removed: removed.length }, 'Removed unused copies of repository files');
   // The live folders of containers that are gone (x-agent.reload): each container's are keyed by the
   // transaction that created it. Read from the engine now: this pass may have created containers.
-  const containers = await pass.deps.docker.listContainers({ [LABELS.managed]: 'true' }).catch(() => undefined);
-  if (!containers) return;
-  const live = new Set(containers.flatMap((c) => c.labels[LABELS.txId] ?? []));
+  const live = async () => new Set((await pass.deps.docker.listContainers({ [LABELS.managed]: 'true' })).flatMap((c) => c.labels[LABELS.txId] ?? []));
   const gone = await files.pruneLive(live).catch((err: unknown) => {
     pass.log.warn({ err: errorMessage(err) }, 'Could not remove the live folders of removed containers');
     return [] as string[];

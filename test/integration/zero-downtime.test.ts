@@ -10,7 +10,7 @@ import { EXIT } from '../../agent/cli/exit-codes.js';
 import { RESOLVING_NGINX_CONF, ensureNginxImage } from '../harness/nginx.js';
 import type { PostgresImage } from '../harness/postgres.js';
 import { startTraffic, type TrafficReport } from '../harness/traffic.js';
-import { AgentFixture, eventually } from './support/agent-cli.js';
+import { AgentFixture, eventually, type CliResult } from './support/agent-cli.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -53,6 +53,15 @@ async function during(action: () => Promise<void>): Promise<TrafficReport> {
   return traffic.stop();
 }
 
+/** `agent apply` with traffic through nginx: its exit code and output, and what the traffic saw. */
+async function applyDuring(): Promise<{ code: number | null; out: string; t: TrafficReport }> {
+  let r: CliResult | undefined;
+  const t = await during(async () => {
+    r = await f.run('apply');
+  });
+  return { code: r!.code, out: r!.stdout + r!.stderr, t };
+}
+
 async function appContainers(): Promise<{ name: string; state: string; image: string }[]> {
   return (await f.containers()).filter((c) => c.name.includes('-app-') || c.name.includes('app.prev'));
 }
@@ -77,12 +86,8 @@ describe('start-first behind nginx', () => {
     f.writeDesired(stack('1.1.0'));
     const plan = await f.run('plan');
     expect(plan.stdout).toMatch(/start-first: the new container starts beside the old one/);
-    let code: number | null = null;
-    const t = await during(async () => {
-      const r = await f.run('apply');
-      code = r.code;
-    });
-    expect(code).toBe(EXIT.ok);
+    const { code, out, t } = await applyDuring();
+    expect(code, out).toBe(EXIT.ok);
     expect(t.failed, JSON.stringify(t)).toBe(0);
     expect(t.requests).toBeGreaterThan(100);
     expect(Object.keys(t.bodies).sort()).toEqual(['1.0.0', '1.1.0']);
@@ -96,11 +101,8 @@ describe('start-first behind nginx', () => {
 
   it('a failing version (unhealthy): removed, the old one served throughout', async () => {
     f.writeDesired(stack('1.4.0'));
-    let code: number | null = null;
-    const t = await during(async () => {
-      code = (await f.run('apply')).code;
-    });
-    expect(code).toBe(EXIT.updateFailed);
+    const { code, out, t } = await applyDuring();
+    expect(code, out).toBe(EXIT.updateFailed);
     expect(t.failed, JSON.stringify(t)).toBe(0);
     expect(Object.keys(t.bodies)).toEqual(['1.1.0']);
     expect((await appContainers()).map((c) => [c.state, c.image])).toEqual([['running', f.image('1.1.0')]]);
@@ -135,13 +137,7 @@ describe("nginx's configuration, reloaded in place", () => {
     writeFileSync(join(f.sourceDir, 'nginx', 'site.conf'), siteConf('one'));
     const plan = await f.run('plan');
     expect(plan.stdout).toMatch(/reload in place: only the repository folders bound at \/etc\/nginx\/conf.d changed/);
-    let code: number | null = null;
-    let out = '';
-    const t = await during(async () => {
-      const r = await f.run('apply');
-      code = r.code;
-      out = r.stdout + r.stderr;
-    });
+    const { code, out, t } = await applyDuring();
     expect(code, out).toBe(EXIT.ok);
     expect(t.failed, JSON.stringify(t)).toBe(0);
     expect(await header()).toBe('one');
@@ -158,13 +154,7 @@ describe("nginx's configuration, reloaded in place", () => {
   it('a configuration nginx refuses: the previous files back and reloaded, no failed request', async () => {
     const before = await nginxId();
     writeFileSync(join(f.sourceDir, 'nginx', 'site.conf'), siteConf('two').replace('listen 80;', 'lissten 80;'));
-    let out = '';
-    let code: number | null = null;
-    const t = await during(async () => {
-      const r = await f.run('apply');
-      code = r.code;
-      out = r.stdout + r.stderr;
-    });
+    const { code, out, t } = await applyDuring();
     expect(code, out).toBe(EXIT.updateFailed);
     expect(t.failed, JSON.stringify(t)).toBe(0);
     expect(await header()).toBe('one');

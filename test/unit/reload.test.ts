@@ -7,16 +7,13 @@
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { asImageRef } from '../../agent/core/ids.js';
 import { LABELS } from '../../agent/core/labels.js';
 import { hashSpec } from '../../agent/desired/load.js';
-import { runHealthGate } from '../../agent/health/gate.js';
 import { createProjectFiles } from '../../agent/apply/project-files.js';
 import { resumeTransaction, runTransaction, type TransactionOutcome } from '../../agent/apply/transaction.js';
 import type { TxDeps } from '../../agent/apply/types.js';
-import { noBackup } from '../../agent/ports/tx-backup.js';
 import type { AgentOptions, ContainerSpec } from '../../agent/model/desired.js';
 import type { ActualState } from '../../agent/model/actual.js';
 import type { PlanStep, StepTarget } from '../../agent/model/plan.js';
@@ -25,6 +22,7 @@ import { recogniseReloads, reloadOf } from '../../agent/reconcile/reload-plan.js
 import { JournalStore } from '../../agent/state/journal-store.js';
 import { fakeClock } from './fakes/clock.js';
 import { FakeDocker } from './fakes/fake-docker.js';
+import { fakeTxDeps } from './fakes/tx-deps.js';
 
 const IMAGE = `reg:5000/nginx:1.22.1@sha256:${'1'.repeat(64)}`;
 const A = 'a'.repeat(64);
@@ -36,7 +34,6 @@ let dir: string;
 let files: string;
 let docker: FakeDocker;
 let journals: JournalStore;
-let txCounter = 0;
 const clock = fakeClock();
 const record = async (_o: TransactionOutcome) => {};
 
@@ -52,19 +49,10 @@ const spec = (digest: string, image = IMAGE): ContainerSpec => ({
 const target = (s: ContainerSpec, revision: string): StepTarget => ({ hash: hashSpec(s), image: s.image, spec: s, agent, dependsOn: [], revision, externalVolumes: [] });
 
 function deps(onPoint?: (name: string) => void): TxDeps {
-  return {
-    docker,
-    journals,
-    clock,
-    log: pino({ level: 'silent' }),
-    backup: noBackup,
-    failpoint: (name) => onPoint?.(name),
-    gate: (id, opts, signal) => runHealthGate({ docker, clock, pollMs: 100 }, id, opts, signal),
-    newTxId: () => `tx${++txCounter}`,
-    files: createProjectFiles({ files, data: join(dir, 'data') }, async () => {
-      throw new Error('every copy is made by the test');
-    }),
-  };
+  const projectFiles = createProjectFiles({ files, data: join(dir, 'data') }, async () => {
+    throw new Error('every copy is made by the test');
+  });
+  return fakeTxDeps(docker, journals, clock, onPoint, { files: projectFiles });
 }
 
 function copy(digest: string, content: string): void {
@@ -236,11 +224,17 @@ describe('a reload in place', () => {
     await expect(d.files!.syncLive('/etc', B)).rejects.toThrow(/not a live folder/);
   });
 
+  it('does not read the engine when there is no live folder', async () => {
+    expect(await deps().files!.pruneLive(async () => {
+      throw new Error('the engine was asked');
+    })).toEqual([]);
+  });
+
   it('removes the live folders of containers that are gone', async () => {
     const id = await deploy();
     const key = docker.containers.get(id)!.labels[LABELS.txId]!;
     mkdirSync(join(files, 'live', 'tx-old', 'x'), { recursive: true });
-    expect(await deps().files!.pruneLive(new Set([key]))).toEqual(['tx-old']);
+    expect(await deps().files!.pruneLive(async () => new Set([key]))).toEqual(['tx-old']);
     expect(readdirSync(join(files, 'live'))).toEqual([key]);
   });
 });

@@ -7,22 +7,20 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AgentError } from '../../agent/core/errors.js';
 import { asImageRef } from '../../agent/core/ids.js';
 import { LABELS } from '../../agent/core/labels.js';
 import { hashSpec } from '../../agent/desired/load.js';
 import type { AgentOptions, ContainerSpec } from '../../agent/model/desired.js';
-import { runHealthGate } from '../../agent/health/gate.js';
 import { resumeTransaction, runTransaction, type TransactionOutcome, type TransactionRequest } from '../../agent/apply/transaction.js';
 import type { TxDeps } from '../../agent/apply/types.js';
-import { noBackup } from '../../agent/ports/tx-backup.js';
 import { ROLLBACK_PHASES, type TxPhase } from '../../agent/model/journal.js';
 import type { StepTarget } from '../../agent/model/plan.js';
 import { JournalStore } from '../../agent/state/journal-store.js';
 import { fakeClock } from './fakes/clock.js';
 import { FakeDocker } from './fakes/fake-docker.js';
+import { fakeTxDeps } from './fakes/tx-deps.js';
 
 const V1 = `reg:5000/app:1.0.0@sha256:${'1'.repeat(64)}`;
 const V2 = `reg:5000/app:1.1.0@sha256:${'2'.repeat(64)}`;
@@ -37,21 +35,9 @@ class Crash extends Error {}
 let dir: string;
 let docker: FakeDocker;
 let journals: JournalStore;
-let txCounter = 0;
 const clock = fakeClock();
 
-function deps(onPoint?: (name: string) => void): TxDeps {
-  return {
-    docker,
-    journals,
-    clock,
-    log: pino({ level: 'silent' }),
-    backup: noBackup,
-    failpoint: (name) => onPoint?.(name),
-    gate: (id, opts, signal) => runHealthGate({ docker, clock, pollMs: 100 }, id, opts, signal),
-    newTxId: () => `tx${++txCounter}`,
-  };
-}
+const deps = (onPoint?: (name: string) => void): TxDeps => fakeTxDeps(docker, journals, clock, onPoint);
 
 const target = (s: ContainerSpec, agent: AgentOptions, revision: string): StepTarget => ({ hash: hashSpec(s), image: s.image, spec: s, agent, dependsOn: [], revision, externalVolumes: [], networks: [{ name: NET, driver: 'bridge', external: false, internal: false, attachable: false, enableIpv6: false, labels: {}, driverOpts: {} }] });
 const record = async (_o: TransactionOutcome) => {};
